@@ -1,0 +1,1 @@
+//! Builds protocol cards from knowledge items.

@@ -1,0 +1,9 @@
+//! The dialogue engine: sessions, decisions and reply cards of the chat protocol.
+
+pub mod cards;
+pub mod engine;
+pub mod protocol;
+pub mod state;
+
+pub use engine::{Engine, Input, Outcome, Turn, TurnLog};
+pub use state::DialogueState;

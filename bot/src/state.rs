@@ -1,0 +1,17 @@
+//! Per-session dialogue state: what is being discussed and what the bot is waiting for.
+
+use serde::{Deserialize, Serialize};
+
+/// What the bot remembers between turns of one session; persisted as JSON by the server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DialogueState {
+    /// Id of the knowledge item under discussion (the last one answered).
+    #[serde(default)]
+    pub current_item: Option<String>,
+    /// Ids of the candidates offered by the last `clarify`, best first.
+    #[serde(default)]
+    pub offered: Vec<String>,
+    /// How many turns this session has had.
+    #[serde(default)]
+    pub turns: u32,
+}
