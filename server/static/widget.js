@@ -1,0 +1,884 @@
+/*
+ * ehall-bot web chat widget: a floating button and chat panel for the 网上办事服务大厅 chat bot.
+ *
+ * Embed with one tag (no build step, no dependencies):
+ *   <script src="https://host/widget.js" data-server="https://host"
+ *           data-title="办事大厅智能助手" data-position="right"></script>
+ *
+ * It speaks the chat protocol (docs/protocol.md) over `ws(s)://server/ws`. Everything the bot sends is
+ * inserted with textContent / DOM properties, never as HTML, so knowledge-base text can't inject markup.
+ * A small API is exposed as `window.EhallBot` (open, close, send, setToken, sessionId).
+ */
+(function () {
+  "use strict";
+
+  if (window.EhallBot) {
+    return; // Included twice: the first copy owns the page.
+  }
+
+  var STORAGE = {
+    session: "ehall-bot.session",
+    token: "ehall-bot.token",
+    transcript: "ehall-bot.transcript",
+    open: "ehall-bot.open",
+  };
+  var MAX_TRANSCRIPT = 80;
+  var PING_INTERVAL_MS = 25000;
+  var BACKOFF_MIN_MS = 1000;
+  var BACKOFF_MAX_MS = 30000;
+  var MAX_TEXT_CHARS = 2000;
+  var MAX_CARD_DEPTH = 3;
+
+  var KIND_LABELS = {
+    service: "服务事项",
+    app: "应用",
+    faq: "常见问题",
+    news: "新闻通知",
+    task: "办件",
+    message: "消息通知",
+    account: "个人数据",
+    contact: "联系方式",
+    feedback: "意见反馈",
+    login: "登录",
+    list: "列表",
+  };
+
+  // ---------------------------------------------------------------- configuration
+
+  var script =
+    document.currentScript ||
+    (function () {
+      var all = document.querySelectorAll("script[src]");
+      for (var i = all.length - 1; i >= 0; i--) {
+        if (/widget\.js(\?|#|$)/.test(all[i].getAttribute("src"))) return all[i];
+      }
+      return null;
+    })();
+
+  function scriptOrigin() {
+    try {
+      return new URL(script.src, location.href).origin;
+    } catch (e) {
+      return location.origin;
+    }
+  }
+
+  var config = {
+    server: ((script && script.getAttribute("data-server")) || scriptOrigin()).replace(/\/+$/, ""),
+    title: (script && script.getAttribute("data-title")) || "办事大厅智能助手",
+    position: script && script.getAttribute("data-position") === "left" ? "left" : "right",
+  };
+
+  // ---------------------------------------------------------------- storage (may be unavailable)
+
+  function load(store, key) {
+    try {
+      return window[store].getItem(key);
+    } catch (e) {
+      return null;
+    }
+  }
+  function save(store, key, value) {
+    try {
+      if (value === null || value === undefined) window[store].removeItem(key);
+      else window[store].setItem(key, value);
+    } catch (e) {
+      /* storage full or blocked: the widget still works for this page view */
+    }
+  }
+
+  function loadTranscript() {
+    try {
+      var parsed = JSON.parse(load("localStorage", STORAGE.transcript) || "[]");
+      return Array.isArray(parsed) ? parsed : [];
+    } catch (e) {
+      return [];
+    }
+  }
+
+  // ---------------------------------------------------------------- styles
+
+  var CSS = [
+    ":host { all: initial; }",
+    "*, *::before, *::after { box-sizing: border-box; }",
+    "[hidden] { display: none !important; }",
+    ".root { position: fixed; bottom: 20px; z-index: 2147483000; font: 14px/1.55 -apple-system, BlinkMacSystemFont,",
+    "  'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', 'Noto Sans CJK SC', 'WenQuanYi Micro Hei', sans-serif;",
+    "  color: #1f2937; --accent: #1f5fae; --accent-dark: #174a88; --accent-soft: #e8f0fb; }",
+    ".root.right { right: 20px; } .root.left { left: 20px; }",
+    ".launcher { position: relative; width: 60px; height: 60px; border-radius: 50%; border: none; cursor: pointer;",
+    "  background: var(--accent); color: #fff; box-shadow: 0 6px 18px rgba(15, 40, 80, .35);",
+    "  display: flex; align-items: center; justify-content: center; transition: transform .15s; }",
+    ".launcher:hover { transform: scale(1.06); background: var(--accent-dark); }",
+    ".launcher:focus-visible, button:focus-visible, a:focus-visible, textarea:focus-visible {",
+    "  outline: 3px solid #f59e0b; outline-offset: 2px; }",
+    ".launcher svg { width: 30px; height: 30px; fill: currentColor; }",
+    ".badge { position: absolute; top: -2px; right: -2px; min-width: 20px; height: 20px; padding: 0 6px;",
+    "  border-radius: 10px; background: #dc2626; color: #fff; font-size: 12px; line-height: 20px; text-align: center; }",
+    ".panel { position: absolute; bottom: 76px; width: 380px; height: min(620px, calc(100vh - 120px));",
+    "  background: #f5f7fa; border-radius: 14px; box-shadow: 0 12px 40px rgba(15, 40, 80, .28);",
+    "  display: flex; flex-direction: column; overflow: hidden; }",
+    ".root.right .panel { right: 0; } .root.left .panel { left: 0; }",
+    ".header { background: var(--accent); color: #fff; padding: 12px 14px; display: flex; align-items: center; gap: 10px; }",
+    ".header .titles { flex: 1; min-width: 0; }",
+    ".header h2 { margin: 0; font-size: 16px; font-weight: 600; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }",
+    ".status { font-size: 12px; opacity: .9; display: flex; align-items: center; gap: 5px; }",
+    ".status::before { content: ''; width: 7px; height: 7px; border-radius: 50%; background: #fbbf24; }",
+    ".status.online::before { background: #4ade80; } .status.offline::before { background: #f87171; }",
+    ".icon-btn { background: transparent; border: none; color: #fff; cursor: pointer; width: 32px; height: 32px;",
+    "  border-radius: 6px; font-size: 20px; line-height: 1; }",
+    ".icon-btn:hover { background: rgba(255,255,255,.18); }",
+    ".log { flex: 1; overflow-y: auto; padding: 14px 12px 6px; display: flex; flex-direction: column; gap: 10px; }",
+    ".row { display: flex; flex-direction: column; align-items: flex-start; max-width: 100%; }",
+    ".row.user { align-items: flex-end; }",
+    ".bubble { max-width: 86%; padding: 9px 12px; border-radius: 12px; white-space: pre-wrap; word-break: break-word;",
+    "  background: #fff; border: 1px solid #e3e8ef; }",
+    ".row.user .bubble { background: var(--accent); color: #fff; border-color: var(--accent); border-bottom-right-radius: 4px; }",
+    ".row.bot .bubble { border-bottom-left-radius: 4px; }",
+    ".row.notice .bubble { background: #fff8e6; border: 1px solid #f5c451; border-left: 4px solid #f59e0b; }",
+    ".notice-label { font-size: 12px; font-weight: 600; color: #b45309; display: block; margin-bottom: 2px; }",
+    ".error { font-size: 12px; color: #b91c1c; background: #fef2f2; border: 1px solid #fecaca; border-radius: 6px;",
+    "  padding: 3px 8px; align-self: center; }",
+    ".cards { display: flex; flex-direction: column; gap: 8px; width: 92%; margin-top: 6px; }",
+    ".card { background: #fff; border: 1px solid #dbe3ee; border-radius: 10px; padding: 10px 12px; }",
+    ".card.login { border: 2px solid var(--accent); background: var(--accent-soft); text-align: center; }",
+    ".card .kind { display: inline-block; font-size: 11px; color: var(--accent); background: var(--accent-soft);",
+    "  border-radius: 4px; padding: 0 6px; margin-bottom: 4px; }",
+    ".card h3 { margin: 0 0 2px; font-size: 15px; font-weight: 600; color: #111827; word-break: break-word; }",
+    ".card .subtitle { font-size: 12px; color: #6b7280; margin: 0 0 4px; }",
+    ".card .body { margin: 4px 0; white-space: pre-wrap; word-break: break-word; }",
+    ".card dl { margin: 6px 0 0; display: grid; grid-template-columns: max-content 1fr; gap: 3px 10px; font-size: 13px; }",
+    ".card dt { color: #6b7280; } .card dd { margin: 0; white-space: pre-wrap; word-break: break-word; }",
+    ".card .items { display: flex; flex-direction: column; gap: 6px; margin-top: 6px; }",
+    ".card .items .card { border-style: dashed; padding: 7px 10px; }",
+    ".actions { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; }",
+    ".btn { display: inline-block; border: 1px solid var(--accent); color: var(--accent); background: #fff;",
+    "  border-radius: 6px; padding: 4px 12px; font: inherit; font-size: 13px; cursor: pointer; text-decoration: none; }",
+    ".btn:hover { background: var(--accent-soft); }",
+    ".btn.primary { background: var(--accent); color: #fff; }",
+    ".btn.primary:hover { background: var(--accent-dark); }",
+    ".btn.login { font-size: 16px; padding: 8px 34px; font-weight: 600; }",
+    ".card.login .actions { justify-content: center; }",
+    ".rating { display: flex; gap: 4px; margin-top: 4px; }",
+    ".rate { border: 1px solid transparent; background: transparent; border-radius: 12px; cursor: pointer;",
+    "  font-size: 14px; padding: 1px 7px; opacity: .55; }",
+    ".rate:hover { opacity: 1; background: #e5e7eb; }",
+    ".rate[aria-pressed='true'] { opacity: 1; background: var(--accent-soft); border-color: var(--accent); }",
+    ".chips { display: flex; flex-wrap: wrap; gap: 6px; padding: 2px 0 4px; }",
+    ".chip { border: 1px solid var(--accent); background: #fff; color: var(--accent); border-radius: 16px;",
+    "  padding: 4px 12px; font: inherit; font-size: 13px; cursor: pointer; }",
+    ".chip:hover { background: var(--accent); color: #fff; }",
+    ".typing { font-size: 12px; color: #6b7280; padding: 0 14px 4px; }",
+    ".composer { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #e3e8ef; background: #fff; }",
+    ".composer textarea { flex: 1; resize: none; border: 1px solid #cfd8e3; border-radius: 8px; padding: 8px 10px;",
+    "  font: inherit; height: 40px; max-height: 110px; color: #111827; }",
+    ".composer .send { border: none; background: var(--accent); color: #fff; border-radius: 8px; padding: 0 16px;",
+    "  font: inherit; cursor: pointer; }",
+    ".composer .send:hover { background: var(--accent-dark); }",
+    ".sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }",
+    "@media (max-width: 480px) {",
+    "  .root { bottom: 14px; } .root.right { right: 14px; } .root.left { left: 14px; }",
+    "  .root.open .launcher { display: none; }",
+    "  .panel { position: fixed; inset: 0; width: 100vw; height: 100%; border-radius: 0; bottom: 0; }",
+    "  .bubble { max-width: 92%; } .cards { width: 100%; }",
+    "}",
+  ].join("\n");
+
+  var CHAT_ICON =
+    "M12 3C6.5 3 2 6.9 2 11.7c0 2.6 1.3 4.9 3.4 6.5L4.6 22l4.3-2.3c1 .3 2 .4 3.1.4 5.5 0 10-3.9 10-8.7S17.5 3 12 3z" +
+    "M7.5 13a1.3 1.3 0 1 1 0-2.6 1.3 1.3 0 0 1 0 2.6zm4.5 0a1.3 1.3 0 1 1 0-2.6 1.3 1.3 0 0 1 0 2.6zm4.5 0" +
+    "a1.3 1.3 0 1 1 0-2.6 1.3 1.3 0 0 1 0 2.6z";
+
+  // ---------------------------------------------------------------- DOM helpers
+
+  /** Creates an element; `text` is always set through textContent. */
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null && text !== "") node.textContent = String(text);
+    return node;
+  }
+
+  function asText(value) {
+    return typeof value === "string" ? value : value === undefined || value === null ? "" : String(value);
+  }
+
+  /** Only http(s) links are opened; anything else (javascript:, data:) is refused. */
+  function safeUrl(raw) {
+    try {
+      var url = new URL(asText(raw), config.server + "/");
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  var idCounter = 0;
+  function newId(prefix) {
+    idCounter += 1;
+    return prefix + Date.now().toString(36) + idCounter.toString(36);
+  }
+
+  // ---------------------------------------------------------------- widget state
+
+  var state = {
+    socket: null,
+    connected: false,
+    everConnected: false,
+    wantConnection: false,
+    retryDelay: BACKOFF_MIN_MS,
+    retryTimer: null,
+    pingTimer: null,
+    outbox: [], // frames typed while offline, sent on (re)connect
+    pending: 0, // frames awaiting their reply
+    unread: 0,
+    session: load("localStorage", STORAGE.session),
+    transcript: loadTranscript(),
+    isOpen: false,
+  };
+
+  var ui = {};
+
+  function build() {
+    var host = document.createElement("div");
+    host.id = "ehall-bot-widget";
+    host.setAttribute("data-ehall-bot", "");
+    var shadow = host.attachShadow({ mode: "open" });
+
+    var style = document.createElement("style");
+    style.textContent = CSS;
+    shadow.appendChild(style);
+
+    var root = el("div", "root " + config.position);
+    shadow.appendChild(root);
+
+    var panel = el("section", "panel");
+    panel.id = "ehall-bot-panel";
+    panel.hidden = true;
+    panel.setAttribute("role", "dialog");
+    panel.setAttribute("aria-label", config.title);
+
+    var header = el("div", "header");
+    var titles = el("div", "titles");
+    var h2 = el("h2", "", config.title);
+    var status = el("div", "status", "未连接");
+    status.setAttribute("aria-live", "polite");
+    titles.appendChild(h2);
+    titles.appendChild(status);
+    var close = el("button", "icon-btn close", "×");
+    close.type = "button";
+    close.setAttribute("aria-label", "关闭对话窗口");
+    close.title = "关闭";
+    header.appendChild(titles);
+    header.appendChild(close);
+
+    var log = el("div", "log");
+    log.setAttribute("role", "log");
+    log.setAttribute("aria-live", "polite");
+    log.setAttribute("aria-relevant", "additions");
+    log.setAttribute("aria-label", "对话记录");
+    log.tabIndex = 0;
+
+    var typing = el("div", "typing", "助手正在回复…");
+    typing.hidden = true;
+
+    var composer = el("form", "composer");
+    var label = el("label", "sr-only", "输入您的问题");
+    label.setAttribute("for", "ehall-bot-input");
+    var input = el("textarea");
+    input.id = "ehall-bot-input";
+    input.rows = 1;
+    input.maxLength = MAX_TEXT_CHARS;
+    input.placeholder = "请输入您的问题，如：助学金怎么申请";
+    input.setAttribute("enterkeyhint", "send");
+    var send = el("button", "send", "发送");
+    send.type = "submit";
+    send.setAttribute("aria-label", "发送消息");
+    composer.appendChild(label);
+    composer.appendChild(input);
+    composer.appendChild(send);
+
+    panel.appendChild(header);
+    panel.appendChild(log);
+    panel.appendChild(typing);
+    panel.appendChild(composer);
+
+    var launcher = el("button", "launcher");
+    launcher.type = "button";
+    launcher.setAttribute("aria-label", "打开" + config.title);
+    launcher.setAttribute("aria-expanded", "false");
+    launcher.setAttribute("aria-controls", "ehall-bot-panel");
+    launcher.title = config.title;
+    var svgNs = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(svgNs, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    var path = document.createElementNS(svgNs, "path");
+    path.setAttribute("d", CHAT_ICON);
+    svg.appendChild(path);
+    launcher.appendChild(svg);
+    var badge = el("span", "badge");
+    badge.hidden = true;
+    badge.setAttribute("aria-hidden", "true");
+    launcher.appendChild(badge);
+
+    root.appendChild(panel);
+    root.appendChild(launcher);
+
+    launcher.addEventListener("click", function () {
+      if (state.isOpen) closePanel();
+      else openPanel();
+    });
+    close.addEventListener("click", closePanel);
+    panel.addEventListener("keydown", function (e) {
+      if (e.key === "Escape") closePanel();
+    });
+    composer.addEventListener("submit", function (e) {
+      e.preventDefault();
+      submitInput();
+    });
+    input.addEventListener("keydown", function (e) {
+      // Enter sends; Shift+Enter adds a line; Enter that confirms a Chinese IME candidate does neither.
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+        e.preventDefault();
+        submitInput();
+      }
+    });
+
+    ui = {
+      host: host,
+      root: root,
+      panel: panel,
+      log: log,
+      status: status,
+      typing: typing,
+      input: input,
+      launcher: launcher,
+      badge: badge,
+    };
+    document.body.appendChild(host);
+  }
+
+  // ---------------------------------------------------------------- panel
+
+  function openPanel() {
+    state.isOpen = true;
+    ui.panel.hidden = false;
+    ui.root.classList.add("open");
+    ui.launcher.setAttribute("aria-expanded", "true");
+    ui.launcher.setAttribute("aria-label", "收起" + config.title);
+    save("sessionStorage", STORAGE.open, "1");
+    state.unread = 0;
+    renderBadge();
+    ensureConnected();
+    scrollToEnd();
+    ui.input.focus();
+  }
+
+  function closePanel() {
+    state.isOpen = false;
+    ui.panel.hidden = true;
+    ui.root.classList.remove("open");
+    ui.launcher.setAttribute("aria-expanded", "false");
+    ui.launcher.setAttribute("aria-label", "打开" + config.title);
+    save("sessionStorage", STORAGE.open, null);
+    ui.launcher.focus();
+  }
+
+  function renderBadge() {
+    ui.badge.hidden = state.unread === 0;
+    ui.badge.textContent = state.unread > 99 ? "99+" : String(state.unread);
+    ui.launcher.setAttribute(
+      "aria-label",
+      (state.isOpen ? "收起" : "打开") + config.title + (state.unread ? "（" + state.unread + " 条新消息）" : "")
+    );
+  }
+
+  function scrollToEnd() {
+    ui.log.scrollTop = ui.log.scrollHeight;
+  }
+
+  function setStatus(kind, text) {
+    ui.status.className = "status " + kind;
+    ui.status.textContent = text;
+  }
+
+  function renderTyping() {
+    ui.typing.hidden = state.pending <= 0;
+  }
+
+  // ---------------------------------------------------------------- connection
+
+  function socketUrl() {
+    var base = config.server.replace(/^http(s?):/i, "ws$1:");
+    if (!/^wss?:/i.test(base)) {
+      base = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + base;
+    }
+    var params = [];
+    if (state.session) params.push("session=" + encodeURIComponent(state.session));
+    var token = load("localStorage", STORAGE.token);
+    if (token) params.push("token=" + encodeURIComponent(token));
+    return base + "/ws" + (params.length ? "?" + params.join("&") : "");
+  }
+
+  function ensureConnected() {
+    state.wantConnection = true;
+    if (state.socket || state.retryTimer) return;
+    connect();
+  }
+
+  function connect() {
+    state.retryTimer = null;
+    setStatus("", state.everConnected ? "正在重新连接…" : "正在连接…");
+    var socket;
+    try {
+      socket = new WebSocket(socketUrl());
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    state.socket = socket;
+
+    socket.onopen = function () {
+      state.connected = true;
+      state.everConnected = true;
+      state.retryDelay = BACKOFF_MIN_MS;
+      setStatus("online", "在线");
+      clearInterval(state.pingTimer);
+      state.pingTimer = setInterval(function () {
+        sendRaw({ type: "ping" });
+      }, PING_INTERVAL_MS);
+      var queued = state.outbox;
+      state.outbox = [];
+      queued.forEach(sendRaw);
+    };
+    socket.onmessage = function (event) {
+      var frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (e) {
+        return; // Not a protocol frame: ignore rather than break the dialogue.
+      }
+      if (frame && typeof frame === "object") handleFrame(frame);
+    };
+    socket.onclose = function () {
+      if (state.socket !== socket) return;
+      state.socket = null;
+      state.connected = false;
+      clearInterval(state.pingTimer);
+      // Replies to frames sent on the dead socket will not come; stop saying "replying".
+      state.pending = 0;
+      renderTyping();
+      if (state.wantConnection) scheduleReconnect();
+      else setStatus("offline", "已断开");
+    };
+    socket.onerror = function () {
+      /* onclose follows and schedules the retry */
+    };
+  }
+
+  function scheduleReconnect() {
+    var delay = Math.min(state.retryDelay, BACKOFF_MAX_MS);
+    // Jitter keeps many clients of a restarted server from reconnecting in lockstep.
+    delay = Math.round(delay * (0.75 + Math.random() * 0.5));
+    state.retryDelay = Math.min(state.retryDelay * 2, BACKOFF_MAX_MS);
+    setStatus("offline", "连接已断开，" + Math.ceil(delay / 1000) + " 秒后重试");
+    clearTimeout(state.retryTimer);
+    state.retryTimer = setTimeout(connect, delay);
+  }
+
+  function reconnectNow() {
+    clearTimeout(state.retryTimer);
+    state.retryTimer = null;
+    state.retryDelay = BACKOFF_MIN_MS;
+    var old = state.socket;
+    state.socket = null;
+    state.connected = false;
+    if (old) {
+      try {
+        old.close();
+      } catch (e) {
+        /* already closing */
+      }
+    }
+    if (state.wantConnection) connect();
+  }
+
+  function sendRaw(frame) {
+    if (state.socket && state.connected && state.socket.readyState === WebSocket.OPEN) {
+      state.socket.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  /** Sends a frame that expects a reply, queueing it while offline. */
+  function sendExpectingReply(frame) {
+    state.pending += 1;
+    renderTyping();
+    if (!sendRaw(frame)) {
+      state.outbox.push(frame);
+      ensureConnected();
+    }
+  }
+
+  // ---------------------------------------------------------------- transcript
+
+  function remember(entry) {
+    state.transcript.push(entry);
+    if (state.transcript.length > MAX_TRANSCRIPT) {
+      state.transcript.splice(0, state.transcript.length - MAX_TRANSCRIPT);
+    }
+    persistTranscript();
+  }
+
+  function persistTranscript() {
+    try {
+      save("localStorage", STORAGE.transcript, JSON.stringify(state.transcript));
+    } catch (e) {
+      /* a frame that can't be serialised is simply not kept */
+    }
+  }
+
+  function append(node) {
+    var nearBottom = ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 80;
+    ui.log.appendChild(node);
+    if (nearBottom || state.isOpen) scrollToEnd();
+    return node;
+  }
+
+  function countUnread() {
+    if (!state.isOpen) {
+      state.unread += 1;
+      renderBadge();
+    }
+  }
+
+  // ---------------------------------------------------------------- incoming frames
+
+  function handleFrame(frame) {
+    switch (frame.type) {
+      case "welcome":
+        onWelcome(frame);
+        break;
+      case "reply":
+        settleOne();
+        remember({ t: "reply", frame: frame });
+        renderReply(frame, null);
+        countUnread();
+        break;
+      case "notice":
+        remember({ t: "notice", frame: frame });
+        renderNotice(frame);
+        countUnread();
+        break;
+      case "error":
+        if (frame.in_reply_to || state.pending > 0) settleOne();
+        renderError(frame);
+        break;
+      case "pong":
+        break;
+      default:
+        break; // Unknown frame types are ignored, as the protocol asks.
+    }
+  }
+
+  function settleOne() {
+    state.pending = Math.max(0, state.pending - 1);
+    renderTyping();
+  }
+
+  function onWelcome(frame) {
+    var session = asText(frame.session);
+    var sameDialogue = session && session === state.session && state.transcript.length > 0;
+    if (session) {
+      state.session = session;
+      save("localStorage", STORAGE.session, session);
+    }
+    if (frame.user && frame.user.name) {
+      setStatus("online", "在线 · " + asText(frame.user.name));
+    }
+    if (sameDialogue) return; // A reconnect into the same dialogue: the greeting is already on screen.
+    if (state.transcript.length > 0) {
+      // The server started a new session (the old one expired): start a fresh transcript.
+      state.transcript = [];
+      ui.log.textContent = "";
+      renderError({ message: "之前的会话已过期，已为您开始新的对话" });
+    }
+    remember({ t: "welcome", frame: frame });
+    renderWelcome(frame);
+  }
+
+  // ---------------------------------------------------------------- rendering
+
+  function botRow(extraClass) {
+    return el("div", "row bot" + (extraClass ? " " + extraClass : ""));
+  }
+
+  function renderUser(text) {
+    var row = el("div", "row user");
+    var sr = el("span", "sr-only", "我：");
+    var bubble = el("div", "bubble", text);
+    bubble.insertBefore(sr, bubble.firstChild);
+    row.appendChild(bubble);
+    append(row);
+  }
+
+  function renderWelcome(frame) {
+    var row = botRow("welcome");
+    row.appendChild(el("div", "bubble", asText(frame.text) || "您好，我是" + config.title + "，请问有什么可以帮您？"));
+    append(row);
+    renderSuggestions(frame.suggestions);
+  }
+
+  function renderReply(frame, rated) {
+    var row = botRow("reply");
+    row.setAttribute("data-reply-id", asText(frame.id));
+    row.setAttribute("data-mode", asText(frame.mode));
+    if (frame.text) row.appendChild(el("div", "bubble", asText(frame.text)));
+    var cards = renderCards(frame.cards);
+    if (cards) row.appendChild(cards);
+    if (frame.id) row.appendChild(renderRating(asText(frame.id), rated));
+    append(row);
+    renderSuggestions(frame.suggestions);
+  }
+
+  function renderNotice(frame) {
+    var row = botRow("notice");
+    row.setAttribute("role", "status");
+    var bubble = el("div", "bubble");
+    bubble.appendChild(el("span", "notice-label", "📢 新通知"));
+    bubble.appendChild(document.createTextNode(asText(frame.text)));
+    row.appendChild(bubble);
+    var cards = renderCards(frame.cards);
+    if (cards) row.appendChild(cards);
+    append(row);
+  }
+
+  function renderError(frame) {
+    var node = el("div", "error", "⚠ " + (asText(frame.message) || "出错了，请稍后再试"));
+    node.setAttribute("role", "alert");
+    if (frame.code) node.setAttribute("data-code", asText(frame.code));
+    append(node);
+  }
+
+  function renderCards(cards) {
+    if (!Array.isArray(cards) || cards.length === 0) return null;
+    var box = el("div", "cards");
+    cards.forEach(function (card) {
+      if (card && typeof card === "object") box.appendChild(renderCard(card, 0));
+    });
+    return box;
+  }
+
+  function renderCard(card, depth) {
+    var kind = asText(card.kind);
+    var node = el("article", "card " + (KIND_LABELS[kind] ? kind : "other"));
+    node.setAttribute("data-kind", kind);
+    if (card.id) node.setAttribute("data-card-id", asText(card.id));
+    if (depth === 0 && KIND_LABELS[kind]) node.appendChild(el("span", "kind", KIND_LABELS[kind]));
+    var title = el(depth === 0 ? "h3" : "h4", "title", asText(card.title));
+    if (depth > 0) title.style.cssText = "margin:0;font-size:14px;font-weight:600;";
+    node.appendChild(title);
+    if (card.subtitle) node.appendChild(el("p", "subtitle", asText(card.subtitle)));
+    if (card.body) node.appendChild(el("div", "body", asText(card.body)));
+
+    if (Array.isArray(card.fields) && card.fields.length) {
+      var dl = el("dl", "fields");
+      card.fields.forEach(function (field) {
+        if (!field) return;
+        dl.appendChild(el("dt", "", asText(field.label)));
+        var dd = el("dd", "", asText(field.value));
+        dl.appendChild(dd);
+      });
+      node.appendChild(dl);
+    }
+
+    if (Array.isArray(card.items) && card.items.length && depth < MAX_CARD_DEPTH) {
+      var items = el("div", "items");
+      card.items.forEach(function (item) {
+        if (item && typeof item === "object") items.appendChild(renderCard(item, depth + 1));
+      });
+      node.appendChild(items);
+    }
+
+    var actions = renderActions(card.actions, kind === "login");
+    if (actions) node.appendChild(actions);
+    return node;
+  }
+
+  function renderActions(actions, isLogin) {
+    if (!Array.isArray(actions) || actions.length === 0) return null;
+    var row = el("div", "actions");
+    var first = true;
+    actions.forEach(function (action) {
+      if (!action || typeof action !== "object") return;
+      var label = asText(action.label);
+      var button;
+      if (action.type === "open_url") {
+        var href = safeUrl(action.url);
+        if (!href) return;
+        // A real link: new tab, keyboard and screen-reader friendly, and not caught by popup blockers.
+        button = el("a", "btn open-url", isLogin ? label || "登录" : label || "打开");
+        button.href = href;
+        button.target = "_blank";
+        button.rel = "noopener noreferrer";
+        if (isLogin) button.className += " primary login";
+        else if (first) button.className += " primary";
+        button.setAttribute("aria-label", button.textContent + "（在新窗口打开）");
+      } else if (action.type === "action" && action.action) {
+        button = el("button", "btn postback", label || "确定");
+        button.type = "button";
+        if (first) button.className += " primary";
+        button.addEventListener("click", function () {
+          postAction(label, asText(action.action), action.args);
+        });
+      } else {
+        return; // An action type this widget does not know.
+      }
+      first = false;
+      row.appendChild(button);
+    });
+    return row.childNodes.length ? row : null;
+  }
+
+  function renderRating(replyId, rated) {
+    var box = el("div", "rating");
+    box.setAttribute("role", "group");
+    box.setAttribute("aria-label", "这个回答有帮助吗？");
+    var up = el("button", "rate up", "👍");
+    up.type = "button";
+    up.setAttribute("aria-label", "有帮助");
+    up.title = "有帮助";
+    var down = el("button", "rate down", "👎");
+    down.type = "button";
+    down.setAttribute("aria-label", "没有帮助");
+    down.title = "没有帮助";
+    function mark(helpful) {
+      up.setAttribute("aria-pressed", helpful === true ? "true" : "false");
+      down.setAttribute("aria-pressed", helpful === false ? "true" : "false");
+    }
+    mark(rated === true || rated === false ? rated : null);
+    function choose(helpful) {
+      mark(helpful);
+      rememberRating(replyId, helpful);
+      if (!sendRaw({ type: "rate", reply: replyId, helpful: helpful })) {
+        state.outbox.push({ type: "rate", reply: replyId, helpful: helpful });
+        ensureConnected();
+      }
+    }
+    up.addEventListener("click", function () {
+      choose(true);
+    });
+    down.addEventListener("click", function () {
+      choose(false);
+    });
+    box.appendChild(up);
+    box.appendChild(down);
+    return box;
+  }
+
+  function rememberRating(replyId, helpful) {
+    for (var i = state.transcript.length - 1; i >= 0; i--) {
+      var entry = state.transcript[i];
+      if (entry.t === "reply" && entry.frame && entry.frame.id === replyId) {
+        entry.rated = helpful;
+        persistTranscript();
+        return;
+      }
+    }
+  }
+
+  function renderSuggestions(suggestions) {
+    // Only the latest quick replies stay: older ones would answer a question no longer asked.
+    var old = ui.log.querySelectorAll(".chips");
+    for (var i = 0; i < old.length; i++) old[i].parentNode.removeChild(old[i]);
+    if (!Array.isArray(suggestions) || suggestions.length === 0) return;
+    var box = el("div", "chips");
+    box.setAttribute("role", "group");
+    box.setAttribute("aria-label", "推荐问题");
+    suggestions.forEach(function (s) {
+      if (!s || typeof s !== "object") return;
+      var label = asText(s.label || s.text);
+      if (!label) return;
+      var chip = el("button", "chip", label);
+      chip.type = "button";
+      chip.addEventListener("click", function () {
+        if (s.action) postAction(label, asText(s.action), s.args);
+        else sendMessage(asText(s.text || s.label));
+      });
+      box.appendChild(chip);
+    });
+    if (box.childNodes.length) append(box);
+  }
+
+  function renderTranscript() {
+    state.transcript.forEach(function (entry) {
+      if (entry.t === "user") renderUser(entry.text);
+      else if (entry.t === "welcome") renderWelcome(entry.frame);
+      else if (entry.t === "reply") renderReply(entry.frame, entry.rated);
+      else if (entry.t === "notice") renderNotice(entry.frame);
+    });
+  }
+
+  // ---------------------------------------------------------------- outgoing
+
+  function submitInput() {
+    var text = ui.input.value.trim();
+    if (!text) return;
+    ui.input.value = "";
+    sendMessage(text);
+  }
+
+  function sendMessage(text) {
+    text = asText(text).trim();
+    if (!text) return;
+    if (text.length > MAX_TEXT_CHARS) text = text.slice(0, MAX_TEXT_CHARS);
+    remember({ t: "user", text: text });
+    renderUser(text);
+    sendExpectingReply({ type: "message", id: newId("m_"), text: text });
+  }
+
+  function postAction(label, action, args) {
+    var shown = label || action;
+    remember({ t: "user", text: shown });
+    renderUser(shown);
+    sendExpectingReply({
+      type: "action",
+      id: newId("a_"),
+      action: action,
+      args: args && typeof args === "object" && !Array.isArray(args) ? args : {},
+    });
+  }
+
+  // ---------------------------------------------------------------- start
+
+  function start() {
+    build();
+    renderTranscript();
+    window.EhallBot = {
+      open: openPanel,
+      close: closePanel,
+      send: function (text) {
+        openPanel();
+        sendMessage(text);
+      },
+      /** Stores a login token (or removes it with null) and reconnects so the bot knows the user. */
+      setToken: function (token) {
+        save("localStorage", STORAGE.token, token ? String(token) : null);
+        reconnectNow();
+      },
+      sessionId: function () {
+        return state.session;
+      },
+      config: config,
+    };
+    if (load("sessionStorage", STORAGE.open) === "1") openPanel();
+    else if (state.session || load("localStorage", STORAGE.token)) ensureConnected(); // keep notices flowing
+  }
+
+  // Claim the global name now so a second copy of the script, loaded before DOM ready, backs off.
+  window.EhallBot = { pending: true };
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start);
+})();
