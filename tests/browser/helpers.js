@@ -1,0 +1,150 @@
+// Shared helpers of the browser tests: launching Debian's Chromium and driving the chat widget.
+"use strict";
+
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { chromium } = require("playwright-core");
+
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const ARTIFACTS = path.join(__dirname, "artifacts");
+const REPLY_TIMEOUT_MS = Number(process.env.EHALL_REPLY_TIMEOUT_MS || 20000);
+
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--disable-dev-shm-usage",
+];
+
+/** The server under test; every test needs it. */
+function serverUrl() {
+  const url = process.env.EHALL_URL;
+  if (!url) {
+    throw new Error("EHALL_URL is not set: run scripts/test-browser, or start the server and export EHALL_URL");
+  }
+  return url.replace(/\/+$/, "");
+}
+
+/**
+ * Starts Chromium with a fresh user-data-dir and returns {context, page, dialogs, close}.
+ * `dialogs` collects every alert/confirm/prompt the page opens (none should ever open).
+ */
+async function launch(options = {}) {
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ehall-browser-"));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: options.viewport || { width: 1280, height: 860 },
+    locale: "zh-CN",
+    ...(options.isMobile ? { isMobile: true, hasTouch: true } : {}),
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  const dialogs = [];
+  const pageErrors = [];
+  const watch = (p) => {
+    p.on("dialog", (d) => {
+      dialogs.push(`${d.type()}: ${d.message()}`);
+      d.dismiss().catch(() => {});
+    });
+    p.on("pageerror", (e) => pageErrors.push(String(e)));
+  };
+  watch(page);
+  context.on("page", watch);
+  return {
+    context,
+    page,
+    dialogs,
+    pageErrors,
+    async close() {
+      await context.close().catch(() => {});
+      fs.rmSync(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Locators of the widget; Playwright's CSS engine pierces its open shadow root. */
+function widget(page) {
+  const host = page.locator("#ehall-bot-widget");
+  return {
+    host,
+    launcher: host.locator("button.launcher"),
+    panel: host.locator("section.panel"),
+    status: host.locator(".status"),
+    log: host.locator(".log"),
+    welcome: host.locator(".row.welcome .bubble"),
+    replies: host.locator(".row.reply"),
+    notices: host.locator(".row.notice"),
+    errors: host.locator(".error"),
+    chips: host.locator(".chips .chip"),
+    input: host.locator("textarea"),
+    send: host.locator("button.send"),
+  };
+}
+
+async function openWidget(page) {
+  const w = widget(page);
+  await w.launcher.waitFor({ state: "visible" });
+  if ((await w.launcher.getAttribute("aria-expanded")) !== "true") await w.launcher.click();
+  await w.panel.waitFor({ state: "visible" });
+  return w;
+}
+
+/** Waits until the widget shows more than `count` replies and returns the newest one. */
+async function nextReply(page, count) {
+  const w = widget(page);
+  await w.replies.nth(count).waitFor({ state: "attached", timeout: REPLY_TIMEOUT_MS });
+  return w.replies.nth(count);
+}
+
+/** Types a question, sends it with Enter and returns the reply to it. */
+async function ask(page, text) {
+  const w = widget(page);
+  const before = await w.replies.count();
+  await w.input.fill(text);
+  await w.input.press("Enter");
+  return nextReply(page, before);
+}
+
+async function storedSession(page) {
+  return page.evaluate(() => localStorage.getItem("ehall-bot.session"));
+}
+
+/** Polls `fn` until it returns a truthy value. */
+async function eventually(fn, { timeout = REPLY_TIMEOUT_MS, interval = 100, message = "condition" } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, interval));
+  }
+  throw new Error(`timed out waiting for ${message} (last value: ${JSON.stringify(last)})`);
+}
+
+async function screenshot(page, name) {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, name);
+  await page.screenshot({ path: file });
+  return file;
+}
+
+module.exports = {
+  CHROMIUM,
+  REPLY_TIMEOUT_MS,
+  serverUrl,
+  launch,
+  widget,
+  openWidget,
+  nextReply,
+  ask,
+  storedSession,
+  eventually,
+  screenshot,
+};
