@@ -613,7 +613,9 @@
   // ---------------------------------------------------------------- rendering
 
   function botRow(extraClass) {
-    return el("div", "row bot" + (extraClass ? " " + extraClass : ""));
+    var row = el("div", "row bot" + (extraClass ? " " + extraClass : ""));
+    row.appendChild(el("span", "sr-only", "助手："));
+    return row;
   }
 
   function renderUser(text) {
