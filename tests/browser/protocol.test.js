@@ -5,7 +5,7 @@
 
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { serverUrl, launch, widget, openWidget, eventually } = require("./helpers");
+const { serverUrl, launch, widget, openWidget, eventually, screenshot } = require("./helpers");
 
 const XSS = "<img src=x onerror=alert(1)>";
 const KINDS = ["service", "app", "faq", "news", "task", "message", "account", "contact", "feedback", "login", "list"];
@@ -139,6 +139,8 @@ test("every card kind renders its title, fields, nested items and actions", asyn
   assert.deepEqual(counts, { img: 0, b: 0, script: 0, jsLinks: 0, evil: 0 });
   await page.waitForTimeout(300);
   assert.deepEqual(dialogs, []);
+  await row.locator('.card[data-kind="list"]').scrollIntoViewIfNeeded();
+  await screenshot(page, "every-card-kind.png");
 });
 
 test("card actions, open_url links and suggestion chips send the right frames", async (t) => {
