@@ -329,7 +329,7 @@
 
     launcher.addEventListener("click", function () {
       if (state.isOpen) closePanel();
-      else openPanel();
+      else openPanel(false);
     });
     close.addEventListener("click", closePanel);
     panel.addEventListener("keydown", function (e) {
@@ -363,7 +363,8 @@
 
   // ---------------------------------------------------------------- panel
 
-  function openPanel() {
+  /** Opens the panel; `restoring` (after a page load) leaves the page's keyboard focus where it is. */
+  function openPanel(restoring) {
     state.isOpen = true;
     ui.panel.hidden = false;
     ui.root.classList.add("open");
@@ -374,7 +375,7 @@
     renderBadge();
     ensureConnected();
     scrollToEnd();
-    ui.input.focus();
+    if (restoring !== true) ui.input.focus();
   }
 
   function closePanel() {
@@ -444,7 +445,6 @@
     socket.onopen = function () {
       state.connected = true;
       state.everConnected = true;
-      state.retryDelay = BACKOFF_MIN_MS;
       setStatus("online", "在线");
       clearInterval(state.pingTimer);
       state.pingTimer = setInterval(function () {
@@ -504,6 +504,13 @@
       }
     }
     if (state.wantConnection) connect();
+  }
+
+  function retryNowIfWaiting() {
+    if (state.retryTimer && !state.socket) {
+      clearTimeout(state.retryTimer);
+      connect();
+    }
   }
 
   function sendRaw(frame) {
@@ -591,6 +598,8 @@
   }
 
   function onWelcome(frame) {
+    // Backoff restarts only once the server has really taken us in, not on a socket it closes at once.
+    state.retryDelay = BACKOFF_MIN_MS;
     var session = asText(frame.session);
     var sameDialogue = session && session === state.session && state.transcript.length > 0;
     if (session) {
@@ -861,10 +870,12 @@
     build();
     renderTranscript();
     window.EhallBot = {
-      open: openPanel,
+      open: function () {
+        openPanel(false);
+      },
       close: closePanel,
       send: function (text) {
-        openPanel();
+        if (!state.isOpen) openPanel(false);
         sendMessage(text);
       },
       /** Stores a login token (or removes it with null) and reconnects so the bot knows the user. */
@@ -877,7 +888,12 @@
       },
       config: config,
     };
-    if (load("sessionStorage", STORAGE.open) === "1") openPanel();
+    // Back online or back on the tab: don't sit out the rest of a long backoff.
+    window.addEventListener("online", retryNowIfWaiting);
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "visible") retryNowIfWaiting();
+    });
+    if (load("sessionStorage", STORAGE.open) === "1") openPanel(true);
     else if (state.session || load("localStorage", STORAGE.token)) ensureConnected(); // keep notices flowing
   }
 
