@@ -112,6 +112,21 @@ pub enum CpdailyAuthError {
 }
 
 impl CpdailyAuthError {
+    /// A stable snake_case code for error bodies (`{"error": {"code": …, "message": …}}`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            CpdailyAuthError::MissingHeader(_) => "missing_header",
+            CpdailyAuthError::MalformedTimestamp => "malformed_timestamp",
+            CpdailyAuthError::MalformedNonce => "malformed_nonce",
+            CpdailyAuthError::MalformedIdempotencyKey => "malformed_idempotency_key",
+            CpdailyAuthError::UnknownApp => "unknown_app",
+            CpdailyAuthError::StaleTimestamp { .. } => "stale_timestamp",
+            CpdailyAuthError::BadSignature => "bad_signature",
+            CpdailyAuthError::ReplayedNonce => "replayed_nonce",
+            CpdailyAuthError::Store(_) => "replay_store_unavailable",
+        }
+    }
+
     /// The HTTP status a receiver should answer with.
     pub fn http_status(&self) -> u16 {
         match self {
@@ -724,6 +739,7 @@ mod tests {
         let replay = verifier.verify("POST", "/v1/messages", &headers, VECTOR_BODY.as_bytes(), 1712345701).await;
         assert_eq!(replay, Err(CpdailyAuthError::ReplayedNonce));
         assert_eq!(CpdailyAuthError::ReplayedNonce.http_status(), 409);
+        assert_eq!(CpdailyAuthError::ReplayedNonce.code(), "replayed_nonce");
     }
 
     #[tokio::test]
