@@ -1,8 +1,11 @@
 //! The engine: turns one user input plus the session's state into a reply.
 
-use crate::protocol::{Mode, Reply, Suggestion, UserInfo};
+use crate::cards::{self, args1};
+use crate::protocol::{Card, Mode, Reply, Role, Suggestion, UserInfo};
 use crate::state::DialogueState;
-use knowledge::KnowledgeBase;
+use intents::{GuideField, Intent, OutOfScope, Recognizer};
+use knowledge::retrieve::{Decision, RetrieveError, SearchResult};
+use knowledge::{Audience, ItemKind, ItemRef, KnowledgeBase, Retriever, SmallTalkKind};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -37,40 +40,394 @@ pub struct Outcome {
     pub log: TurnLog,
 }
 
+/// How many candidates a clarify offers.
+const CLARIFY_CHOICES: usize = 3;
+
 /// The dialogue engine. Cheap to share; all methods are synchronous CPU work, to be run off async workers.
 pub struct Engine {
     kb: Arc<KnowledgeBase>,
+    retriever: Arc<Retriever>,
+    recognizer: Recognizer,
+}
+
+/// A reply under construction.
+struct Draft {
+    mode: Mode,
+    intent: String,
+    confidence: f32,
+    text: String,
+    cards: Vec<Card>,
+    suggestions: Vec<Suggestion>,
+    top_item: Option<String>,
+}
+
+impl Draft {
+    fn answer(intent: impl Into<String>, text: impl Into<String>) -> Draft {
+        Draft {
+            mode: Mode::Answer,
+            intent: intent.into(),
+            confidence: 1.0,
+            text: text.into(),
+            cards: Vec::new(),
+            suggestions: Vec::new(),
+            top_item: None,
+        }
+    }
 }
 
 impl Engine {
-    pub fn new(kb: Arc<KnowledgeBase>) -> Engine {
-        Engine { kb }
+    /// An engine over a built retriever (lexical only or hybrid).
+    pub fn new(retriever: Arc<Retriever>) -> Engine {
+        let kb = Arc::clone(retriever.knowledge());
+        let recognizer = Recognizer::new(&kb);
+        Engine { kb, retriever, recognizer }
+    }
+
+    /// An engine with lexical retrieval only (no embedding model).
+    pub fn lexical(kb: Arc<KnowledgeBase>) -> Result<Engine, RetrieveError> {
+        let retriever = Retriever::build(kb, None, knowledge::Tuning::default())?;
+        Ok(Engine::new(Arc::new(retriever)))
     }
 
     pub fn knowledge(&self) -> &KnowledgeBase {
         &self.kb
     }
 
+    pub fn retriever(&self) -> &Retriever {
+        &self.retriever
+    }
+
     /// The welcome text and suggestions for a new connection.
-    pub fn welcome(&self, _user: Option<&UserInfo>) -> (String, Vec<Suggestion>) {
+    pub fn welcome(&self, user: Option<&UserInfo>) -> (String, Vec<Suggestion>) {
         let w = &self.kb.texts.welcome;
-        (w.text.clone(), w.suggestions.iter().map(Suggestion::text).collect())
+        let text = match user {
+            Some(u) => format!("{}，{}", u.name, w.text),
+            None => w.text.clone(),
+        };
+        (text, w.suggestions.iter().map(Suggestion::text).collect())
     }
 
     /// Answers one turn, updating the session's state.
     pub fn respond(&self, state: &mut DialogueState, turn: Turn) -> Outcome {
         state.turns += 1;
+        let draft = match &turn.input {
+            Input::Text(text) => self.on_text(state, text, turn.user.as_ref()),
+            Input::Action { name, args } => self.on_action(state, name, args),
+        };
         let reply = Reply {
             id: format!("r_{}", uuid::Uuid::new_v4().simple()),
             in_reply_to: turn.in_reply_to,
-            mode: Mode::Fallback,
-            intent: "fallback".into(),
-            confidence: 0.0,
-            text: self.kb.texts.fallback.text.clone(),
-            cards: Vec::new(),
-            suggestions: Vec::new(),
+            mode: draft.mode,
+            intent: draft.intent,
+            confidence: (draft.confidence * 1000.0).round() / 1000.0,
+            text: draft.text,
+            cards: draft.cards,
+            suggestions: draft.suggestions,
         };
-        let log = TurnLog { intent: reply.intent.clone(), mode: reply.mode, top_item: None, confidence: 0.0 };
+        let log = TurnLog { intent: reply.intent.clone(), mode: reply.mode, top_item: draft.top_item, confidence: reply.confidence };
         Outcome { reply, log }
+    }
+
+    fn on_text(&self, state: &mut DialogueState, text: &str, user: Option<&UserInfo>) -> Draft {
+        if let Some(choice) = ordinal_choice(text) {
+            if let Some(id) = state.offered.get(choice).cloned() {
+                if let Some(item) = self.kb.by_id(&id) {
+                    return self.answer_item(state, item, 1.0, "search.choice");
+                }
+            }
+        }
+        match self.recognizer.recognize(text) {
+            Intent::SmallTalk(kind) => self.small_talk(kind, state.turns),
+            Intent::OutOfScope(why) => self.out_of_scope(&why),
+            Intent::HumanHelp => self.human_help(),
+            Intent::Feedback => self.feedback_hint(),
+            Intent::Cancel => {
+                state.offered.clear();
+                let mut d = Draft::answer("dialog.cancel", "好的，已取消。还有什么可以帮您？");
+                d.suggestions = self.default_suggestions();
+                d
+            }
+            Intent::FollowUp { field, subject } => self.follow_up(state, text, field, subject.as_deref(), user),
+            Intent::Search => self.search(state, text, user),
+        }
+    }
+
+    fn on_action(&self, state: &mut DialogueState, name: &str, args: &Map<String, Value>) -> Draft {
+        let arg = |k: &str| args.get(k).and_then(Value::as_str).unwrap_or_default();
+        match name {
+            "item.show" => match self.kb.by_id(arg("id")) {
+                Some(item) => self.answer_item(state, item, 1.0, "item.show"),
+                None => self.unknown_item(),
+            },
+            "service.start" => match self.kb.by_id(arg("service")).and_then(|r| self.kb.service(r).map(|s| (r, s))) {
+                Some((item, s)) => {
+                    state.current_item = Some(s.id.clone());
+                    self.guide_field(item, GuideField::Online, "service.start")
+                }
+                None => self.unknown_item(),
+            },
+            "feedback.start" => self.feedback_hint(),
+            "help.contact" => self.human_help(),
+            _ => {
+                let mut d = Draft::answer("action.unknown", "抱歉，这个操作暂不支持。");
+                d.mode = Mode::Fallback;
+                d.confidence = 0.0;
+                d
+            }
+        }
+    }
+
+    fn unknown_item(&self) -> Draft {
+        let mut d = self.fallback();
+        d.text = "抱歉，没有找到这一项，它可能已下线。".into();
+        d
+    }
+
+    fn default_suggestions(&self) -> Vec<Suggestion> {
+        self.kb.texts.welcome.suggestions.iter().take(4).map(Suggestion::text).collect()
+    }
+
+    fn small_talk(&self, kind: SmallTalkKind, turn: u32) -> Draft {
+        let replies = self.kb.texts.smalltalk.iter().find(|s| s.intent == kind).map(|s| s.replies.as_slice()).unwrap_or(&[]);
+        let text = if replies.is_empty() {
+            self.kb.texts.welcome.text.clone()
+        } else {
+            replies[turn as usize % replies.len()].clone()
+        };
+        let mut d = Draft::answer(Intent::SmallTalk(kind).name(), text);
+        d.suggestions = self.default_suggestions();
+        d
+    }
+
+    fn out_of_scope(&self, why: &OutOfScope) -> Draft {
+        let mut d = self.fallback();
+        d.intent = "out_of_scope".into();
+        d.text = match why {
+            OutOfScope::OtherInstitution(name) => {
+                format!("我是天津商业大学网上办事服务大厅的助手，只能解答本校的办事问题，关于「{name}」的事项请咨询对方学校。")
+            }
+            OutOfScope::Improper => "抱歉，这个请求我不能办理。如有成绩或个人信息方面的问题，请通过正规渠道咨询相关部门。".into(),
+            OutOfScope::Topic(_) => self.kb.texts.out_of_scope.text.clone(),
+        };
+        d
+    }
+
+    fn wxb_contact(&self) -> Option<Card> {
+        self.kb.department("网信办").map(cards::contact_card)
+    }
+
+    fn human_help(&self) -> Draft {
+        let mut d = Draft::answer("help.contact", "需要人工帮助可以联系网信办（办事大厅运维），也可以提交意见反馈，我们会尽快处理：");
+        d.cards.extend(self.wxb_contact());
+        d.suggestions = vec![Suggestion::action("意见反馈", "feedback.start", Map::new())];
+        d
+    }
+
+    fn feedback_hint(&self) -> Draft {
+        let mut d = Draft::answer(
+            "feedback.start",
+            "欢迎提出意见和建议！您可以在办事大厅首页点击“意见反馈”提交，网信办会尽快联系业务部门处理。",
+        );
+        d.cards.extend(self.wxb_contact());
+        d
+    }
+
+    fn fallback(&self) -> Draft {
+        let mut d = Draft::answer("fallback", self.kb.texts.fallback.text.clone());
+        d.mode = Mode::Fallback;
+        d.confidence = 0.0;
+        d.cards.extend(self.wxb_contact());
+        d.suggestions = vec![
+            Suggestion::action("意见反馈", "feedback.start", Map::new()),
+            Suggestion::action("联系人工", "help.contact", Map::new()),
+        ];
+        d.suggestions.extend(self.kb.texts.fallback.suggestions.iter().map(Suggestion::text));
+        d
+    }
+
+    fn audience(&self, text: &str, user: Option<&UserInfo>) -> Option<Audience> {
+        if let Some(u) = user {
+            return Some(match u.role {
+                Role::Student => Audience::Student,
+                Role::Teacher | Role::Staff => Audience::Teacher,
+            });
+        }
+        detect_audience(text)
+    }
+
+    fn run_search(&self, text: &str, user: Option<&UserInfo>) -> Option<SearchResult> {
+        match self.retriever.search(text, self.audience(text, user)) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!(error = %e, "search failed");
+                None
+            }
+        }
+    }
+
+    fn search(&self, state: &mut DialogueState, text: &str, user: Option<&UserInfo>) -> Draft {
+        let Some(result) = self.run_search(text, user) else { return self.fallback() };
+        match result.decision {
+            Decision::Answer => match result.candidates.first() {
+                Some(top) => self.answer_item(state, top.item, result.confidence, "search"),
+                None => self.fallback(),
+            },
+            Decision::Clarify => self.clarify(state, &result),
+            Decision::NoMatch => self.fallback(),
+        }
+    }
+
+    fn clarify(&self, state: &mut DialogueState, result: &SearchResult) -> Draft {
+        let items: Vec<ItemRef> = result.candidates.iter().take(CLARIFY_CHOICES).map(|c| c.item).collect();
+        let mut d = Draft::answer("search.clarify", "您想了解的是下面哪一项？请点选，或换个说法告诉我。");
+        d.mode = Mode::Clarify;
+        d.confidence = result.confidence;
+        d.cards = items.iter().filter_map(|&i| cards::brief_card(&self.kb, i)).collect();
+        d.suggestions = items
+            .iter()
+            .map(|&i| Suggestion::action(cards::truncate_chars(self.kb.item_title(i), 18), "item.show", args1("id", self.kb.item_id(i))))
+            .collect();
+        d.suggestions.push(Suggestion::action("都不是", "help.contact", Map::new()));
+        state.offered = items.iter().map(|&i| self.kb.item_id(i).to_owned()).collect();
+        d.top_item = items.first().map(|&i| self.kb.item_id(i).to_owned());
+        d
+    }
+
+    fn answer_item(&self, state: &mut DialogueState, item: ItemRef, confidence: f32, intent_base: &str) -> Draft {
+        let Some(card) = cards::item_card(&self.kb, item) else { return self.fallback() };
+        let id = self.kb.item_id(item).to_owned();
+        state.current_item = Some(id.clone());
+        state.offered.clear();
+        let (intent, text, suggestions) = match item.kind {
+            ItemKind::Service => {
+                let s = self.kb.service(item);
+                let text = s.map_or_else(String::new, |s| format!("为您找到「{}」的办事指南：{}", s.name, s.summary));
+                ("service.guide", text, s.map(cards::service_suggestions).unwrap_or_default())
+            }
+            ItemKind::App => {
+                let a = self.kb.app(item);
+                let text = a.map_or_else(String::new, |a| format!("「{}」：{} 点击下方按钮打开。", a.name, a.description));
+                ("app.open", text, Vec::new())
+            }
+            ItemKind::Faq => {
+                let f = self.kb.faq(item);
+                let text = f.map_or_else(String::new, |f| f.answer.clone());
+                ("faq.answer", text, Vec::new())
+            }
+        };
+        let intent = if intent_base == "search.choice" || intent_base == "item.show" { intent_base } else { intent };
+        let mut d = Draft::answer(intent, text);
+        d.confidence = confidence;
+        d.cards.push(card);
+        d.suggestions = suggestions;
+        d.top_item = Some(id);
+        d
+    }
+
+    fn follow_up(&self, state: &mut DialogueState, text: &str, field: GuideField, subject: Option<&str>, user: Option<&UserInfo>) -> Draft {
+        // A follow-up that names its subject ("助学金的电话") is about that subject when it is found.
+        if let Some(subject) = subject {
+            if let Some(result) = self.run_search(subject, user) {
+                if result.decision == Decision::Answer {
+                    if let Some(top) = result.candidates.first() {
+                        if top.item.kind == ItemKind::Service {
+                            state.current_item = Some(self.kb.item_id(top.item).to_owned());
+                            return self.guide_field(top.item, field, "service.field");
+                        }
+                    }
+                }
+            }
+        }
+        let current = state.current_item.as_deref().and_then(|id| self.kb.by_id(id));
+        match current {
+            Some(item) if item.kind == ItemKind::Service => self.guide_field(item, field, "service.field"),
+            _ => self.search(state, text, user),
+        }
+    }
+
+    fn guide_field(&self, item: ItemRef, field: GuideField, intent_base: &str) -> Draft {
+        let Some(s) = self.kb.service(item) else { return self.fallback() };
+        let value = match field {
+            GuideField::Phone => format!("{}（{}）", cards::service_phone(s), s.contact.office),
+            GuideField::Materials if s.materials.is_empty() => "无需额外材料".to_owned(),
+            GuideField::Materials => s.materials.join("、"),
+            GuideField::Steps if s.steps.is_empty() => s.notes.clone(),
+            GuideField::Steps => format!("\n{}", cards::numbered_steps(s)),
+            GuideField::Time => s.cycle.clone(),
+            GuideField::Department => s.department.clone(),
+            GuideField::Office => s.contact.office.clone(),
+            GuideField::Audience => s.audience.iter().map(|a| a.label()).collect::<Vec<_>>().join("、"),
+            GuideField::Notes => s.notes.clone(),
+            GuideField::Online => match (&s.online, self.kb.online_url(s)) {
+                (Some(o), Some(_)) => format!("可以在线办理，请点击下方“在线办理”进入{}", o.system),
+                _ => format!("暂不支持在线办理，请到{}现场办理", s.contact.office),
+            },
+        };
+        let text = format!("「{}」的{}：{}", s.name, field.label(), value);
+        let field_intent = match field {
+            GuideField::Phone => "phone",
+            GuideField::Materials => "materials",
+            GuideField::Steps => "steps",
+            GuideField::Time => "time",
+            GuideField::Department => "department",
+            GuideField::Office => "office",
+            GuideField::Online => "online",
+            GuideField::Audience => "audience",
+            GuideField::Notes => "notes",
+        };
+        let intent = if intent_base == "service.field" { format!("service.field.{field_intent}") } else { intent_base.to_owned() };
+        let mut d = Draft::answer(intent, text);
+        d.cards.push(cards::service_card(&self.kb, s));
+        d.suggestions = cards::service_suggestions(s);
+        d.top_item = Some(s.id.clone());
+        d
+    }
+}
+
+/// "第二个", "2", "选3": a pick among the offered candidates (0-based).
+fn ordinal_choice(text: &str) -> Option<usize> {
+    let t: String = text.chars().filter(|c| !c.is_whitespace() && !matches!(c, '。' | '.' | '!' | '！')).collect();
+    let t = t.trim_start_matches("选").trim_start_matches("第").trim_end_matches("个").trim_end_matches("项");
+    match t {
+        "1" | "一" | "１" => Some(0),
+        "2" | "二" | "２" => Some(1),
+        "3" | "三" | "３" => Some(2),
+        _ => None,
+    }
+}
+
+/// The asker's audience as their words reveal it, for guests.
+pub fn detect_audience(text: &str) -> Option<Audience> {
+    let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    if has(&["校友", "已毕业", "毕业多年", "毕业的学生", "前几年毕业", "往届"]) {
+        Some(Audience::Alumnus)
+    } else if has(&["校外", "访客", "外单位", "社会人员", "校外人员"]) {
+        Some(Audience::Visitor)
+    } else if has(&["我是老师", "我是教师", "教职工", "本院教师", "我院", "教工", "作为教师", "作为老师", "我们学院老师"]) {
+        Some(Audience::Teacher)
+    } else if has(&["我是学生", "本科生", "大一", "大二", "大三", "大四", "研一", "研二", "研三", "同学们", "学生"]) {
+        Some(Audience::Student)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinals_pick_offered_candidates() {
+        assert_eq!(ordinal_choice("第二个"), Some(1));
+        assert_eq!(ordinal_choice("1"), Some(0));
+        assert_eq!(ordinal_choice("第一项。"), Some(0));
+        assert_eq!(ordinal_choice("第四个"), None);
+    }
+
+    #[test]
+    fn words_reveal_the_audience() {
+        assert_eq!(detect_audience("我是老师，想借教室"), Some(Audience::Teacher));
+        assert_eq!(detect_audience("已毕业的校友怎么开证明"), Some(Audience::Alumnus));
+        assert_eq!(detect_audience("怎么借教室"), None);
     }
 }

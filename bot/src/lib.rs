@@ -2,6 +2,7 @@
 
 pub mod cards;
 pub mod engine;
+pub mod eval;
 pub mod protocol;
 pub mod state;
 

@@ -1,1 +1,289 @@
-//! intents crate.
+//! Intent and entity recognition for what users say besides asking about a knowledge item.
+
+use knowledge::normalize::normalize;
+use knowledge::{KnowledgeBase, SmallTalkKind};
+use regex::Regex;
+
+/// A field of a service's 办事指南 that a follow-up question asks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GuideField {
+    /// 咨询电话
+    Phone,
+    /// 相关材料
+    Materials,
+    /// 办理流程
+    Steps,
+    /// 主要业务周期
+    Time,
+    /// 责任部门
+    Department,
+    /// 办理地点
+    Office,
+    /// 在线办理
+    Online,
+    /// 服务对象
+    Audience,
+    /// 办理须知
+    Notes,
+}
+
+impl GuideField {
+    pub fn label(self) -> &'static str {
+        match self {
+            GuideField::Phone => "咨询电话",
+            GuideField::Materials => "相关材料",
+            GuideField::Steps => "办理流程",
+            GuideField::Time => "主要业务周期",
+            GuideField::Department => "责任部门",
+            GuideField::Office => "办理地点",
+            GuideField::Online => "在线办理",
+            GuideField::Audience => "服务对象",
+            GuideField::Notes => "办理须知",
+        }
+    }
+}
+
+/// Why a request is outside what the bot does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutOfScope {
+    /// It is about another university or institution.
+    OtherInstitution(String),
+    /// A topic no service hall covers (weather, shopping, homework …).
+    Topic(String),
+    /// Something the bot must not do (change grades, give out private numbers, sit an exam for someone …).
+    Improper,
+}
+
+/// What the user wants, besides (or before) a knowledge search.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intent {
+    SmallTalk(SmallTalkKind),
+    /// 转人工, 联系网信办, 人工客服.
+    HumanHelp,
+    /// 我要反馈, 提个意见.
+    Feedback,
+    /// 取消, 算了.
+    Cancel,
+    /// A question about a field of a service: of the one under discussion, or of `subject` when the text names one.
+    FollowUp { field: GuideField, subject: Option<String> },
+    OutOfScope(OutOfScope),
+    /// Anything else: search the knowledge base.
+    Search,
+}
+
+impl Intent {
+    /// The dotted name the protocol's `intent` field carries.
+    pub fn name(&self) -> String {
+        match self {
+            Intent::SmallTalk(k) => format!("smalltalk.{}", serde_name(*k)),
+            Intent::HumanHelp => "help.contact".into(),
+            Intent::Feedback => "feedback.start".into(),
+            Intent::Cancel => "dialog.cancel".into(),
+            Intent::FollowUp { field, .. } => format!("service.field.{}", field_name(*field)),
+            Intent::OutOfScope(_) => "out_of_scope".into(),
+            Intent::Search => "search".into(),
+        }
+    }
+}
+
+fn serde_name(k: SmallTalkKind) -> &'static str {
+    match k {
+        SmallTalkKind::Greeting => "greeting",
+        SmallTalkKind::Thanks => "thanks",
+        SmallTalkKind::Goodbye => "goodbye",
+        SmallTalkKind::Identity => "identity",
+        SmallTalkKind::Capabilities => "capabilities",
+        SmallTalkKind::Praise => "praise",
+        SmallTalkKind::Complaint => "complaint",
+        SmallTalkKind::Laughter => "laughter",
+    }
+}
+
+fn field_name(f: GuideField) -> &'static str {
+    match f {
+        GuideField::Phone => "phone",
+        GuideField::Materials => "materials",
+        GuideField::Steps => "steps",
+        GuideField::Time => "time",
+        GuideField::Department => "department",
+        GuideField::Office => "office",
+        GuideField::Online => "online",
+        GuideField::Audience => "audience",
+        GuideField::Notes => "notes",
+    }
+}
+
+/// Compiled once per knowledge version; recognition is then pure and cheap.
+pub struct Recognizer {
+    smalltalk: Vec<(SmallTalkKind, Vec<String>)>,
+    other_institutions: Vec<String>,
+    topics: Vec<String>,
+    fields: Vec<(GuideField, Regex)>,
+    human: Regex,
+    feedback: Regex,
+    cancel: Regex,
+    improper: Regex,
+    laughter: Regex,
+    identity: Regex,
+    capabilities: Regex,
+    closing: Regex,
+}
+
+fn re(pattern: &str) -> Regex {
+    // The patterns are literals of this file, covered by the tests below.
+    #[allow(clippy::expect_used)]
+    Regex::new(pattern).expect("built-in intent pattern compiles")
+}
+
+impl Recognizer {
+    pub fn new(kb: &KnowledgeBase) -> Recognizer {
+        let smalltalk = kb
+            .texts
+            .smalltalk
+            .iter()
+            .map(|s| (s.intent, s.triggers.iter().map(|t| normalize(t)).filter(|t| !t.is_empty()).collect()))
+            .collect();
+        let mut other_institutions: Vec<String> =
+            kb.lexicon.other_institutions.iter().map(|t| normalize(t)).filter(|t| !t.is_empty()).collect();
+        other_institutions.sort_by_key(|t| std::cmp::Reverse(t.chars().count()));
+        let topics = kb.texts.out_of_scope_topics.words.iter().map(|t| normalize(t)).filter(|t| !t.is_empty()).collect();
+        let fields = vec![
+            (GuideField::Phone, re(r"(电话|号码|联系方式|联系谁|找谁|打给谁|phone|call|contact)")),
+            (GuideField::Materials, re(r"(材料|带什么|带啥|准备什么|准备啥|需要什么东西|要什么东西|证件|documents?|materials?)")),
+            (GuideField::Steps, re(r"(流程|步骤|怎么办理|如何办理|程序|手续|steps?|process|procedure)")),
+            (GuideField::Time, re(r"(什么时候|啥时候|几号|时间|多久|截止|期限|周期|when|deadline)")),
+            (GuideField::Department, re(r"(哪个部门|什么部门|哪个单位|谁负责|负责部门|责任部门|which office|department)")),
+            (GuideField::Office, re(r"(在哪办|在哪里办|去哪办|去哪里办|地点|地址|办公室|在哪儿|where)")),
+            (GuideField::Online, re(r"(在线办|网上办|线上办|在线办理|网上申请|能不能在线|链接|网址|入口|online)")),
+            (GuideField::Audience, re(r"(谁可以办|谁能办|服务对象|哪些人|适用对象|who can)")),
+            (GuideField::Notes, re(r"(注意事项|须知|要注意|条件|要求)")),
+        ];
+        Recognizer {
+            smalltalk,
+            other_institutions,
+            topics,
+            fields,
+            human: re(r"(转人工|人工客服|人工服务|找人工|真人客服|联系网信办|联系客服|客服电话|找客服|human agent|talk to a (person|human))"),
+            feedback: re(r"^(我要|我想|想|要)?(反馈|提(个|点)?意见|提建议|意见反馈|投诉一下|吐槽一下|give feedback)"),
+            cancel: re(r"^(取消|算了|不用了|退出|cancel|不办了|不要了)$"),
+            improper: re(r"(改成绩|改分|成绩改成|把.{0,6}成绩改|改成及格|私人(手机|电话|号码|住址|微信)|家庭住址|代考|替考|代写|作弊|破解|盗号)"),
+            laughter: re(r"^(哈|呵|嘿|嘻|h){2,}$|^(lol|233+|hh+|xswl)$"),
+            identity: re(r"(你是谁|你叫什么|你是机器人|真人还是机器人|是真人吗|机器人吗|are you (a )?(bot|robot|human))"),
+            capabilities: re(r"(你能做什么|你会什么|你能干什么|有什么功能|能帮我做什么|你能帮我什么|怎么用你|what can you do)"),
+            closing: re(r"^(好的?|好吧|嗯+|ok|okay|行|知道了|明白了)?(谢谢|多谢|谢啦|感谢|thanks|thank you)?(您|你)?(啦|了)?(没事了|没有了|没别的了|就这些|再见|拜拜|bye)$"),
+        }
+    }
+
+    /// Recognizes the intent of one message.
+    pub fn recognize(&self, text: &str) -> Intent {
+        let norm = normalize(text);
+        let compact: String = norm.chars().filter(|c| !c.is_whitespace()).collect();
+        if compact.is_empty() {
+            return Intent::SmallTalk(SmallTalkKind::Greeting);
+        }
+        if self.cancel.is_match(&compact) {
+            return Intent::Cancel;
+        }
+        if self.improper.is_match(&compact) {
+            return Intent::OutOfScope(OutOfScope::Improper);
+        }
+        if let Some(name) = self.other_institutions.iter().find(|n| norm.contains(n.as_str())) {
+            return Intent::OutOfScope(OutOfScope::OtherInstitution(name.clone()));
+        }
+        if self.laughter.is_match(&compact) {
+            return Intent::SmallTalk(SmallTalkKind::Laughter);
+        }
+        if self.closing.is_match(&compact) {
+            return Intent::SmallTalk(if compact.contains("谢") || compact.contains("thank") {
+                SmallTalkKind::Thanks
+            } else {
+                SmallTalkKind::Goodbye
+            });
+        }
+        let short = compact.chars().count() <= 16;
+        if short && self.identity.is_match(&compact) {
+            return Intent::SmallTalk(SmallTalkKind::Identity);
+        }
+        if short && self.capabilities.is_match(&compact) {
+            return Intent::SmallTalk(SmallTalkKind::Capabilities);
+        }
+        for (kind, triggers) in &self.smalltalk {
+            for t in triggers {
+                let tc: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+                if compact == tc {
+                    return Intent::SmallTalk(*kind);
+                }
+            }
+        }
+        if self.human.is_match(&compact) {
+            return Intent::HumanHelp;
+        }
+        if self.feedback.is_match(&compact) {
+            return Intent::Feedback;
+        }
+        if let Some(topic) = self.topics.iter().find(|t| norm.contains(t.as_str())) {
+            return Intent::OutOfScope(OutOfScope::Topic(topic.clone()));
+        }
+        if compact.chars().count() <= 14 {
+            for (field, pattern) in &self.fields {
+                if let Some(m) = pattern.find(&compact) {
+                    let rest: String = format!("{}{}", &compact[..m.start()], &compact[m.end()..]);
+                    let subject = strip_question_words(&rest);
+                    return Intent::FollowUp { field: *field, subject: (subject.chars().count() >= 2).then_some(subject) };
+                }
+            }
+        }
+        Intent::Search
+    }
+}
+
+/// What remains of a follow-up once its question words are gone: the subject it names, if any.
+fn strip_question_words(rest: &str) -> String {
+    const NOISE: &[&str] = &[
+        "请问", "是多少", "多少", "是什么", "什么", "是啥", "啥", "有哪些", "哪些", "怎么", "如何", "需要", "要", "的", "吗", "呢", "啊",
+        "吧", "是", "有", "在", "哪", "里", "儿", "办理", "办", "我", "这个", "那个", "一下", "能不能", "可以", "可不可以", "去", "找",
+    ];
+    let mut s = rest.to_owned();
+    for n in NOISE {
+        s = s.replace(n, "");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use knowledge::model::{BotTexts, Lexicon, SmallTalk};
+
+    fn recognizer() -> Recognizer {
+        let mut kb = KnowledgeBase::default();
+        kb.lexicon = Lexicon { other_institutions: vec!["南开大学".into(), "南开".into()], ..Lexicon::default() };
+        kb.texts = BotTexts {
+            smalltalk: vec![SmallTalk { intent: SmallTalkKind::Greeting, triggers: vec!["你好".into()], replies: vec!["您好".into()] }],
+            out_of_scope_topics: knowledge::model::TopicWords { words: vec!["天气".into()] },
+            ..BotTexts::default()
+        };
+        Recognizer::new(&kb)
+    }
+
+    #[test]
+    fn follow_ups_name_their_field() {
+        let r = recognizer();
+        assert_eq!(r.recognize("电话多少"), Intent::FollowUp { field: GuideField::Phone, subject: None });
+        assert_eq!(r.recognize("要带什么材料"), Intent::FollowUp { field: GuideField::Materials, subject: None });
+        assert!(matches!(r.recognize("助学金的电话多少"), Intent::FollowUp { field: GuideField::Phone, subject: Some(s) } if s == "助学金"));
+    }
+
+    #[test]
+    fn small_talk_and_scope_are_recognized() {
+        let r = recognizer();
+        assert_eq!(r.recognize("你好！"), Intent::SmallTalk(SmallTalkKind::Greeting));
+        assert_eq!(r.recognize("哈哈哈哈"), Intent::SmallTalk(SmallTalkKind::Laughter));
+        assert_eq!(r.recognize("好的谢谢，没事了"), Intent::SmallTalk(SmallTalkKind::Thanks));
+        assert!(matches!(r.recognize("南开的VPN怎么连"), Intent::OutOfScope(OutOfScope::OtherInstitution(_))));
+        assert!(matches!(r.recognize("明天天气咋样"), Intent::OutOfScope(OutOfScope::Topic(_))));
+        assert_eq!(r.recognize("转人工"), Intent::HumanHelp);
+        assert_eq!(r.recognize("我要反馈"), Intent::Feedback);
+        assert_eq!(r.recognize("助学金怎么申请"), Intent::Search);
+    }
+}

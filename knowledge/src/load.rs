@@ -2,7 +2,6 @@
 
 use crate::model::*;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,313 @@
+//! Hybrid retrieval: the lexical and dense rankings fused at item level, with an honest confidence decision.
+
+use crate::analysis::Analyzer;
+use crate::embed::{dot, EmbedError, Embedder, TextKind};
+use crate::lexical::{LexicalError, LexicalHit, LexicalIndex, Phrasing, Source};
+use crate::load::KnowledgeBase;
+use crate::model::{Audience, ItemKind, ItemRef};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How many items each ranking contributes to the fusion.
+const DEPTH: usize = 30;
+
+/// Tunable constants of fusion and confidence, chosen on the dev set (see `docs/retrieval.md`).
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// Reciprocal-rank-fusion offset: small values favour the heads of the rankings.
+    pub rrf_k: f32,
+    pub lexical_weight: f32,
+    pub dense_weight: f32,
+    /// Multiplier of an item whose audience excludes the asker.
+    pub audience_penalty: f32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning { rrf_k: 5.0, lexical_weight: 1.0, dense_weight: 1.0, audience_penalty: 0.8 }
+    }
+}
+
+/// Why a search failed as a whole (a dense failure alone degrades to lexical-only).
+#[derive(Debug, thiserror::Error)]
+pub enum RetrieveError {
+    #[error(transparent)]
+    Lexical(#[from] LexicalError),
+    #[error("embedding passages: {0}")]
+    Embed(#[from] EmbedError),
+}
+
+/// One item's place in the dense ranking.
+#[derive(Debug, Clone, Copy)]
+pub struct DenseHit {
+    pub item: ItemRef,
+    pub cosine: f32,
+    pub best_phrasing: usize,
+}
+
+/// One fused candidate, with what each ranking said of it.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub item: ItemRef,
+    pub fused: f32,
+    pub lexical_rank: Option<usize>,
+    pub lexical: Option<LexicalHit>,
+    pub dense_rank: Option<usize>,
+    pub dense: Option<DenseHit>,
+}
+
+/// What the retrieval concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The first candidate is the answer.
+    Answer,
+    /// Several candidates are plausible; ask which one.
+    Clarify,
+    /// Nothing fits.
+    NoMatch,
+}
+
+/// The result of one search.
+#[derive(Debug, Clone)]
+pub struct SearchResult {
+    pub candidates: Vec<Candidate>,
+    pub decision: Decision,
+    /// 0..1, how sure the decision is that the first candidate is right.
+    pub confidence: f32,
+    pub query_terms: Vec<String>,
+    /// Whether the dense ranking took part (false when no model is loaded or it failed).
+    pub dense_used: bool,
+    pub dense_error: Option<String>,
+}
+
+/// Embeds queries, possibly through a queue with a cache; the retriever only needs this.
+pub trait QueryVectors: Send + Sync {
+    fn query_vector(&self, text: &str) -> Result<Arc<Vec<f32>>, EmbedError>;
+}
+
+/// Plain embedding of queries on the caller's thread (for tools and tests).
+pub struct DirectQueries(pub Arc<dyn Embedder>);
+
+impl QueryVectors for DirectQueries {
+    fn query_vector(&self, text: &str) -> Result<Arc<Vec<f32>>, EmbedError> {
+        let mut v = self.0.embed(&[text], TextKind::Query)?;
+        v.pop().map(Arc::new).ok_or(EmbedError::WorkerGone)
+    }
+}
+
+struct DenseIndex {
+    /// One vector per phrasing that is embedded, with its phrasing index.
+    vectors: Vec<(usize, Vec<f32>)>,
+    queries: Arc<dyn QueryVectors>,
+}
+
+/// The knowledge base's retriever: built once per knowledge version, shared read-only.
+pub struct Retriever {
+    kb: Arc<KnowledgeBase>,
+    analyzer: Analyzer,
+    lexical: LexicalIndex,
+    dense: Option<DenseIndex>,
+    tuning: Tuning,
+}
+
+/// Every phrasing of every item, in a stable order.
+pub fn phrasings_of(kb: &KnowledgeBase) -> Vec<Phrasing> {
+    let mut out = Vec::new();
+    for item in kb.items() {
+        let mut push = |source: Source, text: String| {
+            if !text.trim().is_empty() {
+                out.push(Phrasing { item, source, text });
+            }
+        };
+        match item.kind {
+            ItemKind::Service => {
+                let Some(s) = kb.service(item) else { continue };
+                push(Source::Name, s.name.clone());
+                push(Source::Tags, s.tags.join(" "));
+                push(Source::Body, format!("{} {} {}", s.summary, s.department, s.notes));
+            }
+            ItemKind::App => {
+                let Some(a) = kb.app(item) else { continue };
+                push(Source::Name, a.name.clone());
+                push(Source::Body, format!("{} {}", a.description, a.category));
+            }
+            ItemKind::Faq => {
+                let Some(f) = kb.faq(item) else { continue };
+                push(Source::Name, f.question.clone());
+                push(Source::Body, f.answer.clone());
+            }
+        }
+        for q in kb.questions.get(&item).into_iter().flatten() {
+            push(Source::Question, q.clone());
+        }
+    }
+    out
+}
+
+/// The text a phrasing is embedded as (names get their summary, for context).
+fn passage_text(kb: &KnowledgeBase, p: &Phrasing) -> Option<String> {
+    match (p.source, p.item.kind) {
+        (Source::Name, ItemKind::Service) => kb.service(p.item).map(|s| format!("{}：{}", s.name, s.summary)),
+        (Source::Name, ItemKind::App) => kb.app(p.item).map(|a| format!("{}：{}", a.name, a.description)),
+        (Source::Name, ItemKind::Faq) | (Source::Question, _) => Some(p.text.clone()),
+        (Source::Tags, _) | (Source::Body, _) => None,
+    }
+}
+
+impl Retriever {
+    /// Builds the lexical index (and, with an embedder, the dense one, embedding passages through `embed_passages`,
+    /// which should consult the on-disk vector cache).
+    pub fn build(
+        kb: Arc<KnowledgeBase>,
+        dense: Option<(Arc<dyn QueryVectors>, &dyn Fn(&[&str]) -> Result<Vec<Vec<f32>>, EmbedError>)>,
+        tuning: Tuning,
+    ) -> Result<Retriever, RetrieveError> {
+        let analyzer = Analyzer::new(&kb);
+        let phrasings = phrasings_of(&kb);
+        let dense = match dense {
+            None => None,
+            Some((queries, embed_passages)) => {
+                let texts: Vec<(usize, String)> =
+                    phrasings.iter().enumerate().filter_map(|(i, p)| passage_text(&kb, p).map(|t| (i, t))).collect();
+                let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
+                let vecs = embed_passages(&refs)?;
+                Some(DenseIndex { vectors: texts.iter().map(|(i, _)| *i).zip(vecs).collect(), queries })
+            }
+        };
+        let lexical = LexicalIndex::build(&analyzer, phrasings)?;
+        Ok(Retriever { kb, analyzer, lexical, dense, tuning })
+    }
+
+    pub fn knowledge(&self) -> &Arc<KnowledgeBase> {
+        &self.kb
+    }
+
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    pub fn has_dense(&self) -> bool {
+        self.dense.is_some()
+    }
+
+    pub fn phrasing(&self, index: usize) -> Option<&Phrasing> {
+        self.lexical.phrasings().get(index)
+    }
+
+    fn dense_rank(&self, text: &str) -> Result<Option<Vec<DenseHit>>, EmbedError> {
+        let Some(dense) = &self.dense else { return Ok(None) };
+        let q = dense.queries.query_vector(text)?;
+        let mut best: HashMap<ItemRef, (f32, usize)> = HashMap::new();
+        let phrasings = self.lexical.phrasings();
+        for (pi, v) in &dense.vectors {
+            let Some(p) = phrasings.get(*pi) else { continue };
+            let c = dot(&q, v);
+            let e = best.entry(p.item).or_insert((c, *pi));
+            if c > e.0 {
+                *e = (c, *pi);
+            }
+        }
+        let mut hits: Vec<DenseHit> =
+            best.into_iter().map(|(item, (cosine, best_phrasing))| DenseHit { item, cosine, best_phrasing }).collect();
+        hits.sort_by(|a, b| b.cosine.total_cmp(&a.cosine).then(a.item.cmp(&b.item)));
+        hits.truncate(DEPTH);
+        Ok(Some(hits))
+    }
+
+    /// Ranks the items for a question. `audience`, when known, prefers items meant for that audience.
+    pub fn search(&self, text: &str, audience: Option<Audience>) -> Result<SearchResult, RetrieveError> {
+        let lexical = self.lexical.search(&self.analyzer, text, DEPTH)?;
+        let (dense, dense_error) = match self.dense_rank(text) {
+            Ok(d) => (d, None),
+            Err(e) => {
+                tracing::warn!(error = %e, "dense ranking failed; answering lexically");
+                (None, Some(e.to_string()))
+            }
+        };
+        let t = self.tuning;
+        let mut by_item: HashMap<ItemRef, Candidate> = HashMap::new();
+        for (rank, hit) in lexical.iter().enumerate() {
+            let c = by_item.entry(hit.item).or_insert_with(|| empty_candidate(hit.item));
+            c.lexical_rank = Some(rank);
+            c.lexical = Some(hit.clone());
+            c.fused += t.lexical_weight / (t.rrf_k + rank as f32 + 1.0);
+        }
+        if let Some(dense) = &dense {
+            for (rank, hit) in dense.iter().enumerate() {
+                let c = by_item.entry(hit.item).or_insert_with(|| empty_candidate(hit.item));
+                c.dense_rank = Some(rank);
+                c.dense = Some(*hit);
+                c.fused += t.dense_weight / (t.rrf_k + rank as f32 + 1.0);
+            }
+        }
+        if let Some(aud) = audience {
+            for c in by_item.values_mut() {
+                let items_audience = self.kb.item_audience(c.item);
+                if !items_audience.is_empty() && !items_audience.contains(&aud) {
+                    c.fused *= t.audience_penalty;
+                }
+            }
+        }
+        let mut candidates: Vec<Candidate> = by_item.into_values().collect();
+        candidates.sort_by(|a, b| b.fused.total_cmp(&a.fused).then(a.item.cmp(&b.item)));
+        let dense_used = dense.is_some();
+        let (decision, confidence) = decide(&candidates, dense_used);
+        Ok(SearchResult {
+            candidates,
+            decision,
+            confidence,
+            query_terms: self.analyzer.terms(text),
+            dense_used,
+            dense_error,
+        })
+    }
+}
+
+fn empty_candidate(item: ItemRef) -> Candidate {
+    Candidate { item, fused: 0.0, lexical_rank: None, lexical: None, dense_rank: None, dense: None }
+}
+
+/// The confidence decision. e5's cosines sit in a narrow band, so it reads ranks, margins and the agreement of
+/// the two rankings rather than absolute scores alone.
+pub fn decide(candidates: &[Candidate], dense_used: bool) -> (Decision, f32) {
+    let Some(top) = candidates.first() else { return (Decision::NoMatch, 0.0) };
+    let second = candidates.get(1);
+    let coverage = top.lexical.as_ref().map_or(0.0, |l| l.coverage);
+    let lex_score = top.lexical.as_ref().map_or(0.0, |l| l.score);
+    if !dense_used {
+        let second_score = second.and_then(|c| c.lexical.as_ref()).map_or(0.0, |l| l.score);
+        let ratio = if second_score > 0.0 { lex_score / second_score } else { 2.0 };
+        let conf = (coverage * 0.6 + (ratio.min(2.0) - 1.0) * 0.4).clamp(0.0, 1.0);
+        return if coverage >= 0.6 && lex_score >= 6.0 && ratio >= 1.15 {
+            (Decision::Answer, conf.max(0.6))
+        } else if coverage >= 0.4 && lex_score >= 4.0 {
+            (Decision::Clarify, conf.min(0.59))
+        } else {
+            (Decision::NoMatch, conf.min(0.3))
+        };
+    }
+    let cos = top.dense.map_or(0.0, |d| d.cosine);
+    let top_dense = candidates.iter().filter_map(|c| c.dense).map(|d| d.cosine).fold(0.0f32, f32::max);
+    let dense_second = candidates
+        .iter()
+        .filter(|c| c.item != top.item)
+        .filter_map(|c| c.dense)
+        .map(|d| d.cosine)
+        .fold(0.0f32, f32::max);
+    let margin = cos - dense_second;
+    let agree = top.lexical_rank == Some(0) && top.dense_rank == Some(0);
+    let fused_margin = second.map_or(top.fused, |s| top.fused - s.fused);
+    let conf = (0.5 * f32::from(agree) + (cos - 0.80).max(0.0) * 2.0 + coverage * 0.2 + margin * 3.0).clamp(0.0, 1.0);
+    let plausible = top_dense >= 0.84 || coverage >= 0.5;
+    if agree && (cos >= 0.85 || coverage >= 0.5) {
+        (Decision::Answer, conf.max(0.7))
+    } else if top.dense_rank == Some(0) && cos >= 0.88 && margin >= 0.02 && top.lexical_rank.is_some_and(|r| r <= 2) {
+        (Decision::Answer, conf.max(0.65))
+    } else if fused_margin >= 0.05 && cos >= 0.86 && coverage >= 0.5 {
+        (Decision::Answer, conf.max(0.6))
+    } else if plausible {
+        (Decision::Clarify, conf.min(0.59))
+    } else {
+        (Decision::NoMatch, conf.min(0.3))
+    }
+}
