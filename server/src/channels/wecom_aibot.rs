@@ -30,6 +30,18 @@ pub enum AibotParseError {
     MissingField(&'static str),
 }
 
+/// Takes the ciphertext out of a JSON callback body: `{"encrypt": "…"}` (the AI bot), also accepting the
+/// capitalised `Encrypt` of WeCom's JSON callback samples.
+pub fn parse_encrypted_envelope(body: &str) -> Result<String, AibotParseError> {
+    let value: Value = serde_json::from_str(body).map_err(|e| AibotParseError::Malformed(e.to_string()))?;
+    ["encrypt", "Encrypt"]
+        .iter()
+        .find_map(|key| value.get(key).and_then(Value::as_str))
+        .filter(|encrypt| !encrypt.is_empty())
+        .map(str::to_owned)
+        .ok_or(AibotParseError::MissingField("encrypt"))
+}
+
 /// Single or group chat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChatType {
@@ -470,6 +482,19 @@ mod tests {
     use bot::protocol::{Card, CardAction, Mode, Suggestion};
 
     const D2_PLAINTEXT: &str = r#"{"msgid":"CAIQ16HMjQYY/NGagIOAgAMgq4KM0AI=","aibotid":"AIBOTID","chattype":"single","from":{"userid":"USERID"},"response_url":"RESPONSEURL","msgtype":"text","text":{"content":"hello robot"}}"#;
+
+    #[test]
+    fn the_d2_envelope_decrypts_into_the_callback() {
+        let body = r#"{"encrypt":"sKqRbbiSUnDhFHOvPjtUMaItCdqvukwpS36WIdX7/qFHkK5W+nB0CsMrLB2ilWgVskgQc0slm4e6/6ZsO3tbosmUJSX/TKYsa32O/WZIfTdA+kpdtI8z7lcuwm64rf4ZJa2WgDix+z1+jty4I497rjvDYjC4gzwGljTOsCZ1ytpsVsQN/DLKkgn7hIrs1rKXBZBWcT5i5sSlHtlAUz5SM0RCDdub38F9Borp4R+fIoRSjLL9NeVinna2r/ORvPARJ8ZkPH/0xh0v92giZVX5TCq31JT5WKfIl7ROxEjAVLE="}"#;
+        let encrypt = parse_encrypted_envelope(body).unwrap();
+        let crypt = WecomCrypt::new("QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "").unwrap();
+        let plaintext =
+            crypt.decrypt_verified("438e6e550a8425344c4f161d242c1c1c53f6b128", "1409659813", "1372623149", &encrypt).unwrap();
+        assert_eq!(plaintext, D2_PLAINTEXT);
+        assert_eq!(parse_encrypted_envelope(r#"{"Encrypt":"abc","AgentID":218}"#).as_deref(), Ok("abc"));
+        assert_eq!(parse_encrypted_envelope(r#"{"encrypt":""}"#), Err(AibotParseError::MissingField("encrypt")));
+        assert!(matches!(parse_encrypted_envelope("<xml/>"), Err(AibotParseError::Malformed(_))));
+    }
 
     #[test]
     fn the_d2_text_message_parses() {

@@ -314,14 +314,14 @@ pub fn render_textcard(card: &Card, options: &RenderOptions) -> WecomOutbound {
     if let Some(subtitle) = card.subtitle.as_deref().filter(|s| !s.trim().is_empty()) {
         divs.push(("gray", subtitle.trim().to_owned()));
     }
+    if let Some(body) = card.body.as_deref().filter(|s| !s.trim().is_empty()) {
+        divs.push(("normal", body.trim().to_owned()));
+    }
     // Status-like cards lead with their first field, highlighted.
     let highlight_first_field = matches!(card.kind, CardKind::Task | CardKind::Feedback | CardKind::Message);
     for (index, field) in card.fields.iter().enumerate() {
         let class = if highlight_first_field && index == 0 { "highlight" } else { "normal" };
         divs.push((class, format!("{}：{}", field.label, field.value)));
-    }
-    if let Some(body) = card.body.as_deref().filter(|s| !s.trim().is_empty()) {
-        divs.insert(divs.len().min(usize::from(card.subtitle.is_some())), ("normal", body.trim().to_owned()));
     }
     let mut description = String::new();
     for (class, text) in divs {
