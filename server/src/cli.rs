@@ -1,0 +1,127 @@
+//! The `ehall-bot` command line: one `Command` variant per subcommand, each run by a module of [`crate::commands`].
+
+use crate::commands;
+use crate::settings::{Overrides, DEFAULT_DATA_DIR};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "ehall-bot", version, about = "天津商业大学网上办事服务大厅的智能问答机器人")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the chat server (websocket `/ws`, HTTP `/api/v1/chat`, the widget).
+    Serve(ServeArgs),
+    /// Answers one question from the command line, without server or database.
+    Ask(AskArgs),
+    /// Loads and validates the knowledge base; exits 1 listing every problem.
+    CheckData(DataDirArg),
+    /// Imports a catalog export (services.json, apps.json, …) into data/ TOML files.
+    ImportCatalog(ImportCatalogArgs),
+}
+
+/// Flags of `serve`. Each also reads an environment variable; the command line wins over the environment,
+/// which wins over the config file, which wins over the defaults.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "EHALL_ADDR")]
+    pub addr: Option<SocketAddr>,
+    /// Database URL: sqlite://PATH (created when missing) or postgres://… [default: sqlite://var/ehall.sqlite].
+    #[arg(long, env = "EHALL_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Knowledge base directory [default: data].
+    #[arg(long, env = "EHALL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Optional TOML config file (keys: addr, database_url, data_dir, [limits]).
+    #[arg(long, env = "EHALL_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides { addr: self.addr, database_url: self.database_url.clone(), data_dir: self.data_dir.clone() }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DataDirArg {
+    /// Knowledge base directory.
+    #[arg(long, env = "EHALL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question, e.g. "校园卡丢了怎么补办".
+    pub question: String,
+    /// Print the protocol's `reply` frame as JSON instead of readable text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub data: DataDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportCatalogArgs {
+    /// Folder with services.json, apps.json, faqs.json, departments.json and news.json.
+    pub catalog: PathBuf,
+    /// Where to write the TOML files.
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
+    pub out: PathBuf,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Success,
+    Failure,
+}
+
+impl From<Status> for ExitCode {
+    fn from(status: Status) -> ExitCode {
+        match status {
+            Status::Success => ExitCode::SUCCESS,
+            Status::Failure => ExitCode::FAILURE,
+        }
+    }
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub fn run(self) -> ExitCode {
+        let mut out = std::io::stdout().lock();
+        let mut err = std::io::stderr().lock();
+        let status = match self.command {
+            Command::Serve(args) => commands::serve::run(args),
+            Command::Ask(args) => commands::ask::run(&args, &mut out, &mut err),
+            Command::CheckData(args) => commands::check_data::run(&args.data_dir, &mut out, &mut err),
+            Command::ImportCatalog(args) => commands::import_catalog::run(&args, &mut out, &mut err),
+        };
+        status.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ask_takes_the_question_and_json_flag() {
+        let cli = Cli::try_parse_from(["ehall-bot", "ask", "校园卡丢了", "--json", "--data-dir", "kb"]).unwrap();
+        let Command::Ask(args) = cli.command else { panic!("not ask") };
+        assert_eq!((args.question.as_str(), args.json, args.data.data_dir), ("校园卡丢了", true, PathBuf::from("kb")));
+    }
+}

@@ -1,0 +1,93 @@
+//! `ehall-bot ask "问题"`: one question answered by the engine from the command line, no server or database.
+
+use crate::cli::{AskArgs, Status};
+use bot::protocol::{validate_text, Card, CardAction, Mode, Reply, ServerFrame};
+use bot::{DialogueState, Engine, Input, Turn};
+use knowledge::KnowledgeBase;
+use std::io::{self, Write};
+use std::sync::Arc;
+
+pub fn run(args: &AskArgs, out: &mut dyn Write, err: &mut dyn Write) -> Status {
+    if let Err(e) = validate_text(&args.question, &None) {
+        let _ = writeln!(err, "{}", e.message);
+        return Status::Failure;
+    }
+    let kb = match KnowledgeBase::load(&args.data.data_dir) {
+        Ok(kb) => kb,
+        Err(errors) => {
+            let _ = write!(err, "{errors}");
+            return Status::Failure;
+        }
+    };
+    let engine = match Engine::lexical(Arc::new(kb)) {
+        Ok(engine) => engine,
+        Err(e) => {
+            let _ = writeln!(err, "cannot build the search index: {e}");
+            return Status::Failure;
+        }
+    };
+    let mut state = DialogueState::default();
+    let turn = Turn { input: Input::Text(args.question.clone()), user: None, in_reply_to: None };
+    let reply = engine.respond(&mut state, turn).reply;
+    let printed = if args.json { print_json(&reply, out) } else { print_readable(&reply, out) };
+    match printed {
+        Ok(()) => Status::Success,
+        Err(e) => {
+            let _ = writeln!(err, "cannot print the reply: {e}");
+            Status::Failure
+        }
+    }
+}
+
+fn print_json(reply: &Reply, out: &mut dyn Write) -> io::Result<()> {
+    let frame = ServerFrame::Reply(reply.clone());
+    let json = serde_json::to_string_pretty(&frame).map_err(io::Error::other)?;
+    writeln!(out, "{json}")
+}
+
+/// Plain text for a terminal: header line, text, cards with their fields and buttons, then suggestions.
+pub fn print_readable(reply: &Reply, out: &mut dyn Write) -> io::Result<()> {
+    let mode = match reply.mode {
+        Mode::Answer => "answer",
+        Mode::Clarify => "clarify",
+        Mode::Fallback => "fallback",
+    };
+    writeln!(out, "[{mode}] {} ({:.2})", reply.intent, reply.confidence)?;
+    writeln!(out, "{}", reply.text)?;
+    for card in &reply.cards {
+        writeln!(out)?;
+        print_card(card, 0, out)?;
+    }
+    if !reply.suggestions.is_empty() {
+        let labels: Vec<&str> = reply.suggestions.iter().map(|s| s.label.as_str()).collect();
+        writeln!(out, "\n建议：{}", labels.join(" | "))?;
+    }
+    Ok(())
+}
+
+fn print_card(card: &Card, depth: usize, out: &mut dyn Write) -> io::Result<()> {
+    let pad = "  ".repeat(depth);
+    let kind = serde_json::to_value(card.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    writeln!(out, "{pad}■ {} [{kind} {}]", card.title, card.id)?;
+    if let Some(subtitle) = &card.subtitle {
+        writeln!(out, "{pad}  {subtitle}")?;
+    }
+    if let Some(body) = &card.body {
+        for line in body.lines() {
+            writeln!(out, "{pad}  {line}")?;
+        }
+    }
+    for field in &card.fields {
+        writeln!(out, "{pad}  {}：{}", field.label, field.value)?;
+    }
+    for action in &card.actions {
+        match action {
+            CardAction::OpenUrl { label, url } => writeln!(out, "{pad}  → {label}: {url}")?,
+            CardAction::Action { label, action, .. } => writeln!(out, "{pad}  → {label} ({action})")?,
+        }
+    }
+    for item in &card.items {
+        print_card(item, depth + 1, out)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! The subcommands' bodies. Those that print take their output streams as arguments, so tests can read them.
+
+pub mod ask;
+pub mod check_data;
+pub mod import_catalog;
+pub mod serve;

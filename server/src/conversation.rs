@@ -1,0 +1,102 @@
+//! One session's turns, the same for every transport: open or resume a session, run the engine off the async
+//! workers (bounded and timed), persist the state and log the question, store ratings.
+//!
+//! Each turn reads the session's state from the store and writes it back, so a session moves freely between
+//! the websocket and HTTP. Two turns of one session running at the same moment are not serialized: the later
+//! write wins, which only a misbehaving client can cause.
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::store::{Channel, QuestionRecord, Rating, SessionId, StoredSession};
+use bot::protocol::{Reply, UserInfo};
+use bot::{DialogueState, Input, Turn};
+use std::time::Instant;
+
+/// An open session: who it is and who is talking.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: SessionId,
+    pub user: Option<UserInfo>,
+    /// Whether the session existed before this connection or request.
+    pub resumed: bool,
+}
+
+/// Resumes the requested session when it exists, else starts a new one (with a new id: a client cannot pick ids).
+#[tracing::instrument(skip_all, fields(requested = requested.unwrap_or("")))]
+pub async fn open(state: &AppState, requested: Option<&str>, user: Option<UserInfo>) -> Result<Session, ApiError> {
+    if let Some(id) = requested.and_then(SessionId::parse) {
+        if let Some(stored) = state.store.load(&id).await? {
+            return Ok(Session { id: stored.id, user, resumed: true });
+        }
+        tracing::debug!("unknown session requested; starting a new one");
+    }
+    let stored = StoredSession {
+        id: SessionId::generate(),
+        user_id: user.as_ref().map(|u| u.id.clone()),
+        state: DialogueState::default(),
+    };
+    state.store.create(&stored).await?;
+    Ok(Session { id: stored.id, user, resumed: false })
+}
+
+/// Answers one input in a session and records it.
+#[tracing::instrument(skip_all, fields(session = %session.id, channel = channel.as_str()))]
+pub async fn turn(
+    state: &AppState,
+    session: &Session,
+    channel: Channel,
+    input: Input,
+    in_reply_to: Option<String>,
+) -> Result<Reply, ApiError> {
+    let started = Instant::now();
+    let mut dialogue = state.store.load(&session.id).await?.map(|s| s.state).unwrap_or_default();
+    let log_text = match &input {
+        Input::Text(text) => text.clone(),
+        Input::Action { name, .. } => format!("action:{name}"),
+    };
+    let limits = &state.limits;
+    let permit = tokio::time::timeout(limits.queue_timeout, state.turn_permits.clone().acquire_owned())
+        .await
+        .map_err(|_| ApiError::Overloaded)?
+        .map_err(|_| ApiError::Internal("the turn semaphore is closed".into()))?;
+    let engine = state.engine.current();
+    let turn = Turn { input, user: session.user.clone(), in_reply_to };
+    // The permit moves into the blocking task: a turn that outlives its timeout still holds its slot until it
+    // really ends, so the CPU stays bounded.
+    let work = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let outcome = engine.respond(&mut dialogue, turn);
+        (dialogue, outcome)
+    });
+    let (dialogue, outcome) = tokio::time::timeout(limits.turn_timeout, work)
+        .await
+        .map_err(|_| ApiError::EngineTimeout)?
+        .map_err(|e| ApiError::Internal(format!("engine turn failed: {e}")))?;
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let record = QuestionRecord {
+        channel,
+        text: log_text,
+        intent: outcome.log.intent.clone(),
+        mode: outcome.log.mode,
+        top_item: outcome.log.top_item.clone(),
+        confidence: outcome.log.confidence,
+        latency_ms,
+        reply_id: outcome.reply.id.clone(),
+    };
+    tracing::info!(intent = %record.intent, mode = ?record.mode, latency_ms, "turn answered");
+    // The answer is worth more than its bookkeeping: a failed write is logged and the reply still goes out.
+    if let Err(e) = state.store.record_turn(&session.id, &dialogue, &record).await {
+        tracing::error!(error = %e, "could not persist the turn");
+    }
+    Ok(outcome.reply)
+}
+
+/// Stores a rating of a reply sent in this session. Nothing is sent back on success.
+#[tracing::instrument(skip_all, fields(session = %session.id, reply = %rating.reply_id, helpful = rating.helpful))]
+pub async fn rate(state: &AppState, session: &Session, rating: Rating) -> Result<(), ApiError> {
+    if !state.store.reply_in_session(&rating.reply_id, &session.id).await? {
+        return Err(ApiError::UnknownReply(rating.reply_id));
+    }
+    state.store.save_rating(&session.id, &rating).await?;
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! The HTTP surface: each module exports its own `router()`, merged here with the shared layers.
+
+pub mod assets;
+pub mod chat;
+pub mod health;
+pub mod ws;
+
+use crate::app::AppState;
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+/// Every route of the server.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .merge(assets::router())
+        .merge(chat::router(&state.limits))
+        .merge(ws::router())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,210 @@
+//! `GET /ws`: the chat protocol over a websocket, one JSON frame per text message, answered in order.
+//!
+//! The connection loop is generic over any `Sink`/`Stream` of messages so that it does not depend on how the
+//! socket was made. A bad frame gets an `error` frame and the connection goes on; a closed socket, an idle
+//! timeout or server shutdown end it.
+
+use crate::app::AppState;
+use crate::conversation::{self, Session};
+use crate::error::ApiError;
+use crate::store::{Channel, Rating};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use bot::protocol::{ClientFrame, ErrorCode, FrameError, ServerFrame};
+use bot::Input;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use serde::Deserialize;
+use std::time::{Duration, Instant};
+
+/// Bytes read from the socket at a time; messages are small.
+const READ_BUFFER_BYTES: usize = 4096;
+/// Bytes gathered before writing to the socket.
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+/// The most a slow reader can make us buffer.
+const MAX_WRITE_BUFFER_BYTES: usize = 512 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+/// The query string of `/ws`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ConnectParams {
+    /// A session to resume.
+    pub session: Option<String>,
+    /// A signed login token; not checked yet, every connection is a guest's.
+    pub token: Option<String>,
+}
+
+async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, Query(params): Query<ConnectParams>) -> Response {
+    let max_message = state.limits.max_message_bytes;
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .on_upgrade(move |socket| async move {
+            let (sink, stream) = socket.split();
+            run_connection(state, params, sink, stream).await;
+        })
+}
+
+/// Counts frames per fixed window.
+#[derive(Debug)]
+struct FrameBudget {
+    limit: u32,
+    window: Duration,
+    window_start: Instant,
+    used: u32,
+}
+
+impl FrameBudget {
+    fn new(limit: u32, window: Duration) -> FrameBudget {
+        FrameBudget { limit, window, window_start: Instant::now(), used: 0 }
+    }
+
+    fn allow(&mut self, now: Instant) -> bool {
+        if now.duration_since(self.window_start) >= self.window {
+            self.window_start = now;
+            self.used = 0;
+        }
+        self.used = self.used.saturating_add(1);
+        self.used <= self.limit
+    }
+}
+
+/// Why the connection loop stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    ClientGone,
+    Idle,
+    ShuttingDown,
+}
+
+/// Serves one websocket connection until it ends.
+pub async fn run_connection<Tx, Rx>(state: AppState, params: ConnectParams, mut tx: Tx, mut rx: Rx)
+where
+    Tx: Sink<Message> + Unpin,
+    Tx::Error: std::fmt::Display,
+    Rx: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let session = match conversation::open(&state, params.session.as_deref(), None).await {
+        Ok(session) => session,
+        Err(e) => {
+            e.log();
+            let _ = send(&mut tx, &e.to_frame(None)).await;
+            let _ = close(&mut tx, close_code::ERROR, "服务器内部错误").await;
+            return;
+        }
+    };
+    tracing::info!(session = %session.id, resumed = session.resumed, "websocket connected");
+    let (text, suggestions) = state.engine.current().welcome(session.user.as_ref());
+    let welcome = ServerFrame::Welcome { session: session.id.to_string(), user: session.user.clone(), text, suggestions };
+    if send(&mut tx, &welcome).await.is_err() {
+        return;
+    }
+    let limits = state.limits.clone();
+    let mut budget = FrameBudget::new(limits.rate_limit_frames, limits.rate_window);
+    let end = loop {
+        let next = tokio::select! {
+            () = state.closing.wait() => break End::ShuttingDown,
+            next = tokio::time::timeout(limits.ws_idle_timeout, rx.next()) => next,
+        };
+        let message = match next {
+            Err(_) => break End::Idle,
+            Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break End::ClientGone,
+            Ok(Some(Err(e))) => {
+                tracing::debug!(error = %e, "websocket read failed");
+                break End::ClientGone;
+            }
+            Ok(Some(Ok(message))) => message,
+        };
+        let answer = match message {
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => None,
+            _ if !budget.allow(Instant::now()) => {
+                let e = FrameError::new(ErrorCode::RateLimited, "发送太频繁，请稍后再试", None);
+                Some(ServerFrame::from(e))
+            }
+            Message::Text(raw) => handle_frame(&state, &session, raw.as_str()).await,
+            Message::Binary(_) => {
+                let e = FrameError::new(ErrorCode::MalformedFrame, "只接受文本消息（JSON）", None);
+                Some(ServerFrame::from(e))
+            }
+        };
+        if let Some(frame) = answer {
+            if send(&mut tx, &frame).await.is_err() {
+                break End::ClientGone;
+            }
+        }
+    };
+    tracing::info!(session = %session.id, reason = ?end, "websocket closed");
+    match end {
+        End::ClientGone => {}
+        End::Idle => {
+            let _ = close(&mut tx, close_code::NORMAL, "长时间未活动，连接已关闭").await;
+        }
+        End::ShuttingDown => {
+            let _ = close(&mut tx, close_code::AWAY, "服务器正在重启，请稍后重连").await;
+        }
+    }
+}
+
+/// Answers one text frame; `None` when the protocol sends nothing back (a stored rating).
+async fn handle_frame(state: &AppState, session: &Session, raw: &str) -> Option<ServerFrame> {
+    let frame = match ClientFrame::parse(raw) {
+        Ok(frame) => frame,
+        Err(e) => return Some(e.into()),
+    };
+    let (input, id) = match frame {
+        ClientFrame::Ping => return Some(ServerFrame::Pong),
+        ClientFrame::Rate { reply, helpful, comment } => {
+            let rating = Rating { reply_id: reply, helpful, comment };
+            return conversation::rate(state, session, rating).await.err().map(|e| failed(&e, None));
+        }
+        ClientFrame::Message { id, text } => (Input::Text(text), id),
+        ClientFrame::Action { id, action, args } => (Input::Action { name: action, args }, id),
+    };
+    match conversation::turn(state, session, Channel::WebSocket, input, id.clone()).await {
+        Ok(reply) => Some(ServerFrame::Reply(reply)),
+        Err(e) => Some(failed(&e, id)),
+    }
+}
+
+fn failed(e: &ApiError, in_reply_to: Option<String>) -> ServerFrame {
+    e.log();
+    e.to_frame(in_reply_to)
+}
+
+async fn send<Tx>(tx: &mut Tx, frame: &ServerFrame) -> Result<(), ()>
+where
+    Tx: Sink<Message> + Unpin,
+    Tx::Error: std::fmt::Display,
+{
+    let text = serde_json::to_string(frame).map_err(|e| tracing::error!(error = %e, "cannot serialize a frame"))?;
+    tx.send(Message::Text(text.into())).await.map_err(|e| tracing::debug!(error = %e, "websocket write failed"))
+}
+
+async fn close<Tx>(tx: &mut Tx, code: u16, reason: &str) -> Result<(), Tx::Error>
+where
+    Tx: Sink<Message> + Unpin,
+{
+    tx.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_frame_budget_refuses_past_its_limit_and_refills_next_window() {
+        let mut budget = FrameBudget::new(2, Duration::from_secs(10));
+        let t0 = budget.window_start;
+        assert!(budget.allow(t0));
+        assert!(budget.allow(t0 + Duration::from_secs(1)));
+        assert!(!budget.allow(t0 + Duration::from_secs(2)));
+        assert!(budget.allow(t0 + Duration::from_secs(11)));
+    }
+}

@@ -1,0 +1,245 @@
+//! Typed server settings, layered defaults < TOML file < environment < command line.
+//!
+//! The environment and the command line are both read by clap (`#[arg(env = ..)]`, the command line winning), so
+//! this module only has to put the optional config file underneath them. Nothing else in the server reads the
+//! environment.
+
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A value that must never reach a log: its `Debug` and `Display` print `***`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Secret(value)
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Everything `serve` needs to know, after layering.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// `sqlite://path` or `postgres://…`; may carry a password, hence secret.
+    pub database_url: Secret<String>,
+    /// The knowledge base directory.
+    pub data_dir: PathBuf,
+    pub limits: Limits,
+}
+
+/// Bounds that keep one busy client or a slow engine from taking the server down.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Engine turns running at once (each is CPU work on a blocking thread).
+    pub max_concurrent_turns: usize,
+    /// How long a turn may wait for a free engine slot before the client is told to retry.
+    pub queue_timeout: Duration,
+    /// How long one engine turn may take.
+    pub turn_timeout: Duration,
+    /// Largest accepted websocket message and HTTP body, in bytes.
+    pub max_message_bytes: usize,
+    /// A websocket with no client frame for this long is closed.
+    pub ws_idle_timeout: Duration,
+    /// Frames one websocket may send per `rate_window` before getting `rate_limited`.
+    pub rate_limit_frames: u32,
+    pub rate_window: Duration,
+    /// Whole-request timeout of plain HTTP routes.
+    pub http_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_concurrent_turns: std::thread::available_parallelism().map_or(2, |n| n.get()).max(1),
+            queue_timeout: Duration::from_secs(2),
+            turn_timeout: Duration::from_secs(10),
+            max_message_bytes: 16 * 1024,
+            ws_idle_timeout: Duration::from_secs(15 * 60),
+            rate_limit_frames: 30,
+            rate_window: Duration::from_secs(10),
+            http_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://var/ehall.sqlite";
+pub const DEFAULT_DATA_DIR: &str = "data";
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: Secret::new(DEFAULT_DATABASE_URL.to_owned()),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The config file's shape: every key optional, unknown keys refused so that typos surface.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub addr: Option<SocketAddr>,
+    pub database_url: Option<Secret<String>>,
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub limits: FileLimits,
+}
+
+/// `[limits]` of the config file; durations in milliseconds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLimits {
+    pub max_concurrent_turns: Option<usize>,
+    pub queue_timeout_ms: Option<u64>,
+    pub turn_timeout_ms: Option<u64>,
+    pub max_message_bytes: Option<usize>,
+    pub ws_idle_timeout_ms: Option<u64>,
+    pub rate_limit_frames: Option<u32>,
+    pub rate_window_ms: Option<u64>,
+    pub http_timeout_ms: Option<u64>,
+}
+
+/// What the environment and command line said (clap already merged those two).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub addr: Option<SocketAddr>,
+    pub database_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Why settings could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid setting `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl FileSettings {
+    pub fn read(path: &Path) -> Result<FileSettings, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.to_owned(), source })?;
+        FileSettings::parse(&text).map_err(|message| SettingsError::Parse { path: path.to_owned(), message })
+    }
+
+    pub fn parse(text: &str) -> Result<FileSettings, String> {
+        toml::from_str(text).map_err(|e| e.message().trim().to_owned())
+    }
+}
+
+impl Settings {
+    /// Layers the optional config file and the overrides over the defaults.
+    pub fn load(config_file: Option<&Path>, overrides: Overrides) -> Result<Settings, SettingsError> {
+        let file = match config_file {
+            Some(path) => FileSettings::read(path)?,
+            None => FileSettings::default(),
+        };
+        Settings::layer(file, overrides)
+    }
+
+    pub fn layer(file: FileSettings, overrides: Overrides) -> Result<Settings, SettingsError> {
+        let mut s = Settings::default();
+        s.addr = overrides.addr.or(file.addr).unwrap_or(s.addr);
+        if let Some(url) = overrides.database_url.map(Secret::new).or(file.database_url) {
+            s.database_url = url;
+        }
+        s.data_dir = overrides.data_dir.or(file.data_dir).unwrap_or(s.data_dir);
+        let l = file.limits;
+        let ms = Duration::from_millis;
+        let d = &mut s.limits;
+        d.max_concurrent_turns = l.max_concurrent_turns.unwrap_or(d.max_concurrent_turns);
+        d.queue_timeout = l.queue_timeout_ms.map_or(d.queue_timeout, ms);
+        d.turn_timeout = l.turn_timeout_ms.map_or(d.turn_timeout, ms);
+        d.max_message_bytes = l.max_message_bytes.unwrap_or(d.max_message_bytes);
+        d.ws_idle_timeout = l.ws_idle_timeout_ms.map_or(d.ws_idle_timeout, ms);
+        d.rate_limit_frames = l.rate_limit_frames.unwrap_or(d.rate_limit_frames);
+        d.rate_window = l.rate_window_ms.map_or(d.rate_window, ms);
+        d.http_timeout = l.http_timeout_ms.map_or(d.http_timeout, ms);
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |key, message: &str| Err(SettingsError::Invalid { key, message: message.to_owned() });
+        if self.limits.max_concurrent_turns == 0 {
+            return invalid("limits.max_concurrent_turns", "must be at least 1");
+        }
+        if self.limits.max_message_bytes < 1024 {
+            return invalid("limits.max_message_bytes", "must be at least 1024");
+        }
+        if self.limits.rate_limit_frames == 0 || self.limits.rate_window.is_zero() {
+            return invalid("limits.rate_limit_frames", "the rate limit needs a positive count and window");
+        }
+        let url = self.database_url.expose();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return invalid("database_url", "must start with sqlite:, postgres:// or postgresql://");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Settings { database_url: Secret::new("postgres://u:hunter2@db/x".into()), ..Settings::default() };
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("***"));
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_overrides_win_over_the_file() {
+        let file = FileSettings::parse(
+            "addr = \"0.0.0.0:9000\"\ndata_dir = \"kb\"\n[limits]\nturn_timeout_ms = 1500\n",
+        )
+        .unwrap();
+        let overrides = Overrides { data_dir: Some("other".into()), ..Overrides::default() };
+        let s = Settings::layer(file, overrides).unwrap();
+        assert_eq!(s.addr, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(s.data_dir, PathBuf::from("other"));
+        assert_eq!(s.limits.turn_timeout, Duration::from_millis(1500));
+        assert_eq!(s.database_url.expose(), DEFAULT_DATABASE_URL);
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        assert!(FileSettings::parse("adress = \"x\"").unwrap_err().contains("adress"));
+    }
+
+    #[test]
+    fn odd_database_urls_are_refused() {
+        let overrides = Overrides { database_url: Some("mysql://x".into()), ..Overrides::default() };
+        assert!(matches!(Settings::layer(FileSettings::default(), overrides), Err(SettingsError::Invalid { .. })));
+    }
+}

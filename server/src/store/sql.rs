@@ -1,0 +1,234 @@
+//! The sqlx implementation of [`SessionStore`], over `AnyPool` so that one binary serves SQLite or PostgreSQL.
+//!
+//! Queries are checked at run time (`sqlx::query`, no offline macro data) and use `$n` placeholders, which both
+//! databases accept. Timestamps are RFC 3339 UTC text with milliseconds, so they sort as text on either.
+
+use super::{QuestionRecord, Rating, SessionId, SessionStore, StoreError, StoredSession};
+use bot::protocol::Mode;
+use bot::DialogueState;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::path::PathBuf;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Sessions, questions and ratings in a SQL database.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+}
+
+/// Opens the database (creating a SQLite file and its folder when missing) and runs the migrations.
+pub async fn connect(database_url: &str) -> Result<SqlStore, StoreError> {
+    sqlx::any::install_default_drivers();
+    let url = prepare_sqlite(database_url)?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&url)
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(SqlStore { pool })
+}
+
+/// For a SQLite file URL: creates the folder and asks SQLite to create the file (`mode=rwc`) unless the URL
+/// already says how to open it. Other URLs pass through unchanged.
+fn prepare_sqlite(url: &str) -> Result<String, StoreError> {
+    let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+        return Ok(url.to_owned());
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
+        return Ok(url.to_owned());
+    }
+    if let Some(parent) = PathBuf::from(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir { path: parent.to_owned(), source })?;
+    }
+    if query.split('&').any(|kv| kv.starts_with("mode=")) {
+        return Ok(url.to_owned());
+    }
+    let sep = if query.is_empty() { "?" } else { "&" };
+    let base = if url.ends_with('?') { url.trim_end_matches('?').to_owned() } else { url.to_owned() };
+    Ok(format!("{base}{sep}mode=rwc"))
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn mode_str(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Answer => "answer",
+        Mode::Clarify => "clarify",
+        Mode::Fallback => "fallback",
+    }
+}
+
+impl SqlStore {
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    fn session_from_row(row: &AnyRow) -> Result<StoredSession, StoreError> {
+        let raw_id: String = row.try_get("id")?;
+        let user_id: Option<String> = row.try_get("user_id")?;
+        let state_json: String = row.try_get("state_json")?;
+        let id = SessionId::parse(&raw_id).unwrap_or_else(SessionId::generate);
+        // A state written by an older engine that no longer parses is not worth failing the user for:
+        // the dialogue restarts, the session (and its log) stays.
+        let state = serde_json::from_str(&state_json).unwrap_or_else(|e| {
+            tracing::warn!(session = %raw_id, error = %e, "stored dialogue state does not parse; starting afresh");
+            DialogueState::default()
+        });
+        Ok(StoredSession { id, user_id, state })
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SqlStore {
+    #[tracing::instrument(skip_all, fields(session = %id), err(level = "warn"))]
+    async fn load(&self, id: &SessionId) -> Result<Option<StoredSession>, StoreError> {
+        let row = sqlx::query("SELECT id, user_id, state_json FROM sessions WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::session_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(session = %session.id), err(level = "warn"))]
+    async fn create(&self, session: &StoredSession) -> Result<(), StoreError> {
+        let state_json = serde_json::to_string(&session.state)?;
+        let now = now();
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, state_json, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(session.id.as_str())
+        .bind(session.user_id.clone())
+        .bind(state_json)
+        .bind(now.clone())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(session = %id, reply = %question.reply_id), err(level = "warn"))]
+    async fn record_turn(&self, id: &SessionId, state: &DialogueState, question: &QuestionRecord) -> Result<(), StoreError> {
+        let state_json = serde_json::to_string(state)?;
+        let now = now();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE sessions SET state_json = $1, updated_at = $2 WHERE id = $3")
+            .bind(state_json)
+            .bind(now.clone())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO question_log \
+             (id, session_id, channel, text, intent, mode, top_item, confidence, latency_ms, reply_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(format!("q_{}", uuid::Uuid::new_v4().simple()))
+        .bind(id.as_str())
+        .bind(question.channel.as_str())
+        .bind(question.text.clone())
+        .bind(question.intent.clone())
+        .bind(mode_str(question.mode))
+        .bind(question.top_item.clone())
+        .bind(f64::from(question.confidence))
+        .bind(i64::try_from(question.latency_ms).unwrap_or(i64::MAX))
+        .bind(question.reply_id.clone())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(session = %id), err(level = "warn"))]
+    async fn reply_in_session(&self, reply_id: &str, id: &SessionId) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM question_log WHERE reply_id = $1 AND session_id = $2")
+            .bind(reply_id)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    #[tracing::instrument(skip_all, fields(session = %id, reply = %rating.reply_id), err(level = "warn"))]
+    async fn save_rating(&self, id: &SessionId, rating: &Rating) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ratings (reply_id, session_id, helpful, comment, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (reply_id) DO UPDATE SET helpful = excluded.helpful, comment = excluded.comment, \
+             created_at = excluded.created_at",
+        )
+        .bind(rating.reply_id.clone())
+        .bind(id.as_str())
+        .bind(i32::from(rating.helpful))
+        .bind(rating.comment.clone())
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Channel;
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/sub/x.sqlite", dir.path().display());
+        assert_eq!(prepare_sqlite(&url).unwrap(), format!("{url}?mode=rwc"));
+        assert!(dir.path().join("sub").is_dir());
+        assert_eq!(prepare_sqlite("sqlite::memory:").unwrap(), "sqlite::memory:");
+        assert_eq!(prepare_sqlite("postgres://h/db").unwrap(), "postgres://h/db");
+        let ro = format!("sqlite://{}/y.sqlite?mode=ro", dir.path().display());
+        assert_eq!(prepare_sqlite(&ro).unwrap(), ro);
+    }
+
+    #[tokio::test]
+    async fn a_session_round_trips_with_its_turns_and_ratings() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = connect(&format!("sqlite://{}/db.sqlite", dir.path().display())).await.unwrap();
+        let id = SessionId::generate();
+        assert_eq!(store.load(&id).await.unwrap(), None);
+        let session = StoredSession { id: id.clone(), user_id: None, state: DialogueState::default() };
+        store.create(&session).await.unwrap();
+        let state = DialogueState { turns: 3, current_item: Some("svc-1".into()), ..DialogueState::default() };
+        let q = QuestionRecord {
+            channel: Channel::Http,
+            text: "校园卡丢了怎么办".into(),
+            intent: "service.guide".into(),
+            mode: Mode::Answer,
+            top_item: Some("svc-1".into()),
+            confidence: 0.9,
+            latency_ms: 12,
+            reply_id: "r_1".into(),
+        };
+        store.record_turn(&id, &state, &q).await.unwrap();
+        assert_eq!(store.load(&id).await.unwrap().unwrap().state, state);
+        assert!(store.reply_in_session("r_1", &id).await.unwrap());
+        assert!(!store.reply_in_session("r_1", &SessionId::generate()).await.unwrap());
+        let rating = Rating { reply_id: "r_1".into(), helpful: false, comment: None };
+        store.save_rating(&id, &rating).await.unwrap();
+        let again = Rating { helpful: true, comment: Some("好".into()), ..rating };
+        store.save_rating(&id, &again).await.unwrap();
+        let row = sqlx::query("SELECT helpful, comment FROM ratings WHERE reply_id = 'r_1'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(row.get::<i32, _>("helpful"), 1);
+        assert_eq!(row.get::<Option<String>, _>("comment").as_deref(), Some("好"));
+        store.ping().await.unwrap();
+    }
+}
