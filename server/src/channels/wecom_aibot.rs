@@ -488,8 +488,9 @@ mod tests {
         let body = r#"{"encrypt":"sKqRbbiSUnDhFHOvPjtUMaItCdqvukwpS36WIdX7/qFHkK5W+nB0CsMrLB2ilWgVskgQc0slm4e6/6ZsO3tbosmUJSX/TKYsa32O/WZIfTdA+kpdtI8z7lcuwm64rf4ZJa2WgDix+z1+jty4I497rjvDYjC4gzwGljTOsCZ1ytpsVsQN/DLKkgn7hIrs1rKXBZBWcT5i5sSlHtlAUz5SM0RCDdub38F9Borp4R+fIoRSjLL9NeVinna2r/ORvPARJ8ZkPH/0xh0v92giZVX5TCq31JT5WKfIl7ROxEjAVLE="}"#;
         let encrypt = parse_encrypted_envelope(body).unwrap();
         let crypt = WecomCrypt::new("QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "").unwrap();
-        let plaintext =
-            crypt.decrypt_verified("438e6e550a8425344c4f161d242c1c1c53f6b128", "1409659813", "1372623149", &encrypt).unwrap();
+        let plaintext = crypt
+            .decrypt_verified("438e6e550a8425344c4f161d242c1c1c53f6b128", "1409659813", "1372623149", &encrypt)
+            .unwrap();
         assert_eq!(plaintext, D2_PLAINTEXT);
         assert_eq!(parse_encrypted_envelope(r#"{"Encrypt":"abc","AgentID":218}"#).as_deref(), Ok("abc"));
         assert_eq!(parse_encrypted_envelope(r#"{"encrypt":""}"#), Err(AibotParseError::MissingField("encrypt")));
