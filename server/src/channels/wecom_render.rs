@@ -620,6 +620,37 @@ mod tests {
     }
 
     #[test]
+    fn every_card_kind_has_a_rendering() {
+        let expected = [
+            (CardKind::Service, "textcard"),
+            (CardKind::App, "textcard"),
+            (CardKind::Faq, "textcard"),
+            (CardKind::News, "textcard"),
+            (CardKind::Task, "textcard"),
+            (CardKind::Message, "textcard"),
+            (CardKind::Feedback, "textcard"),
+            (CardKind::Login, "textcard"),
+            (CardKind::Account, "text"),
+            (CardKind::Contact, "text"),
+            (CardKind::List, "text"),
+        ];
+        for (kind, msg_type) in expected {
+            let mut card = Card::new(kind, "id", "标题");
+            card.fields = vec![Field::new("状态", "已受理")];
+            let mut single = reply("", vec![card.clone()]);
+            single.suggestions.clear();
+            let messages = render_reply(&single, &options());
+            assert_eq!(messages.iter().map(WecomOutbound::msg_type).collect::<Vec<_>>(), [msg_type], "{kind:?}");
+            // With a link every kind becomes a textcard pointing at it.
+            card.actions =
+                vec![CardAction::OpenUrl { label: "去登录".into(), url: "https://cas.example.edu.cn/".into() }];
+            single.cards = vec![card];
+            let messages = render_reply(&single, &options());
+            assert_eq!(textcard_of(&messages[0]).url, "https://cas.example.edu.cn/", "{kind:?}");
+        }
+    }
+
+    #[test]
     fn task_cards_highlight_their_status() {
         let mut task = Card::new(CardKind::Task, "task-1", "在读证明申请");
         task.fields = vec![Field::new("状态", "待审核"), Field::new("提交时间", "2026-11-20")];
