@@ -1,1 +1,6 @@
-//! e2e
+//! End-to-end tests, one binary (one link) for all: the real server, real sockets, a real SQLite file.
+
+mod check_data;
+mod http;
+mod sessions;
+mod websocket;
