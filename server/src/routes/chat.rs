@@ -97,6 +97,7 @@ async fn chat(State(state): State<AppState>, body: Result<Bytes, BytesRejection>
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::Map;

@@ -180,6 +180,7 @@ impl SessionStore for SqlStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::store::Channel;
