@@ -208,6 +208,7 @@ impl Engine {
             }
             OutOfScope::Improper => "抱歉，这个请求我不能办理。如有成绩或个人信息方面的问题，请通过正规渠道咨询相关部门。".into(),
             OutOfScope::Topic(_) => self.kb.texts.out_of_scope.text.clone(),
+            OutOfScope::Task => "抱歉，写作、翻译、订票、编程这类事情不在办事大厅的服务范围内，我只能帮您查找和办理学校的服务事项。".into(),
         };
         d
     }

@@ -52,6 +52,8 @@ pub enum OutOfScope {
     Topic(String),
     /// Something the bot must not do (change grades, give out private numbers, sit an exam for someone …).
     Improper,
+    /// A general task no service hall does: write an essay, translate, book a ticket, debug code …
+    Task,
 }
 
 /// What the user wants, besides (or before) a knowledge search.
@@ -123,6 +125,8 @@ pub struct Recognizer {
     feedback: Regex,
     cancel: Regex,
     improper: Regex,
+    task: Regex,
+    task_exception: Regex,
     laughter: Regex,
     identity: Regex,
     capabilities: Regex,
@@ -167,11 +171,40 @@ impl Recognizer {
             feedback: re(r"^(我要|我想|想|要)?(反馈|提(个|点)?意见|提建议|意见反馈|投诉一下|吐槽一下|give feedback)"),
             cancel: re(r"^(取消|算了|不用了|退出|cancel|不办了|不要了)$"),
             improper: re(r"(改成绩|改分|成绩改成|把.{0,6}成绩改|改成及格|私人(手机|电话|号码|住址|微信)|家庭住址|代考|替考|代写|作弊|破解|盗号)"),
+            task: re(r"((帮我|给我|替我|请)?(写|代写)(一篇|篇|一份)|写.{0,6}(论文|作文|作业|文章|演讲稿)|翻译(成|为)(英文|中文|英语|日语)|订.{0,12}(机票|火车票|高铁票|车票|酒店)|推荐.{0,6}(电影|电视剧|小说|歌曲|游戏)|讲个笑话|(python|java|c\+\+|代码|编程|程序).{0,12}(报错|bug|错误|error)|\w+error:|exception:)"),
+            task_exception: re(r"(报销|发票|差旅|毕业论文|学位论文|论文查重|论文答辩|开题|选题)"),
             laughter: re(r"^(哈|呵|嘿|嘻|h){2,}$|^(lol|233+|hh+|xswl)$"),
             identity: re(r"(你是谁|你叫什么|你是机器人|真人还是机器人|是真人吗|机器人吗|are you (a )?(bot|robot|human))"),
             capabilities: re(r"(你能做什么|你会什么|你能干什么|有什么功能|能帮我做什么|你能帮我什么|怎么用你|what can you do)"),
             closing: re(r"^(好的?|好吧|嗯+|ok|okay|行|知道了|明白了)?(谢谢|多谢|谢啦|感谢|thanks|thank you)?(您|你)?(啦|了)?(没事了|没有了|没别的了|就这些|再见|拜拜|bye)$"),
         }
+    }
+
+    /// The first other institution the text names. A name followed by 生 or 区 is not one ("天津大学生医保" is
+    /// about students in Tianjin, 南开区 is a district), and Latin names must stand as whole words.
+    fn other_institution(&self, norm: &str) -> Option<String> {
+        // Spans refused as names; a shorter name inside one ("南开" in a refused "南开大学生") is refused too.
+        let mut refused: Vec<(usize, usize)> = Vec::new();
+        for name in &self.other_institutions {
+            for (at, _) in norm.match_indices(name.as_str()) {
+                let end = at + name.len();
+                if refused.iter().any(|&(a, b)| a <= at && end <= b) {
+                    continue;
+                }
+                let after = norm[end..].chars().next();
+                let before = norm[..at].chars().next_back();
+                if matches!(after, Some('生' | '区')) {
+                    refused.push((at, end));
+                    continue;
+                }
+                let latin = name.chars().all(|c| c.is_ascii());
+                if latin && (after.is_some_and(|c| c.is_ascii_alphanumeric()) || before.is_some_and(|c| c.is_ascii_alphanumeric())) {
+                    continue;
+                }
+                return Some(name.clone());
+            }
+        }
+        None
     }
 
     /// Recognizes the intent of one message.
@@ -187,8 +220,11 @@ impl Recognizer {
         if self.improper.is_match(&compact) {
             return Intent::OutOfScope(OutOfScope::Improper);
         }
-        if let Some(name) = self.other_institutions.iter().find(|n| norm.contains(n.as_str())) {
-            return Intent::OutOfScope(OutOfScope::OtherInstitution(name.clone()));
+        if let Some(name) = self.other_institution(&norm) {
+            return Intent::OutOfScope(OutOfScope::OtherInstitution(name));
+        }
+        if self.task.is_match(&compact) && !self.task_exception.is_match(&compact) {
+            return Intent::OutOfScope(OutOfScope::Task);
         }
         if self.laughter.is_match(&compact) {
             return Intent::SmallTalk(SmallTalkKind::Laughter);
@@ -228,7 +264,10 @@ impl Recognizer {
             for (field, pattern) in &self.fields {
                 if let Some(m) = pattern.find(&compact) {
                     let rest: String = format!("{}{}", &compact[..m.start()], &compact[m.end()..]);
-                    let subject = strip_question_words(&rest);
+                    let mut subject = strip_question_words(&rest);
+                    for (_, other) in &self.fields {
+                        subject = other.replace_all(&subject, "").into_owned();
+                    }
                     return Intent::FollowUp { field: *field, subject: (subject.chars().count() >= 2).then_some(subject) };
                 }
             }
@@ -285,5 +324,10 @@ mod tests {
         assert_eq!(r.recognize("转人工"), Intent::HumanHelp);
         assert_eq!(r.recognize("我要反馈"), Intent::Feedback);
         assert_eq!(r.recognize("助学金怎么申请"), Intent::Search);
+        assert_eq!(r.recognize("家住南开区，医保怎么报销"), Intent::Search);
+        assert_eq!(r.recognize("南开大学生也能来借书吗"), Intent::Search);
+        assert_eq!(r.recognize("帮我写一篇读书笔记"), Intent::OutOfScope(OutOfScope::Task));
+        assert_eq!(r.recognize("我订的高铁票能报销吗"), Intent::Search);
+        assert_eq!(r.recognize("Python报错 KeyError: x 怎么办"), Intent::OutOfScope(OutOfScope::Task));
     }
 }

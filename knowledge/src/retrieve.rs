@@ -14,17 +14,33 @@ const DEPTH: usize = 30;
 /// Tunable constants of fusion and confidence, chosen on the dev set (see `docs/retrieval.md`).
 #[derive(Debug, Clone, Copy)]
 pub struct Tuning {
-    /// Reciprocal-rank-fusion offset: small values favour the heads of the rankings.
-    pub rrf_k: f32,
+    /// Weight of the normalized lexical score against the normalized cosine in the fused score.
     pub lexical_weight: f32,
-    pub dense_weight: f32,
     /// Multiplier of an item whose audience excludes the asker.
     pub audience_penalty: f32,
+    /// Cosine of the first candidate from which a Chinese question counts as in the bot's domain.
+    pub domain_cosine: f32,
+    /// The same for questions written mostly in Latin letters: e5 scores English against Chinese passages lower.
+    pub domain_cosine_latin: f32,
+    /// Lexical coverage that also puts a question in the domain (with a cosine a little under the bar).
+    pub domain_coverage: f32,
+    /// Fused-score lead over the second candidate needed to answer.
+    pub answer_margin: f32,
+    /// Best cosine from which a question not answered is worth a clarify rather than a fallback.
+    pub clarify_cosine: f32,
 }
 
 impl Default for Tuning {
     fn default() -> Self {
-        Tuning { rrf_k: 5.0, lexical_weight: 1.0, dense_weight: 1.0, audience_penalty: 0.8 }
+        Tuning {
+            lexical_weight: 0.5,
+            audience_penalty: 0.85,
+            domain_cosine: 0.905,
+            domain_cosine_latin: 0.88,
+            domain_coverage: 0.5,
+            answer_margin: 0.01,
+            clarify_cosine: 0.89,
+        }
     }
 }
 
@@ -230,15 +246,27 @@ impl Retriever {
             let c = by_item.entry(hit.item).or_insert_with(|| empty_candidate(hit.item));
             c.lexical_rank = Some(rank);
             c.lexical = Some(hit.clone());
-            c.fused += t.lexical_weight / (t.rrf_k + rank as f32 + 1.0);
         }
         if let Some(dense) = &dense {
             for (rank, hit) in dense.iter().enumerate() {
                 let c = by_item.entry(hit.item).or_insert_with(|| empty_candidate(hit.item));
                 c.dense_rank = Some(rank);
                 c.dense = Some(*hit);
-                c.fused += t.dense_weight / (t.rrf_k + rank as f32 + 1.0);
             }
+        }
+        // Scores are brought to 0..1 within this query (BM25 has no fixed scale, and e5's cosines live in a
+        // narrow band), then mixed; magnitudes survive, unlike with rank fusion, so near-ties stay near.
+        let lex_max = lexical.iter().map(|h| h.score).fold(0.0f32, f32::max);
+        let (cos_min, cos_max) = dense.as_ref().map_or((0.0, 0.0), |d| {
+            let min = d.iter().map(|h| h.cosine).fold(f32::MAX, f32::min);
+            let max = d.iter().map(|h| h.cosine).fold(f32::MIN, f32::max);
+            (min, max)
+        });
+        let lw = if dense.is_some() { t.lexical_weight } else { 1.0 };
+        for c in by_item.values_mut() {
+            let l = c.lexical.as_ref().map_or(0.0, |h| if lex_max > 0.0 { h.score / lex_max } else { 0.0 });
+            let d = c.dense.map_or(0.0, |h| (h.cosine - cos_min) / (cos_max - cos_min + 1e-6));
+            c.fused = lw * l + (1.0 - lw) * d;
         }
         if let Some(aud) = audience {
             for c in by_item.values_mut() {
@@ -251,7 +279,7 @@ impl Retriever {
         let mut candidates: Vec<Candidate> = by_item.into_values().collect();
         candidates.sort_by(|a, b| b.fused.total_cmp(&a.fused).then(a.item.cmp(&b.item)));
         let dense_used = dense.is_some();
-        let (decision, confidence) = decide(&candidates, dense_used);
+        let (decision, confidence) = decide(&candidates, dense_used, latin_share(text) > 0.6, &t);
         Ok(SearchResult {
             candidates,
             decision,
@@ -267,18 +295,23 @@ fn empty_candidate(item: ItemRef) -> Candidate {
     Candidate { item, fused: 0.0, lexical_rank: None, lexical: None, dense_rank: None, dense: None }
 }
 
-/// The confidence decision. e5's cosines sit in a narrow band, so it reads ranks, margins and the agreement of
-/// the two rankings rather than absolute scores alone.
-pub fn decide(candidates: &[Candidate], dense_used: bool) -> (Decision, f32) {
+/// Share of a text's non-space characters that are Latin letters.
+pub fn latin_share(text: &str) -> f32 {
+    let total = text.chars().filter(|c| !c.is_whitespace()).count();
+    let latin = text.chars().filter(|c| c.is_ascii_alphabetic()).count();
+    if total == 0 { 0.0 } else { latin as f32 / total as f32 }
+}
+
+/// The confidence decision. e5's cosines sit in a narrow band, so a question counts as in the domain by its
+/// best cosine (or its lexical coverage), and is answered only when the first candidate leads the fused scores.
+pub fn decide(candidates: &[Candidate], dense_used: bool, latin: bool, t: &Tuning) -> (Decision, f32) {
     let Some(top) = candidates.first() else { return (Decision::NoMatch, 0.0) };
-    let second = candidates.get(1);
+    let margin = candidates.get(1).map_or(top.fused, |s| top.fused - s.fused);
     let coverage = top.lexical.as_ref().map_or(0.0, |l| l.coverage);
-    let lex_score = top.lexical.as_ref().map_or(0.0, |l| l.score);
     if !dense_used {
-        let second_score = second.and_then(|c| c.lexical.as_ref()).map_or(0.0, |l| l.score);
-        let ratio = if second_score > 0.0 { lex_score / second_score } else { 2.0 };
-        let conf = (coverage * 0.6 + (ratio.min(2.0) - 1.0) * 0.4).clamp(0.0, 1.0);
-        return if coverage >= 0.6 && lex_score >= 6.0 && ratio >= 1.15 {
+        let lex_score = top.lexical.as_ref().map_or(0.0, |l| l.score);
+        let conf = (coverage * 0.6 + margin.min(1.0) * 0.4).clamp(0.0, 1.0);
+        return if coverage >= 0.6 && lex_score >= 6.0 && margin >= 0.12 {
             (Decision::Answer, conf.max(0.6))
         } else if coverage >= 0.4 && lex_score >= 4.0 {
             (Decision::Clarify, conf.min(0.59))
@@ -287,25 +320,15 @@ pub fn decide(candidates: &[Candidate], dense_used: bool) -> (Decision, f32) {
         };
     }
     let cos = top.dense.map_or(0.0, |d| d.cosine);
-    let top_dense = candidates.iter().filter_map(|c| c.dense).map(|d| d.cosine).fold(0.0f32, f32::max);
-    let dense_second = candidates
-        .iter()
-        .filter(|c| c.item != top.item)
-        .filter_map(|c| c.dense)
-        .map(|d| d.cosine)
-        .fold(0.0f32, f32::max);
-    let margin = cos - dense_second;
-    let agree = top.lexical_rank == Some(0) && top.dense_rank == Some(0);
-    let fused_margin = second.map_or(top.fused, |s| top.fused - s.fused);
-    let conf = (0.5 * f32::from(agree) + (cos - 0.80).max(0.0) * 2.0 + coverage * 0.2 + margin * 3.0).clamp(0.0, 1.0);
-    let plausible = top_dense >= 0.84 || coverage >= 0.5;
-    if agree && (cos >= 0.85 || coverage >= 0.5) {
-        (Decision::Answer, conf.max(0.7))
-    } else if top.dense_rank == Some(0) && cos >= 0.88 && margin >= 0.02 && top.lexical_rank.is_some_and(|r| r <= 2) {
-        (Decision::Answer, conf.max(0.65))
-    } else if fused_margin >= 0.05 && cos >= 0.86 && coverage >= 0.5 {
+    let best_cos = candidates.iter().filter_map(|c| c.dense).map(|d| d.cosine).fold(0.0f32, f32::max);
+    let bar = if latin { t.domain_cosine_latin } else { t.domain_cosine };
+    let in_domain = cos >= bar || (coverage >= t.domain_coverage && best_cos >= bar - 0.02);
+    // A readable 0..1 figure: how far past the domain bar and how far ahead of the runner-up.
+    let conf = (0.5 + (cos - bar) * 5.0 + margin * 0.5).clamp(0.0, 1.0);
+    let clarify_bar = if latin { t.domain_cosine_latin - 0.02 } else { t.clarify_cosine };
+    if in_domain && margin >= t.answer_margin {
         (Decision::Answer, conf.max(0.6))
-    } else if plausible {
+    } else if best_cos >= clarify_bar {
         (Decision::Clarify, conf.min(0.59))
     } else {
         (Decision::NoMatch, conf.min(0.3))
