@@ -81,6 +81,11 @@ impl VectorCache {
         self.vectors.is_empty()
     }
 
+    /// Whether a vector for this exact passage text is cached.
+    pub fn contains(&self, text: &str) -> bool {
+        self.vectors.contains_key(&text_key(text))
+    }
+
     /// The cached vector for this exact passage text.
     pub fn get(&self, text: &str) -> Option<Vec<f32>> {
         self.vectors.get(&text_key(text)).cloned()
@@ -154,24 +159,30 @@ pub fn embed_passages_cached(
     let misses: Vec<&str> = texts
         .iter()
         .copied()
-        .filter(|text| cache.get(text).is_none() && seen.insert(*text))
+        .filter(|text| !cache.contains(text) && seen.insert(*text))
         .collect();
+    let mut fresh: HashMap<&str, Vec<f32>> = HashMap::with_capacity(misses.len());
     for batch in misses.chunks(EMBED_BATCH) {
         let vectors = embedder.embed(batch, TextKind::Passage)?;
         if vectors.len() != batch.len() {
             return Err(EmbedError::CountMismatch { expected: batch.len(), actual: vectors.len() });
         }
         for (text, vector) in batch.iter().zip(vectors) {
-            cache.insert(text, vector);
+            if vector.len() != embedder.dim() {
+                return Err(EmbedError::DimensionMismatch { expected: embedder.dim(), actual: vector.len() });
+            }
+            cache.insert(text, vector.clone());
+            fresh.insert(text, vector);
         }
     }
-    texts
+    Ok(texts
         .iter()
-        .map(|text| {
-            // Present unless the embedder returned a wrong-sized vector, which `insert` rejected.
-            cache.get(text).ok_or(EmbedError::CountMismatch { expected: texts.len(), actual: 0 })
+        .map(|text| match fresh.get(text) {
+            Some(vector) => vector.clone(),
+            // Not a miss, so the cache has it.
+            None => cache.get(text).unwrap_or_default(),
         })
-        .collect()
+        .collect())
 }
 
 fn text_key(text: &str) -> TextKey {

@@ -123,13 +123,34 @@ impl Embedder for CandleE5 {
     }
 
     fn embed(&self, texts: &[&str], kind: TextKind) -> Result<Vec<Vec<f32>>, EmbedError> {
+        // Every text in a forward pass is padded to the longest one, so group texts of similar
+        // length (characters approximate tokens well enough) and restore the order afterwards.
+        let lengths: Vec<usize> = texts.iter().map(|text| text.chars().count()).collect();
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&index| lengths[index]);
+        let mut vectors = vec![Vec::new(); texts.len()];
         self.pool.install(|| {
-            let mut vectors = Vec::with_capacity(texts.len());
-            for chunk in texts.chunks(self.max_batch) {
-                vectors.extend(self.embed_batch(chunk, kind)?);
+            let mut start = 0;
+            while start < order.len() {
+                let longest_allowed = lengths[order[start]] * 2 + 8;
+                let mut end = start + 1;
+                while end < order.len() && end - start < self.max_batch && lengths[order[end]] <= longest_allowed {
+                    end += 1;
+                }
+                let group = &order[start..end];
+                let group_texts: Vec<&str> = group.iter().map(|&index| texts[index]).collect();
+                let group_vectors = self.embed_batch(&group_texts, kind)?;
+                if group_vectors.len() != group.len() {
+                    return Err(EmbedError::CountMismatch { expected: group.len(), actual: group_vectors.len() });
+                }
+                for (&index, vector) in group.iter().zip(group_vectors) {
+                    vectors[index] = vector;
+                }
+                start = end;
             }
-            Ok(vectors)
-        })
+            Ok(())
+        })?;
+        Ok(vectors)
     }
 }
 

@@ -79,7 +79,7 @@ impl TensorDtype {
     fn byte_len(self, elements: usize) -> Option<u64> {
         match self {
             Self::F32 => Some(elements as u64 * 4),
-            Self::Q4_0 if elements % Q4_BLOCK == 0 => {
+            Self::Q4_0 if elements.is_multiple_of(Q4_BLOCK) => {
                 Some((elements / Q4_BLOCK * Q4_BLOCK_BYTES) as u64)
             }
             Self::Q4_0 => None,
@@ -158,11 +158,11 @@ pub fn parse(bytes: &[u8], device: &Device) -> Result<E5s1Model, E5s1Error> {
         return Err(E5s1Error::InvalidHeader { field: "layer_norm_eps", value: -1 });
     }
     for (field, value) in [("hidden", hidden_size), ("intermediate", intermediate_size)] {
-        if value % Q4_BLOCK != 0 {
+        if !value.is_multiple_of(Q4_BLOCK) {
             return Err(E5s1Error::InvalidHeader { field, value: value as i64 });
         }
     }
-    if hidden_size % num_heads != 0 {
+    if !hidden_size.is_multiple_of(num_heads) {
         return Err(E5s1Error::InvalidHeader { field: "heads", value: num_heads as i64 });
     }
 

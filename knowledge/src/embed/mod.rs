@@ -69,6 +69,10 @@ pub enum EmbedError {
     VocabularyMismatch { tokenizer: usize, model: usize },
     #[error("embedder returned {actual} vectors for {expected} texts")]
     CountMismatch { expected: usize, actual: usize },
+    #[error("embedder returned a {actual}-dimensional vector, expected {expected}")]
+    DimensionMismatch { expected: usize, actual: usize },
+    #[error("cannot start an embedding worker thread: {0}")]
+    Spawn(#[source] std::io::Error),
     #[error("the embedding queue is full")]
     Overloaded,
     #[error("the embedding did not finish in time")]

@@ -71,7 +71,7 @@ impl QueryEmbedder {
             let handle = std::thread::Builder::new()
                 .name(format!("query-embed-{index}"))
                 .spawn(move || worker.run())
-                .map_err(|source| EmbedError::Io { path: "<query-embed thread>".into(), source })?;
+                .map_err(EmbedError::Spawn)?;
             workers.push(handle);
         }
         Ok(Self { embedder, sender: Some(sender), workers, lru, shutting_down })
