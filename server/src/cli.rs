@@ -39,14 +39,37 @@ pub struct ServeArgs {
     /// Knowledge base directory [default: data].
     #[arg(long, env = "EHALL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Optional TOML config file (keys: addr, database_url, data_dir, [limits]).
+    /// Optional TOML config file (keys: addr, database_url, data_dir, model_dir, vector_cache_dir, semantic, [limits]).
     #[arg(long, env = "EHALL_CONFIG")]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub retrieval: RetrievalArgs,
+}
+
+/// Where the embedding model and the passage-vector cache live, and whether to use them.
+#[derive(Debug, Clone, Args)]
+pub struct RetrievalArgs {
+    /// Folder holding vendor/pypi with the embedding model (installed by scripts/fetch-models) [default: .].
+    #[arg(long, env = "EHALL_MODEL_DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// Passage-vector cache folder [default: var/vectors].
+    #[arg(long, env = "EHALL_VECTOR_CACHE_DIR")]
+    pub vector_cache_dir: Option<PathBuf>,
+    /// Semantic retrieval: true (when the model is installed) or false for lexical only [default: true].
+    #[arg(long, env = "EHALL_SEMANTIC")]
+    pub semantic: Option<bool>,
 }
 
 impl ServeArgs {
     pub fn overrides(&self) -> Overrides {
-        Overrides { addr: self.addr, database_url: self.database_url.clone(), data_dir: self.data_dir.clone() }
+        Overrides {
+            addr: self.addr,
+            database_url: self.database_url.clone(),
+            data_dir: self.data_dir.clone(),
+            model_dir: self.retrieval.model_dir.clone(),
+            vector_cache_dir: self.retrieval.vector_cache_dir.clone(),
+            semantic: self.retrieval.semantic,
+        }
     }
 }
 
@@ -96,8 +119,8 @@ impl From<Status> for ExitCode {
 impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> ExitCode {
-        let mut out = std::io::stdout().lock();
-        let mut err = std::io::stderr().lock();
+        // Unlocked handles: a held stderr lock would block every log line written by other threads.
+        let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
         let status = match self.command {
             Command::Serve(args) => commands::serve::run(args),
             Command::Ask(args) => commands::ask::run(&args, &mut out, &mut err),

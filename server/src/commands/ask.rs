@@ -78,7 +78,12 @@ fn print_card(card: &Card, depth: usize, out: &mut dyn Write) -> io::Result<()> 
         }
     }
     for field in &card.fields {
-        writeln!(out, "{pad}  {}：{}", field.label, field.value)?;
+        // Multi-line values (办理流程) keep their lines under the label.
+        let mut lines = field.value.lines();
+        writeln!(out, "{pad}  {}：{}", field.label, lines.next().unwrap_or_default())?;
+        for line in lines {
+            writeln!(out, "{pad}    {line}")?;
+        }
     }
     for action in &card.actions {
         match action {
