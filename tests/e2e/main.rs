@@ -2,5 +2,6 @@
 
 mod check_data;
 mod http;
+mod limits;
 mod sessions;
 mod websocket;
