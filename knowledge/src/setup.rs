@@ -73,7 +73,11 @@ pub fn build_retriever(
     let embed = |texts: &[&str]| -> Result<Vec<Vec<f32>>, EmbedError> {
         let mut guard = cache_cell.borrow_mut();
         let vectors = embed_passages_cached(embedder.as_ref(), &mut guard, texts)?;
-        guard.retain_texts(texts);
+        // Old vectors are pruned only when they far outnumber the live ones: several knowledge versions (and
+        // test data sets) share one cache folder, and a recomputation costs minutes.
+        if guard.len() > 4 * texts.len().max(1) {
+            guard.retain_texts(texts);
+        }
         if let Err(e) = guard.save() {
             tracing::warn!(error = %e, "could not save the passage vector cache");
         }

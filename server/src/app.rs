@@ -5,9 +5,12 @@ use crate::settings::{Limits, Settings};
 use crate::store::{self, SessionStore, StoreError};
 use arc_swap::ArcSwap;
 use bot::Engine;
-use knowledge::{KnowledgeBase, LoadErrors};
+use knowledge::embed::queue::QueryEmbedderConfig;
+use knowledge::setup::{build_retriever, Semantic};
+use knowledge::{KnowledgeBase, LoadErrors, Tuning};
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
@@ -92,25 +95,85 @@ pub enum StartupError {
     Engine(#[from] knowledge::retrieve::RetrieveError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot load the embedding model: {0}")]
+    Model(knowledge::embed::EmbedError),
     #[error("knowledge loading was interrupted: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
 
-/// Loads the knowledge base in `dir` and builds an engine over it, off the async workers (indexing is CPU work).
-pub async fn load_engine(dir: &Path) -> Result<Engine, StartupError> {
+/// How the engine retrieves: the semantic model (when loaded) and where passage vectors are cached. Kept for the
+/// life of the process so that reloading the knowledge reuses the model.
+#[derive(Clone)]
+pub struct Retrieval {
+    pub semantic: Option<Arc<Semantic>>,
+    pub vector_cache_dir: PathBuf,
+}
+
+impl Retrieval {
+    /// Lexical retrieval only.
+    pub fn lexical() -> Retrieval {
+        Retrieval { semantic: None, vector_cache_dir: PathBuf::new() }
+    }
+
+    /// Loads the embedding model when semantic retrieval is wanted and installed; says in the log which it is.
+    pub async fn from_settings(settings: &Settings) -> Result<Retrieval, StartupError> {
+        let vector_cache_dir = settings.vector_cache_dir.clone();
+        if !settings.semantic {
+            tracing::info!("semantic retrieval is off by configuration: answering with lexical retrieval only");
+            return Ok(Retrieval { semantic: None, vector_cache_dir });
+        }
+        let root = settings.model_dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            Semantic::load(&root, QueryEmbedderConfig::default(), SEMANTIC_QUERY_TIMEOUT)
+        })
+        .await?;
+        match loaded {
+            Ok(Some(semantic)) => {
+                tracing::info!(model = semantic.model_id(), "semantic retrieval on");
+                Ok(Retrieval { semantic: Some(Arc::new(semantic)), vector_cache_dir })
+            }
+            Ok(None) => {
+                tracing::warn!(
+                    model_dir = %settings.model_dir.display(),
+                    "the embedding model is not installed (run scripts/fetch-models): answering with lexical retrieval only"
+                );
+                Ok(Retrieval { semantic: None, vector_cache_dir })
+            }
+            Err(e) => Err(StartupError::Model(e)),
+        }
+    }
+}
+
+/// How long a question may wait for its query vector before the answer is made lexically.
+const SEMANTIC_QUERY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Loads the knowledge base in `dir` and builds an engine over it, off the async workers (indexing and
+/// embedding are CPU work).
+pub async fn load_engine(dir: &Path, retrieval: &Retrieval) -> Result<Engine, StartupError> {
     let owned = dir.to_owned();
     let kb = tokio::task::spawn_blocking(move || KnowledgeBase::load(&owned))
         .await?
         .map_err(|errors| StartupError::Knowledge { dir: dir.display().to_string(), errors })?;
     tracing::info!(services = kb.services.len(), apps = kb.apps.len(), faqs = kb.faqs.len(), "knowledge loaded");
-    let engine = tokio::task::spawn_blocking(move || Engine::lexical(Arc::new(kb))).await??;
+    let retrieval = retrieval.clone();
+    let engine = tokio::task::spawn_blocking(move || {
+        build_retriever(Arc::new(kb), retrieval.semantic.as_deref(), &retrieval.vector_cache_dir, Tuning::default())
+            .map(|r| Engine::new(Arc::new(r)))
+    })
+    .await??;
     Ok(engine)
 }
 
 /// Loads the knowledge, builds the engine and opens (and migrates) the database.
 #[tracing::instrument(skip_all, fields(data_dir = %settings.data_dir.display()))]
 pub async fn build_app(settings: &Settings) -> Result<App, StartupError> {
-    let engine = load_engine(&settings.data_dir).await?;
+    let retrieval = Retrieval::from_settings(settings).await?;
+    build_app_with(settings, &retrieval).await
+}
+
+/// Like [`build_app`], with retrieval already set up (tests share one loaded model across many apps).
+pub async fn build_app_with(settings: &Settings, retrieval: &Retrieval) -> Result<App, StartupError> {
+    let engine = load_engine(&settings.data_dir, retrieval).await?;
     let sql = store::connect(settings.database_url.expose()).await?;
     tracing::info!("database ready");
     let state = AppState::new(engine, Arc::new(sql.clone()), settings.limits.clone());

