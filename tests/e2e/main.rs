@@ -1,6 +1,7 @@
 //! End-to-end tests, one binary (one link) for all: the real server, real sockets, a real SQLite file.
 
 mod check_data;
+mod cli;
 mod http;
 mod limits;
 mod sessions;
