@@ -6,7 +6,6 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::BertModel;
-use sha2::{Digest, Sha256};
 use tokenizers::{
     PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
     TruncationParams, TruncationStrategy,
@@ -51,8 +50,7 @@ impl CandleE5 {
     pub fn load(paths: &ModelPaths, options: CandleE5Options) -> Result<Self, EmbedError> {
         let bytes = std::fs::read(&paths.weights)
             .map_err(|source| EmbedError::Io { path: paths.weights.clone(), source })?;
-        let digest = hex::encode(Sha256::digest(&bytes));
-        let model_id = format!("e5-small-q4:{}", &digest[..12]);
+        let model_id = e5_model_id(&bytes);
 
         let device = Device::Cpu;
         let parsed = e5s1::parse(&bytes, &device)
@@ -86,17 +84,7 @@ impl CandleE5 {
     }
 
     fn embed_batch(&self, texts: &[&str], kind: TextKind) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let prefix = kind.e5_prefix();
-        let inputs: Vec<String> = texts.iter().map(|text| format!("{prefix}{text}")).collect();
-        let encodings = self.tokenizer.encode_batch(inputs, true).map_err(EmbedError::Tokenizer)?;
-        let batch = encodings.len();
-        let seq_len = encodings.first().map_or(0, |e| e.get_ids().len());
-        let mut ids = Vec::with_capacity(batch * seq_len);
-        let mut mask = Vec::with_capacity(batch * seq_len);
-        for encoding in &encodings {
-            ids.extend_from_slice(encoding.get_ids());
-            mask.extend_from_slice(encoding.get_attention_mask());
-        }
+        let TokenBatch { ids, mask, batch, seq_len } = tokenize(&self.tokenizer, texts, kind)?;
         let input_ids = Tensor::from_vec(ids, (batch, seq_len), &self.device)?;
         let attention_mask = Tensor::from_vec(mask, (batch, seq_len), &self.device)?;
         let token_type_ids = input_ids.zeros_like()?;
@@ -123,39 +111,77 @@ impl Embedder for CandleE5 {
     }
 
     fn embed(&self, texts: &[&str], kind: TextKind) -> Result<Vec<Vec<f32>>, EmbedError> {
-        // Every text in a forward pass is padded to the longest one, so group texts of similar
-        // length (characters approximate tokens well enough) and restore the order afterwards.
-        let lengths: Vec<usize> = texts.iter().map(|text| text.chars().count()).collect();
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&index| lengths[index]);
-        let mut vectors = vec![Vec::new(); texts.len()];
-        self.pool.install(|| {
-            let mut start = 0;
-            while start < order.len() {
-                let longest_allowed = lengths[order[start]] * 2 + 8;
-                let mut end = start + 1;
-                while end < order.len() && end - start < self.max_batch && lengths[order[end]] <= longest_allowed {
-                    end += 1;
-                }
-                let group = &order[start..end];
-                let group_texts: Vec<&str> = group.iter().map(|&index| texts[index]).collect();
-                let group_vectors = self.embed_batch(&group_texts, kind)?;
-                if group_vectors.len() != group.len() {
-                    return Err(EmbedError::CountMismatch { expected: group.len(), actual: group_vectors.len() });
-                }
-                for (&index, vector) in group.iter().zip(group_vectors) {
-                    vectors[index] = vector;
-                }
-                start = end;
-            }
-            Ok(())
-        })?;
-        Ok(vectors)
+        self.pool.install(|| embed_grouped(texts, self.max_batch, |group| self.embed_batch(group, kind)))
     }
 }
 
+/// Runs `embed_batch` over groups of similar length and returns the vectors in input order.
+/// Every text in a forward pass is padded to the longest one, so grouping by length (characters
+/// approximate tokens well enough) avoids paying for padding.
+pub(crate) fn embed_grouped(
+    texts: &[&str],
+    max_batch: usize,
+    mut embed_batch: impl FnMut(&[&str]) -> Result<Vec<Vec<f32>>, EmbedError>,
+) -> Result<Vec<Vec<f32>>, EmbedError> {
+    let lengths: Vec<usize> = texts.iter().map(|text| text.chars().count()).collect();
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&index| lengths[index]);
+    let mut vectors = vec![Vec::new(); texts.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let longest_allowed = lengths[order[start]] * 2 + 8;
+        let mut end = start + 1;
+        while end < order.len() && end - start < max_batch.max(1) && lengths[order[end]] <= longest_allowed {
+            end += 1;
+        }
+        let group = &order[start..end];
+        let group_texts: Vec<&str> = group.iter().map(|&index| texts[index]).collect();
+        let group_vectors = embed_batch(&group_texts)?;
+        if group_vectors.len() != group.len() {
+            return Err(EmbedError::CountMismatch { expected: group.len(), actual: group_vectors.len() });
+        }
+        for (&index, vector) in group.iter().zip(group_vectors) {
+            vectors[index] = vector;
+        }
+        start = end;
+    }
+    Ok(vectors)
+}
+
+/// Token ids and attention mask of a padded batch, row-major `[batch, seq_len]`.
+pub(crate) struct TokenBatch {
+    pub ids: Vec<u32>,
+    pub mask: Vec<u32>,
+    pub batch: usize,
+    pub seq_len: usize,
+}
+
+/// Prefixes and tokenizes `texts` with the tokenizer's fixed truncation and padding.
+pub(crate) fn tokenize(tokenizer: &Tokenizer, texts: &[&str], kind: TextKind) -> Result<TokenBatch, EmbedError> {
+    let prefix = kind.e5_prefix();
+    let inputs: Vec<String> = texts.iter().map(|text| format!("{prefix}{text}")).collect();
+    let encodings = tokenizer.encode_batch(inputs, true).map_err(EmbedError::Tokenizer)?;
+    let batch = encodings.len();
+    let seq_len = encodings.first().map_or(0, |e| e.get_ids().len());
+    let mut ids = Vec::with_capacity(batch * seq_len);
+    let mut mask = Vec::with_capacity(batch * seq_len);
+    for encoding in &encodings {
+        ids.extend_from_slice(encoding.get_ids());
+        mask.extend_from_slice(encoding.get_attention_mask());
+    }
+    Ok(TokenBatch { ids, mask, batch, seq_len })
+}
+
+/// The cache key for e5 weights: backends that compute the same vectors from the same file share
+/// it, so switching backends keeps the passage cache.
+pub(crate) fn e5_model_id(weights: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(weights));
+    format!("e5-small-q4:{}", &digest[..12])
+}
+
 /// Reads `tokenizer.json` and fixes truncation and padding once, so calls never reconfigure it.
-fn load_tokenizer(path: &Path, pad_id: u32, max_positions: usize) -> Result<Tokenizer, EmbedError> {
+pub(crate) fn load_tokenizer(path: &Path, pad_id: u32, max_positions: usize) -> Result<Tokenizer, EmbedError> {
     let mut tokenizer = Tokenizer::from_file(path).map_err(EmbedError::Tokenizer)?;
     let pad_token = tokenizer.id_to_token(pad_id).unwrap_or_else(|| "<pad>".to_owned());
     tokenizer

@@ -7,6 +7,8 @@ pub mod candle_e5;
 pub mod e5s1;
 pub mod hashing;
 pub mod queue;
+#[cfg(feature = "rust-bert")]
+pub mod rust_bert_e5;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +17,8 @@ pub use cache::{embed_passages_cached, VectorCache};
 pub use candle_e5::{CandleE5, CandleE5Options};
 pub use hashing::HashEmbedder;
 pub use queue::{QueryEmbedder, QueryEmbedderConfig};
+#[cfg(feature = "rust-bert")]
+pub use rust_bert_e5::RustBertE5;
 
 /// Which side of an asymmetric retrieval pair a text is; e5 was trained with different prefixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,6 +85,12 @@ pub enum EmbedError {
     WorkerGone,
     #[error("the embedder panicked while embedding")]
     Panicked,
+    #[cfg(feature = "rust-bert")]
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    #[cfg(feature = "rust-bert")]
+    #[error("rust-bert: {0}")]
+    RustBert(#[from] rust_bert::RustBertError),
 }
 
 /// Where the offline model files live after `scripts/fetch-models`.
