@@ -89,6 +89,8 @@ pub struct AskArgs {
     pub json: bool,
     #[command(flatten)]
     pub data: DataDirArg,
+    #[command(flatten)]
+    pub retrieval: RetrievalArgs,
 }
 
 #[derive(Debug, Args)]
@@ -123,7 +125,10 @@ impl Cli {
         let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
         let status = match self.command {
             Command::Serve(args) => commands::serve::run(args),
-            Command::Ask(args) => commands::ask::run(&args, &mut out, &mut err),
+            Command::Ask(args) => {
+                crate::telemetry::init("warn");
+                commands::ask::run(&args, &mut out, &mut err)
+            }
             Command::CheckData(args) => commands::check_data::run(&args.data_dir, &mut out, &mut err),
             Command::ImportCatalog(args) => commands::import_catalog::run(&args, &mut out, &mut err),
         };

@@ -1,10 +1,12 @@
 //! `ehall-bot ask`: one question answered from the command line, readable or as the protocol's JSON.
 
 use ehall_tests::{assert_reply, data_dir};
-use server::cli::{AskArgs, DataDirArg, Status};
+use server::cli::{AskArgs, DataDirArg, RetrievalArgs, Status};
 
 fn ask(question: &str, json: bool) -> (Status, String, String) {
-    let args = AskArgs { question: question.to_owned(), json, data: DataDirArg { data_dir: data_dir() } };
+    // Lexical retrieval: the server tests cover the semantic path; loading the model per call would only cost time.
+    let retrieval = RetrievalArgs { model_dir: None, vector_cache_dir: None, semantic: Some(false) };
+    let args = AskArgs { question: question.to_owned(), json, data: DataDirArg { data_dir: data_dir() }, retrieval };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let status = server::commands::ask::run(&args, &mut out, &mut err);
     (status, String::from_utf8(out).expect("utf-8"), String::from_utf8(err).expect("utf-8"))

@@ -2,27 +2,20 @@
 
 use crate::cli::{AskArgs, Status};
 use bot::protocol::{validate_text, Card, CardAction, Mode, Reply, ServerFrame};
+use crate::app::{load_engine, Retrieval};
+use crate::settings::{FileSettings, Overrides, Settings};
 use bot::{DialogueState, Engine, Input, Turn};
-use knowledge::KnowledgeBase;
 use std::io::{self, Write};
-use std::sync::Arc;
 
 pub fn run(args: &AskArgs, out: &mut dyn Write, err: &mut dyn Write) -> Status {
     if let Err(e) = validate_text(&args.question, &None) {
         let _ = writeln!(err, "{}", e.message);
         return Status::Failure;
     }
-    let kb = match KnowledgeBase::load(&args.data.data_dir) {
-        Ok(kb) => kb,
-        Err(errors) => {
-            let _ = write!(err, "{errors}");
-            return Status::Failure;
-        }
-    };
-    let engine = match Engine::lexical(Arc::new(kb)) {
+    let engine = match build_engine(args) {
         Ok(engine) => engine,
         Err(e) => {
-            let _ = writeln!(err, "cannot build the search index: {e}");
+            let _ = writeln!(err, "{e:#}");
             return Status::Failure;
         }
     };
@@ -37,6 +30,24 @@ pub fn run(args: &AskArgs, out: &mut dyn Write, err: &mut dyn Write) -> Status {
             Status::Failure
         }
     }
+}
+
+/// The same engine `serve` would build from these flags (semantic retrieval when the model is installed).
+fn build_engine(args: &AskArgs) -> anyhow::Result<Engine> {
+    let overrides = Overrides {
+        data_dir: Some(args.data.data_dir.clone()),
+        model_dir: args.retrieval.model_dir.clone(),
+        vector_cache_dir: args.retrieval.vector_cache_dir.clone(),
+        semantic: args.retrieval.semantic,
+        ..Overrides::default()
+    };
+    let settings = Settings::layer(FileSettings::default(), overrides)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let engine = runtime.block_on(async {
+        let retrieval = Retrieval::from_settings(&settings).await?;
+        load_engine(&settings.data_dir, &retrieval).await
+    })?;
+    Ok(engine)
 }
 
 fn print_json(reply: &Reply, out: &mut dyn Write) -> io::Result<()> {
