@@ -1,5 +1,6 @@
 //! End-to-end tests, one binary (one link) for all: the real server, real sockets, a real SQLite file.
 
+mod dialogue;
 mod check_data;
 mod cli;
 mod http;
