@@ -63,6 +63,8 @@ pub struct AppState {
     pub store: Arc<dyn SessionStore>,
     /// Bounds engine turns running at once; each holds a permit for as long as it runs.
     pub turn_permits: Arc<Semaphore>,
+    /// Bounds open websockets; each connection holds a permit until it closes.
+    pub connection_permits: Arc<Semaphore>,
     pub limits: Arc<Limits>,
     pub closing: Closing,
 }
@@ -73,6 +75,7 @@ impl AppState {
             engine: EngineHandle::new(engine),
             store,
             turn_permits: Arc::new(Semaphore::new(limits.max_concurrent_turns)),
+            connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
             limits: Arc::new(limits),
             closing: Closing::new(),
         }

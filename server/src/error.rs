@@ -20,6 +20,9 @@ pub enum ApiError {
     /// No engine slot became free in time.
     #[error("no engine slot free in time")]
     Overloaded,
+    /// Every websocket slot is taken.
+    #[error("too many open websockets")]
+    TooManyConnections,
     /// The engine did not answer in time.
     #[error("engine turn timed out")]
     EngineTimeout,
@@ -38,7 +41,7 @@ impl ApiError {
         match self {
             ApiError::Frame(e) => e.code,
             ApiError::BodyTooLarge => ErrorCode::TextTooLong,
-            ApiError::Overloaded | ApiError::EngineTimeout => ErrorCode::Overloaded,
+            ApiError::Overloaded | ApiError::EngineTimeout | ApiError::TooManyConnections => ErrorCode::Overloaded,
             ApiError::UnknownReply(_) => ErrorCode::NotFound,
             ApiError::Store(_) | ApiError::Internal(_) => ErrorCode::Internal,
         }
@@ -53,7 +56,9 @@ impl ApiError {
         match self {
             ApiError::Frame(e) => e.message.clone(),
             ApiError::BodyTooLarge => "请求内容过大".to_owned(),
-            ApiError::Overloaded | ApiError::EngineTimeout => "服务繁忙，请稍后再试".to_owned(),
+            ApiError::Overloaded | ApiError::EngineTimeout | ApiError::TooManyConnections => {
+                "服务繁忙，请稍后再试".to_owned()
+            }
             ApiError::UnknownReply(_) => "找不到要评价的回复".to_owned(),
             ApiError::Store(_) | ApiError::Internal(_) => "服务器内部错误，请稍后再试".to_owned(),
         }
@@ -70,7 +75,9 @@ impl ApiError {
     pub fn log(&self) {
         match self {
             ApiError::Store(_) | ApiError::Internal(_) => tracing::error!(error = %self, "request failed"),
-            ApiError::Overloaded | ApiError::EngineTimeout => tracing::warn!(error = %self, "request refused"),
+            ApiError::Overloaded | ApiError::EngineTimeout | ApiError::TooManyConnections => {
+                tracing::warn!(error = %self, "request refused")
+            }
             _ => tracing::debug!(error = %self, "client error"),
         }
     }

@@ -67,6 +67,8 @@ pub struct Limits {
     pub turn_timeout: Duration,
     /// Largest accepted websocket message and HTTP body, in bytes.
     pub max_message_bytes: usize,
+    /// Websocket connections open at once; more are refused with 503 `overloaded`.
+    pub max_connections: usize,
     /// A websocket with no client frame for this long is closed.
     pub ws_idle_timeout: Duration,
     /// Frames one websocket may send per `rate_window` before getting `rate_limited`.
@@ -83,6 +85,7 @@ impl Default for Limits {
             queue_timeout: Duration::from_secs(2),
             turn_timeout: Duration::from_secs(10),
             max_message_bytes: 16 * 1024,
+            max_connections: 1024,
             ws_idle_timeout: Duration::from_secs(15 * 60),
             rate_limit_frames: 30,
             rate_window: Duration::from_secs(10),
@@ -133,6 +136,7 @@ pub struct FileLimits {
     pub queue_timeout_ms: Option<u64>,
     pub turn_timeout_ms: Option<u64>,
     pub max_message_bytes: Option<usize>,
+    pub max_connections: Option<usize>,
     pub ws_idle_timeout_ms: Option<u64>,
     pub rate_limit_frames: Option<u32>,
     pub rate_window_ms: Option<u64>,
@@ -199,6 +203,7 @@ impl Settings {
         d.queue_timeout = l.queue_timeout_ms.map_or(d.queue_timeout, ms);
         d.turn_timeout = l.turn_timeout_ms.map_or(d.turn_timeout, ms);
         d.max_message_bytes = l.max_message_bytes.unwrap_or(d.max_message_bytes);
+        d.max_connections = l.max_connections.unwrap_or(d.max_connections);
         d.ws_idle_timeout = l.ws_idle_timeout_ms.map_or(d.ws_idle_timeout, ms);
         d.rate_limit_frames = l.rate_limit_frames.unwrap_or(d.rate_limit_frames);
         d.rate_window = l.rate_window_ms.map_or(d.rate_window, ms);
@@ -211,6 +216,9 @@ impl Settings {
         let invalid = |key, message: &str| Err(SettingsError::Invalid { key, message: message.to_owned() });
         if self.limits.max_concurrent_turns == 0 {
             return invalid("limits.max_concurrent_turns", "must be at least 1");
+        }
+        if self.limits.max_connections == 0 {
+            return invalid("limits.max_connections", "must be at least 1");
         }
         if self.limits.max_message_bytes < 1024 {
             return invalid("limits.max_message_bytes", "must be at least 1024");

@@ -62,3 +62,28 @@ async fn an_engine_turn_over_its_time_is_answered_overloaded() {
     assert_error(&client.send_text("slow", &"校园卡补办".repeat(300)).await, "overloaded", Some("slow"));
     assert_eq!(client.send_raw(r#"{"type":"ping"}"#).await["type"], "pong");
 }
+
+#[tokio::test]
+async fn websockets_over_the_connection_limit_are_refused_until_one_closes() {
+    let app = app_with(|l| l.max_connections = 1).await;
+    let first = connect(app.addr, None).await;
+    let refused = tokio_tungstenite::connect_async(format!("ws://{}/ws", app.addr)).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 503);
+            let body: serde_json::Value =
+                serde_json::from_slice(response.body().as_deref().unwrap_or_default()).expect("a JSON error body");
+            assert_eq!(body["error"]["code"], "overloaded");
+        }
+        other => panic!("expected a 503 refusal, got {other:?}"),
+    }
+    first.close().await;
+    // The slot frees when the server notices the close; retry briefly.
+    for attempt in 0.. {
+        match tokio_tungstenite::connect_async(format!("ws://{}/ws", app.addr)).await {
+            Ok(_) => break,
+            Err(_) if attempt < 50 => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => panic!("the slot never freed: {e}"),
+        }
+    }
+}

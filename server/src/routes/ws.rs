@@ -39,17 +39,24 @@ pub struct ConnectParams {
     pub token: Option<String>,
 }
 
-async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, Query(params): Query<ConnectParams>) -> Response {
+async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    Query(params): Query<ConnectParams>,
+) -> Result<Response, ApiError> {
+    let permit = state.connection_permits.clone().try_acquire_owned().map_err(|_| ApiError::TooManyConnections)?;
     let max_message = state.limits.max_message_bytes;
-    ws.read_buffer_size(READ_BUFFER_BYTES)
+    Ok(ws
+        .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .max_message_size(max_message)
         .max_frame_size(max_message)
         .on_upgrade(move |socket| async move {
+            let _permit = permit;
             let (sink, stream) = socket.split();
             run_connection(state, params, sink, stream).await;
-        })
+        }))
 }
 
 /// Counts frames per fixed window.
