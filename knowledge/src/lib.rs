@@ -9,6 +9,7 @@ pub mod model;
 pub mod normalize;
 pub mod retrieve;
 pub mod setup;
+pub mod store;
 
 pub use load::{DataError, KnowledgeBase, LoadErrors};
 pub use model::*;
