@@ -97,6 +97,10 @@ impl Engine {
         &self.retriever
     }
 
+    pub fn recognizer(&self) -> &Recognizer {
+        &self.recognizer
+    }
+
     /// The welcome text and suggestions for a new connection.
     pub fn welcome(&self, user: Option<&UserInfo>) -> (String, Vec<Suggestion>) {
         let w = &self.kb.texts.welcome;

@@ -3,6 +3,7 @@
 pub mod cards;
 pub mod engine;
 pub mod eval;
+pub mod explain;
 pub mod protocol;
 pub mod state;
 

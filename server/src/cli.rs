@@ -24,6 +24,8 @@ pub enum Command {
     CheckData(DataDirArg),
     /// Imports a catalog export (services.json, apps.json, …) into data/ TOML files.
     ImportCatalog(ImportCatalogArgs),
+    /// Scores a question set in-process (the definitions of shared/eval/evaluate.py); exits 1 below a threshold.
+    Eval(EvalArgs),
 }
 
 /// Flags of `serve`. Each also reads an environment variable; the command line wins over the environment,
@@ -87,6 +89,38 @@ pub struct AskArgs {
     /// Print the protocol's `reply` frame as JSON instead of readable text.
     #[arg(long)]
     pub json: bool,
+    /// Also print why: the intent, the lexical terms and scores, the dense ranks and cosines, the fused scores
+    /// and the decision.
+    #[arg(long)]
+    pub explain: bool,
+    #[command(flatten)]
+    pub data: DataDirArg,
+    #[command(flatten)]
+    pub retrieval: RetrievalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A JSON-lines question set: {"q": "...", "expect": {"kind": "service|faq|app|none", "name": "...", "also": [...]}}.
+    pub file: PathBuf,
+    /// Fail when top-1 accuracy is below this.
+    #[arg(long)]
+    pub min_top1: Option<f64>,
+    /// Fail when top-3 accuracy is below this.
+    #[arg(long)]
+    pub min_top3: Option<f64>,
+    /// Fail when the share of "none" questions answered with fallback is below this.
+    #[arg(long)]
+    pub min_none: Option<f64>,
+    /// Fail when the share of confident wrong answers is above this.
+    #[arg(long)]
+    pub max_wrong: Option<f64>,
+    /// List every question not answered as expected, with what was answered.
+    #[arg(long)]
+    pub show_misses: bool,
+    /// Print only the summary as one JSON line.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub data: DataDirArg,
     #[command(flatten)]
@@ -131,6 +165,10 @@ impl Cli {
             }
             Command::CheckData(args) => commands::check_data::run(&args.data_dir, &mut out, &mut err),
             Command::ImportCatalog(args) => commands::import_catalog::run(&args, &mut out, &mut err),
+            Command::Eval(args) => {
+                crate::telemetry::init("warn");
+                commands::eval::run(&args, &mut out, &mut err)
+            }
         };
         status.into()
     }

@@ -23,6 +23,9 @@ pub fn run(args: &AskArgs, out: &mut dyn Write, err: &mut dyn Write) -> Status {
     let turn = Turn { input: Input::Text(args.question.clone()), user: None, in_reply_to: None };
     let reply = engine.respond(&mut state, turn).reply;
     let printed = if args.json { print_json(&reply, out) } else { print_readable(&reply, out) };
+    if args.explain {
+        let _ = writeln!(out, "\n{}", bot::explain::explain(&engine, &args.question));
+    }
     match printed {
         Ok(()) => Status::Success,
         Err(e) => {
@@ -32,13 +35,17 @@ pub fn run(args: &AskArgs, out: &mut dyn Write, err: &mut dyn Write) -> Status {
     }
 }
 
-/// The same engine `serve` would build from these flags (semantic retrieval when the model is installed).
 fn build_engine(args: &AskArgs) -> anyhow::Result<Engine> {
+    engine_for(&args.data, &args.retrieval)
+}
+
+/// The same engine `serve` would build from these flags (semantic retrieval when the model is installed).
+pub fn engine_for(data: &crate::cli::DataDirArg, retrieval: &crate::cli::RetrievalArgs) -> anyhow::Result<Engine> {
     let overrides = Overrides {
-        data_dir: Some(args.data.data_dir.clone()),
-        model_dir: args.retrieval.model_dir.clone(),
-        vector_cache_dir: args.retrieval.vector_cache_dir.clone(),
-        semantic: args.retrieval.semantic,
+        data_dir: Some(data.data_dir.clone()),
+        model_dir: retrieval.model_dir.clone(),
+        vector_cache_dir: retrieval.vector_cache_dir.clone(),
+        semantic: retrieval.semantic,
         ..Overrides::default()
     };
     let settings = Settings::layer(FileSettings::default(), overrides)?;

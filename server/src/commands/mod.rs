@@ -2,5 +2,6 @@
 
 pub mod ask;
 pub mod check_data;
+pub mod eval;
 pub mod import_catalog;
 pub mod serve;
