@@ -1,8 +1,9 @@
 //! Persistence behind one trait: sessions and their dialogue state, the question log and ratings.
 
+pub mod notify;
 mod sql;
 
-pub use sql::{connect, SqlStore};
+pub use sql::{connect, Backend, SqlStore};
 
 use bot::protocol::Mode;
 use bot::DialogueState;
@@ -94,6 +95,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot create the database folder {path}: {source}")]
     CreateDir { path: std::path::PathBuf, source: std::io::Error },
+    #[error("the database URL must start with sqlite:, postgres:// or postgresql://")]
+    UnsupportedUrl,
     #[error("cannot serialize the dialogue state: {0}")]
     Serialize(#[from] serde_json::Error),
 }

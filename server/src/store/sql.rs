@@ -9,27 +9,72 @@ use bot::DialogueState;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Sessions, questions and ratings in a SQL database.
-#[derive(Debug, Clone)]
-pub struct SqlStore {
-    pool: AnyPool,
+/// Which database a URL names; the SQL is the same, only connection set-up and cross-process events differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
+impl Backend {
+    /// The backend of a database URL (`sqlite:`, `postgres://` or `postgresql://`).
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Sessions, questions and ratings in a SQL database.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    /// The URL, kept for the LISTEN connection of PostgreSQL; may hold a password, so never printed.
+    url: Arc<str>,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+/// Connections per process. PostgreSQL allows 100 by default, so a handful of replicas fit; SQLite serializes
+/// writers anyway and only readers gain from more.
+const MAX_CONNECTIONS: u32 = 16;
+
 /// Opens the database (creating a SQLite file and its folder when missing) and runs the migrations.
+///
+/// SQLite runs in WAL mode with `synchronous = NORMAL`: a committed transaction survives the process being
+/// killed (it is in the WAL, handed to the OS), only a power cut can lose the last few, and commits need no
+/// fsync each, which is what lets one node log thousands of turns a second.
 pub async fn connect(database_url: &str) -> Result<SqlStore, StoreError> {
     sqlx::any::install_default_drivers();
+    let backend = Backend::of_url(database_url).ok_or_else(|| StoreError::UnsupportedUrl)?;
     let url = prepare_sqlite(database_url)?;
-    let pool = AnyPoolOptions::new()
-        .max_connections(8)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&url)
-        .await?;
+    let mut options = AnyPoolOptions::new().max_connections(MAX_CONNECTIONS).acquire_timeout(Duration::from_secs(5));
+    if backend == Backend::Sqlite {
+        options = options.after_connect(|conn, _meta| {
+            Box::pin(async move {
+                sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                Ok(())
+            })
+        });
+    }
+    let pool = options.connect(&url).await?;
     MIGRATOR.run(&pool).await?;
-    Ok(SqlStore { pool })
+    Ok(SqlStore { pool, backend, url: Arc::from(database_url) })
 }
 
 /// For a SQLite file URL: creates the folder and asks SQLite to create the file (`mode=rwc`) unless the URL
@@ -68,6 +113,15 @@ fn mode_str(mode: Mode) -> &'static str {
 impl SqlStore {
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The database URL (for a second connection such as PostgreSQL's LISTEN); secret.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
     }
 
     fn session_from_row(row: &AnyRow) -> Result<StoredSession, StoreError> {
