@@ -67,6 +67,8 @@ pub struct AppState {
     pub connection_permits: Arc<Semaphore>,
     pub limits: Arc<Limits>,
     pub closing: Closing,
+    /// The admin API's context (knowledge in the database, live reload); `None` in apps built without one.
+    pub admin: Option<Arc<crate::admin::AdminContext>>,
 }
 
 impl AppState {
@@ -78,6 +80,7 @@ impl AppState {
             connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
             limits: Arc::new(limits),
             closing: Closing::new(),
+            admin: None,
         }
     }
 }
@@ -176,10 +179,12 @@ pub async fn build_app(settings: &Settings) -> Result<App, StartupError> {
 
 /// Like [`build_app`], with retrieval already set up (tests share one loaded model across many apps).
 pub async fn build_app_with(settings: &Settings, retrieval: &Retrieval) -> Result<App, StartupError> {
-    let engine = load_engine(&settings.data_dir, retrieval).await?;
     let sql = store::connect(settings.database_url.expose()).await?;
+    // The database holds the knowledge at run time; `data_dir` seeds it on the first start.
+    let engine = crate::admin::boot_engine(sql.pool(), &settings.data_dir, retrieval).await?;
     tracing::info!("database ready");
     let state = AppState::new(engine, Arc::new(sql.clone()), settings.limits.clone());
+    let state = crate::admin::with_admin(state, sql.pool().clone(), retrieval);
     Ok(App { state, sql })
 }
 

@@ -10,12 +10,15 @@
 //! - [`error`]: `ApiError`, the one error type clients see.
 //! - [`channels`]: WeCom and 今日校园 formats and clients.
 
+pub mod admin;
 pub mod app;
 pub mod channels;
 pub mod cli;
 pub mod commands;
 pub mod conversation;
 pub mod error;
+pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod settings;
 pub mod store;

@@ -28,6 +28,7 @@
   var BACKOFF_MAX_MS = 30000;
   var MAX_TEXT_CHARS = 2000;
   var MAX_CARD_DEPTH = 3;
+  var LONG_FIELD_CHARS = 90;
 
   var KIND_LABELS = {
     service: "服务事项",
@@ -150,6 +151,10 @@
     ".card .body { margin: 4px 0; white-space: pre-wrap; word-break: break-word; }",
     ".card dl { margin: 6px 0 0; display: grid; grid-template-columns: fit-content(45%) 1fr; gap: 3px 10px; font-size: 13px; }",
     ".card dt { color: #6b7280; } .card dd { margin: 0; white-space: pre-wrap; word-break: break-word; }",
+    ".card dd .value { display: block; }",
+    ".card dd .value.clamped { display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 3; overflow: hidden; }",
+    ".card dd .more { border: none; background: none; color: var(--accent); padding: 0; font: inherit; font-size: 12px;",
+    "  cursor: pointer; }",
     ".card .items { display: flex; flex-direction: column; gap: 6px; margin-top: 6px; }",
     ".card .items .card { border-style: dashed; padding: 7px 10px; }",
     ".actions { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; }",
@@ -556,6 +561,16 @@
     return node;
   }
 
+  /** Shows a new reply from its start: a long card should be read from its title, not from its end. */
+  function reveal(row) {
+    if (!row || !state.isOpen) return;
+    var logBox = ui.log.getBoundingClientRect();
+    var rowBox = row.getBoundingClientRect();
+    if (rowBox.top < logBox.top) {
+      ui.log.scrollTop += rowBox.top - logBox.top - 8;
+    }
+  }
+
   function countUnread() {
     if (!state.isOpen) {
       state.unread += 1;
@@ -573,12 +588,12 @@
       case "reply":
         settleOne();
         remember({ t: "reply", frame: frame });
-        renderReply(frame, null);
+        reveal(renderReply(frame, null));
         countUnread();
         break;
       case "notice":
         remember({ t: "notice", frame: frame });
-        renderNotice(frame);
+        reveal(renderNotice(frame));
         countUnread();
         break;
       case "error":
@@ -654,6 +669,7 @@
     if (frame.id) row.appendChild(renderRating(asText(frame.id), rated));
     append(row);
     renderSuggestions(frame.suggestions);
+    return row;
   }
 
   function renderNotice(frame) {
@@ -666,6 +682,7 @@
     var cards = renderCards(frame.cards);
     if (cards) row.appendChild(cards);
     append(row);
+    return row;
   }
 
   function renderError(frame) {
@@ -701,8 +718,7 @@
       card.fields.forEach(function (field) {
         if (!field) return;
         dl.appendChild(el("dt", "", asText(field.label)));
-        var dd = el("dd", "", asText(field.value));
-        dl.appendChild(dd);
+        dl.appendChild(renderFieldValue(asText(field.value)));
       });
       node.appendChild(dl);
     }
@@ -718,6 +734,26 @@
     var actions = renderActions(card.actions, kind === "login");
     if (actions) node.appendChild(actions);
     return node;
+  }
+
+  /** A field's value; a long one (办理须知, say) is clamped to a few lines with a 展开 toggle. */
+  function renderFieldValue(value) {
+    var dd = el("dd");
+    var text = el("span", "value", value);
+    dd.appendChild(text);
+    if (value.length > LONG_FIELD_CHARS || value.split("\n").length > 4) {
+      text.classList.add("clamped");
+      var toggle = el("button", "more", "展开");
+      toggle.type = "button";
+      toggle.setAttribute("aria-expanded", "false");
+      toggle.addEventListener("click", function () {
+        var open = text.classList.toggle("clamped") === false;
+        toggle.textContent = open ? "收起" : "展开";
+        toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      });
+      dd.appendChild(toggle);
+    }
+    return dd;
   }
 
   function renderActions(actions, isLogin) {

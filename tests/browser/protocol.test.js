@@ -66,7 +66,10 @@ function everyKindCards() {
       title: `${kind} 标题 ${XSS}`,
       subtitle: `副标题 ${XSS}`,
       body: `正文 <b>粗体</b> ${XSS}`,
-      fields: [{ label: `字段 ${XSS}`, value: `值 <script>alert(2)</script>` }],
+      fields: [
+        { label: `字段 ${XSS}`, value: `值 <script>alert(2)</script>` },
+        { label: "办理须知", value: "本服务事项由学生本人登陆学工管理系统进行申请。".repeat(8) },
+      ],
       actions: [],
     };
     if (kind === "login") {
@@ -116,6 +119,15 @@ test("every card kind renders its title, fields, nested items and actions", asyn
     assert.equal(await card.locator("h3").textContent(), `${kind} 标题 ${XSS}`);
     assert.equal(await card.locator("dd").first().textContent(), "值 <script>alert(2)</script>");
   }
+  // A long value is clamped to a few lines and opens with 展开.
+  const notes = row.locator('.card[data-kind="service"] dd').nth(1);
+  const clampedHeight = (await notes.locator(".value").boundingBox()).height;
+  const more = notes.getByRole("button", { name: "展开" });
+  assert.equal(await more.getAttribute("aria-expanded"), "false");
+  await more.click();
+  assert.equal(await notes.getByRole("button", { name: "收起" }).getAttribute("aria-expanded"), "true");
+  assert.ok((await notes.locator(".value").boundingBox()).height > clampedHeight * 1.5, "展开 shows the whole value");
+
   const listItems = row.locator('.card[data-kind="list"] .items > .card');
   assert.equal(await listItems.count(), 2, "the list card shows its nested items");
   assert.equal(await listItems.first().locator("h4").textContent(), "学生助学金申请");

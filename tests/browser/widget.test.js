@@ -214,6 +214,10 @@ test("screenshots of the widget on desktop and mobile widths", async (t) => {
       const w = await openDemo(page);
       await w.welcome.first().waitFor();
       await ask(page, "助学金怎么申请");
+      // A long card is shown from its title, not scrolled to its end.
+      const title = w.replies.last().locator(".card h3").first();
+      const [titleBox, logBox] = [await title.boundingBox(), await w.log.boundingBox()];
+      assert.ok(titleBox.y >= logBox.y && titleBox.y < logBox.y + logBox.height, "the new card's title is in view");
       const box = await w.panel.boundingBox();
       assert.ok(box.width <= viewport.width, `the panel fits in ${viewport.width}px`);
       const file = await screenshot(page, name);

@@ -16,6 +16,9 @@ pub fn router(state: AppState) -> Router {
         .merge(assets::router())
         .merge(chat::router(&state.limits))
         .merge(ws::router())
+        .merge(crate::admin::router())
+        .merge(crate::metrics::router())
+        .merge(crate::openapi::router())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
