@@ -4,6 +4,10 @@ use knowledge::normalize::normalize;
 use knowledge::{KnowledgeBase, SmallTalkKind};
 use regex::Regex;
 
+pub mod portal;
+
+pub use portal::PortalIntent;
+
 /// A field of a service's 办事指南 that a follow-up question asks about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GuideField {
@@ -69,6 +73,8 @@ pub enum Intent {
     /// A question about a field of a service: of the one under discussion, or of `subject` when the text names one.
     FollowUp { field: GuideField, subject: Option<String> },
     OutOfScope(OutOfScope),
+    /// Something of 我的大学 / 办事大厅 about the user: personal data, tasks, messages, shortcuts, catalog, news …
+    Portal(PortalIntent),
     /// Anything else: search the knowledge base.
     Search,
 }
@@ -83,6 +89,7 @@ impl Intent {
             Intent::Cancel => "dialog.cancel".into(),
             Intent::FollowUp { field, .. } => format!("service.field.{}", field_name(*field)),
             Intent::OutOfScope(_) => "out_of_scope".into(),
+            Intent::Portal(p) => p.name(),
             Intent::Search => "search".into(),
         }
     }
@@ -131,6 +138,7 @@ pub struct Recognizer {
     identity: Regex,
     capabilities: Regex,
     closing: Regex,
+    portal: portal::PortalRecognizer,
 }
 
 fn re(pattern: &str) -> Regex {
@@ -176,6 +184,7 @@ impl Recognizer {
             laughter: re(r"^(哈|呵|嘿|嘻|h){2,}$|^(lol|233+|hh+|xswl)$"),
             identity: re(r"(你是谁|你叫什么|你是机器人|真人还是机器人|是真人吗|机器人吗|are you (a )?(bot|robot|human))"),
             capabilities: re(r"(你能做什么|你会什么|你能干什么|有什么功能|能帮我做什么|你能帮我什么|怎么用你|what can you do)"),
+            portal: portal::PortalRecognizer::new(kb),
             closing: re(r"^(好的?|好吧|嗯+|ok|okay|行|知道了|明白了)?(谢谢|多谢|谢啦|感谢|thanks|thank you)?(您|你)?(啦|了)?(没事了|没有了|没别的了|就这些|再见|拜拜|bye)$"),
         }
     }
@@ -205,6 +214,11 @@ impl Recognizer {
             }
         }
         None
+    }
+
+    /// The portal recognizer, for what a form step needs (a star count).
+    pub fn portal(&self) -> &portal::PortalRecognizer {
+        &self.portal
     }
 
     /// Recognizes the intent of one message.
@@ -259,6 +273,9 @@ impl Recognizer {
         }
         if let Some(topic) = self.topics.iter().find(|t| norm.contains(t.as_str())) {
             return Intent::OutOfScope(OutOfScope::Topic(topic.clone()));
+        }
+        if let Some(p) = self.portal.recognize(text) {
+            return Intent::Portal(p);
         }
         if compact.chars().count() <= 14 {
             for (field, pattern) in &self.fields {
