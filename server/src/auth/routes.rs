@@ -1,0 +1,255 @@
+//! `/auth/login`, `/auth/callback`, `/auth/logout` and their landing pages; the demo CAS routes when it is on.
+
+use super::{demo_cas, now_unix, pages, store, Auth, Login, LOGIN_PATH};
+use crate::app::AppState;
+use crate::channels::cas::{self, CasError, CasFailureCode, LoginOptions};
+use crate::store::SessionId;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use bot::protocol::{Role, UserInfo};
+use serde::Deserialize;
+
+/// The login routes, with the demo CAS server's when `demo_cas` is on.
+pub fn router(demo_cas: bool) -> Router<AppState> {
+    let routes = Router::new()
+        .route(LOGIN_PATH, get(login))
+        .route("/auth/callback", get(callback))
+        .route(super::LOGOUT_PATH, get(logout))
+        .route("/auth/done", get(|| async { pages::login_done() }))
+        .route("/auth/logged-out", get(|| async { pages::logged_out() }));
+    if demo_cas {
+        routes.merge(demo_cas::router())
+    } else {
+        routes
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginQuery {
+    session: Option<String>,
+    #[serde(rename = "return")]
+    return_to: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CallbackQuery {
+    ticket: Option<String>,
+    session: Option<String>,
+    #[serde(rename = "return")]
+    return_to: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LogoutQuery {
+    session: Option<String>,
+    token: Option<String>,
+    #[serde(rename = "return")]
+    return_to: Option<String>,
+}
+
+fn origin_of(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
+}
+
+/// Our own origin and the configured embedding origins: where login may return and the token may be posted.
+fn allowed_origins(auth: &Auth) -> Vec<String> {
+    let mut origins: Vec<String> = std::iter::once(auth.public_base())
+        .chain(auth.settings.allowed_origins.iter().cloned())
+        .filter_map(|u| origin_of(&u))
+        .collect();
+    origins.dedup();
+    origins
+}
+
+/// The return address if it is ours (a path, or a URL on an allowed origin); anything else is dropped, so login
+/// can never be used to send a token to another site.
+fn allowed_return(auth: &Auth, raw: Option<&str>) -> Option<String> {
+    let raw = raw.map(str::trim).filter(|r| !r.is_empty())?;
+    if raw.starts_with('/') {
+        if raw.starts_with("//") || raw.contains('\\') {
+            return None;
+        }
+        return url::Url::parse(&auth.public_base()).ok()?.join(raw).ok().map(Into::into);
+    }
+    let origin = origin_of(raw)?;
+    allowed_origins(auth).contains(&origin).then(|| raw.to_owned())
+}
+
+/// Our CAS `service` URL: `/auth/callback` with the chat session and the return address. Built the same way at
+/// login and at validation, so it is byte-identical as CAS requires.
+fn callback_service(auth: &Auth, session: Option<&str>, return_to: Option<&str>) -> Result<String, CasError> {
+    let raw = format!("{}/auth/callback", auth.public_base());
+    let mut url = url::Url::parse(&raw).map_err(|e| CasError::InvalidUrl(format!("{raw}: {e}")))?;
+    let pairs = [("session", session), ("return", return_to)];
+    if pairs.iter().any(|(_, v)| v.is_some()) {
+        let mut query = url.query_pairs_mut();
+        for (key, value) in pairs {
+            if let Some(value) = value {
+                query.append_pair(key, value);
+            }
+        }
+    }
+    Ok(url.into())
+}
+
+/// `/auth/login` again with the same session and return address (the "重新登录" link).
+fn login_link(session: Option<&str>, return_to: Option<&str>) -> String {
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(session) = session {
+        serializer.append_pair("session", session);
+    }
+    if let Some(return_to) = return_to {
+        serializer.append_pair("return", return_to);
+    }
+    let query = serializer.finish();
+    if query.is_empty() {
+        LOGIN_PATH.to_owned()
+    } else {
+        format!("{LOGIN_PATH}?{query}")
+    }
+}
+
+fn server_failure(detail: &str) -> Response {
+    tracing::error!(detail, "login failed on our side");
+    pages::login_failed(StatusCode::INTERNAL_SERVER_ERROR, "登录服务出现内部错误，请稍后再试。", None)
+}
+
+async fn login(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
+    let auth = &state.auth;
+    let session = query.session.as_deref().and_then(SessionId::parse);
+    let return_to = allowed_return(auth, query.return_to.as_deref());
+    let service = match callback_service(auth, session.as_ref().map(SessionId::as_str), return_to.as_deref()) {
+        Ok(service) => service,
+        Err(e) => return server_failure(&e.to_string()),
+    };
+    match cas::login_url(&auth.cas_base(), &service, LoginOptions::default()) {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => server_failure(&e.to_string()),
+    }
+}
+
+/// The Chinese page for a failed validation: 401 when CAS refused, 502 when it could not be asked.
+fn validation_failed(error: &CasError, retry: &str) -> Response {
+    let (status, message) = match error {
+        CasError::Failure { code, .. } => {
+            let message = match code {
+                CasFailureCode::InvalidTicket => "登录凭证无效或已过期（例如刷新了页面或等待过久），请重新登录。".to_owned(),
+                CasFailureCode::InvalidService => "登录凭证与本服务不匹配，请重新登录。".to_owned(),
+                CasFailureCode::InvalidRequest => "登录请求不完整，请重新登录。".to_owned(),
+                CasFailureCode::InvalidTicketSpec => "登录凭证不符合要求，请重新登录。".to_owned(),
+                other => format!("统一身份认证未通过（{}），请重新登录。", other.as_str()),
+            };
+            (StatusCode::UNAUTHORIZED, message)
+        }
+        CasError::InvalidTicketFormat => (StatusCode::UNAUTHORIZED, "登录凭证格式不正确，请重新登录。".to_owned()),
+        CasError::Malformed(_) => {
+            (StatusCode::BAD_GATEWAY, "统一身份认证服务返回了无法识别的结果，请稍后再试。".to_owned())
+        }
+        CasError::Timeout | CasError::Transport(_) | CasError::Status(_) => {
+            (StatusCode::BAD_GATEWAY, "暂时无法连接统一身份认证服务，请稍后再试。".to_owned())
+        }
+        CasError::InvalidUrl(_) => (StatusCode::INTERNAL_SERVER_ERROR, "登录服务配置有误，请联系网信办。".to_owned()),
+    };
+    tracing::info!(%error, "CAS login refused");
+    pages::login_failed(status, &message, Some(retry))
+}
+
+/// Binds the requested chat session to `user` when it is a guest's or already theirs; otherwise (unknown, or
+/// someone else's) a new session is made for them, so that nobody can take over another user's session.
+async fn bind_session(auth: &Auth, requested: Option<&str>, user: &UserInfo) -> Result<SessionId, sqlx::Error> {
+    if let Some(id) = requested.and_then(SessionId::parse) {
+        match store::session_user(&auth.pool, id.as_str()).await? {
+            Some(None) if store::bind_guest_session(&auth.pool, id.as_str(), &user.id).await? => return Ok(id),
+            Some(Some(owner)) if owner == user.id => return Ok(id),
+            Some(Some(_)) => tracing::info!("the session to bind is another user's; starting a new one"),
+            Some(None) | None => {}
+        }
+    }
+    let id = SessionId::generate();
+    store::create_bound_session(&auth.pool, id.as_str(), &user.id).await?;
+    Ok(id)
+}
+
+async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQuery>) -> Response {
+    let auth = &state.auth;
+    let retry = login_link(query.session.as_deref(), query.return_to.as_deref());
+    let Some(ticket) = query.ticket.as_deref().filter(|t| !t.is_empty()) else {
+        return pages::login_failed(StatusCode::UNAUTHORIZED, "没有收到统一身份认证的登录凭证，请重新登录。", Some(&retry));
+    };
+    // The service exactly as /auth/login built it, from the parameters CAS handed back.
+    let service = match callback_service(auth, query.session.as_deref(), query.return_to.as_deref()) {
+        Ok(service) => service,
+        Err(e) => return server_failure(&e.to_string()),
+    };
+    let validated = match auth.cas_client() {
+        Ok(client) => client.validate(&service, ticket).await,
+        Err(e) => Err(e),
+    };
+    let success = match validated {
+        Ok(success) => success,
+        Err(e) => return validation_failed(&e, &retry),
+    };
+    let identity = success.identity(&auth.mapping);
+    let role = identity.role.unwrap_or_else(|| {
+        tracing::warn!("CAS sent no recognizable role; treating the user as a student");
+        Role::Student
+    });
+    let name = identity.name.clone().unwrap_or_else(|| identity.id.clone());
+    let user = UserInfo { id: identity.id, name, role };
+    let admin = success.attribute("admin").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    let session = match bind_session(auth, query.session.as_deref(), &user).await {
+        Ok(session) => session,
+        Err(e) => return server_failure(&e.to_string()),
+    };
+    if let Err(e) = store::upsert_user(&auth.pool, &user, admin).await {
+        tracing::error!(error = %e, "could not record the user");
+    }
+    let (token, _) = auth.signer.sign(&user, admin, session.as_str(), now_unix());
+    let next = allowed_return(auth, query.return_to.as_deref())
+        .unwrap_or_else(|| format!("{}/auth/done", auth.public_base()));
+    tracing::info!(user = %user.id, role = user.role.label(), %session, "logged in");
+    pages::login_success(&user.name, &token, &allowed_origins(auth), &next)
+}
+
+async fn logout(State(state): State<AppState>, Query(query): Query<LogoutQuery>) -> Response {
+    let auth = &state.auth;
+    if let Login::User(claims) = auth.resolve(query.token.as_deref()).await {
+        if let Err(e) = store::unbind_session(&auth.pool, &claims.session, &claims.user.id).await {
+            return server_failure(&e.to_string());
+        }
+    }
+    if let Some(id) = query.session.as_deref().and_then(SessionId::parse) {
+        match store::session_user(&auth.pool, id.as_str()).await {
+            Ok(Some(Some(owner))) => {
+                if let Err(e) = store::unbind_session(&auth.pool, id.as_str(), &owner).await {
+                    return server_failure(&e.to_string());
+                }
+                tracing::info!(session = %id, "logged out");
+            }
+            Ok(_) => {}
+            Err(e) => return server_failure(&e.to_string()),
+        }
+    }
+    let back = allowed_return(auth, query.return_to.as_deref())
+        .unwrap_or_else(|| format!("{}/auth/logged-out", auth.public_base()));
+    match cas::logout_url(&auth.cas_base(), Some(&back)) {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => server_failure(&e.to_string()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_retry_link_keeps_session_and_return() {
+        assert_eq!(login_link(None, None), "/auth/login");
+        assert_eq!(login_link(Some("s_1"), Some("/x?a=1")), "/auth/login?session=s_1&return=%2Fx%3Fa%3D1");
+    }
+}
