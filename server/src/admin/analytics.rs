@@ -1,0 +1,204 @@
+//! Analytics over the question log and ratings (per day and channel, modes, satisfaction, top questions and
+//! items, items never asked, latency), and the popular questions of the last days for 想问 / 热门问题.
+
+use super::error::AdminError;
+use super::identity::{context, Admin};
+use crate::app::AppState;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::{AnyPool, Row};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/admin/analytics", get(analytics)).route("/api/v1/popular", get(popular))
+}
+
+/// One logged question, as analytics reads it.
+#[derive(Debug, Clone)]
+pub struct LoggedQuestion {
+    pub day: String,
+    pub channel: String,
+    pub text: String,
+    pub mode: String,
+    pub top_item: Option<String>,
+    pub latency_ms: i64,
+    pub helpful: Option<bool>,
+}
+
+async fn logged_since(pool: &AnyPool, days: i64) -> Result<Vec<LoggedQuestion>, AdminError> {
+    let since = (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let rows = sqlx::query(
+        "SELECT q.created_at AS created_at, q.channel AS channel, q.text AS text, q.mode AS mode, q.top_item AS top_item, \
+         q.latency_ms AS latency_ms, r.helpful AS helpful \
+         FROM question_log q LEFT JOIN ratings r ON r.reply_id = q.reply_id WHERE q.created_at >= $1",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let created: String = row.try_get("created_at")?;
+        let helpful: Option<i64> = row.try_get("helpful")?;
+        out.push(LoggedQuestion {
+            day: created.chars().take(10).collect(),
+            channel: row.try_get("channel")?,
+            text: row.try_get("text")?,
+            mode: row.try_get("mode")?,
+            top_item: row.try_get("top_item")?,
+            latency_ms: row.try_get("latency_ms")?,
+            helpful: helpful.map(|h| h != 0),
+        });
+    }
+    Ok(out)
+}
+
+/// The value at quantile `q` (0..1) of sorted values, nearest rank.
+pub fn quantile(sorted: &[i64], q: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+fn top_counts<'a>(values: impl Iterator<Item = &'a str>, n: usize) -> Vec<(String, usize)> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for v in values {
+        *counts.entry(v).or_default() += 1;
+    }
+    let mut v: Vec<(String, usize)> = counts.into_iter().map(|(k, c)| (k.to_owned(), c)).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.truncate(n);
+    v
+}
+
+/// The analytics figures of a set of logged questions; `all_items` (id, title) finds those never asked.
+pub fn summarize(log: &[LoggedQuestion], all_items: &[(String, String)]) -> Value {
+    let mut per_day: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
+    let mut modes: BTreeMap<&str, usize> = BTreeMap::new();
+    for q in log {
+        *per_day.entry(&q.day).or_default().entry(&q.channel).or_default() += 1;
+        *modes.entry(&q.mode).or_default() += 1;
+    }
+    let total = log.len();
+    let rate = |m: &str| if total == 0 { 0.0 } else { *modes.get(m).unwrap_or(&0) as f64 / total as f64 };
+    let up = log.iter().filter(|q| q.helpful == Some(true)).count();
+    let down = log.iter().filter(|q| q.helpful == Some(false)).count();
+    let questions = log.iter().filter(|q| !q.text.starts_with("action:")).map(|q| q.text.trim());
+    let asked: HashSet<&str> = log.iter().filter_map(|q| q.top_item.as_deref()).collect();
+    let titles: HashMap<&str, &str> = all_items.iter().map(|(id, t)| (id.as_str(), t.as_str())).collect();
+    let top_items: Vec<Value> = top_counts(log.iter().filter(|q| q.mode == "answer").filter_map(|q| q.top_item.as_deref()), 15)
+        .into_iter()
+        .map(|(id, n)| json!({"id": id, "title": titles.get(id.as_str()).copied().unwrap_or(""), "count": n}))
+        .collect();
+    let never: Vec<Value> = all_items
+        .iter()
+        .filter(|(id, _)| !asked.contains(id.as_str()))
+        .map(|(id, title)| json!({"id": id, "title": title}))
+        .collect();
+    let mut latencies: Vec<i64> = log.iter().map(|q| q.latency_ms).collect();
+    latencies.sort_unstable();
+    json!({
+        "total": total,
+        "per_day": per_day.iter().map(|(day, ch)| json!({"day": day, "channels": ch, "total": ch.values().sum::<usize>()})).collect::<Vec<_>>(),
+        "modes": modes,
+        "rates": {"answer": rate("answer"), "clarify": rate("clarify"), "fallback": rate("fallback")},
+        "satisfaction": {"up": up, "down": down, "rate": if up + down == 0 { Value::Null } else { json!(up as f64 / (up + down) as f64) }},
+        "top_questions": top_counts(questions, 15).into_iter().map(|(t, n)| json!({"text": t, "count": n})).collect::<Vec<_>>(),
+        "top_items": top_items,
+        "never_asked": {"total": never.len(), "items": never.into_iter().take(50).collect::<Vec<_>>()},
+        "latency_ms": {"median": quantile(&latencies, 0.5), "p99": quantile(&latencies, 0.99)},
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct DaysQuery {
+    days: Option<i64>,
+}
+
+async fn analytics(_: Admin, State(state): State<AppState>, Query(q): Query<DaysQuery>) -> Result<Json<Value>, AdminError> {
+    let ctx = context(&state)?;
+    let days = q.days.unwrap_or(30).clamp(1, 3650);
+    let log = logged_since(&ctx.pool, days).await?;
+    let engine = state.engine.current();
+    let kb = engine.knowledge();
+    let items: Vec<(String, String)> = kb.items().map(|r| (kb.item_id(r).to_owned(), kb.item_title(r).to_owned())).collect();
+    let mut v = summarize(&log, &items);
+    v["days"] = json!(days);
+    v["popular"] = json!(popular_questions(&ctx.pool, POPULAR_DAYS, POPULAR_COUNT).await?);
+    Ok(Json(v))
+}
+
+/// Popular questions look this many days back.
+pub const POPULAR_DAYS: i64 = 7;
+/// How many popular questions are offered.
+pub const POPULAR_COUNT: usize = 6;
+/// Below this many answered questions in the window, traffic says too little and authored suggestions stay.
+pub const POPULAR_MIN_TRAFFIC: usize = 20;
+
+/// The most asked answered questions of the last `days` (one wording per answered item), or nothing when there
+/// is too little traffic.
+pub async fn popular_questions(pool: &AnyPool, days: i64, n: usize) -> Result<Vec<String>, AdminError> {
+    let log = logged_since(pool, days).await?;
+    let answered: Vec<&LoggedQuestion> =
+        log.iter().filter(|q| q.mode == "answer" && !q.text.starts_with("action:") && q.helpful != Some(false)).collect();
+    if answered.len() < POPULAR_MIN_TRAFFIC {
+        return Ok(Vec::new());
+    }
+    let mut seen_items = HashSet::new();
+    let mut out = Vec::new();
+    for (text, _) in top_counts(answered.iter().map(|q| q.text.trim()), usize::MAX) {
+        let item = answered.iter().find(|q| q.text.trim() == text).and_then(|q| q.top_item.clone());
+        if item.is_some_and(|i| !seen_items.insert(i)) || text.chars().count() > 30 {
+            continue;
+        }
+        out.push(text);
+        if out.len() >= n {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /api/v1/popular`: 热门问题 from real traffic (empty when there is too little).
+async fn popular(State(state): State<AppState>) -> Result<Json<Value>, AdminError> {
+    let ctx = context(&state)?;
+    let questions = popular_questions(&ctx.pool, POPULAR_DAYS, POPULAR_COUNT).await?;
+    Ok(Json(json!({ "days": POPULAR_DAYS, "questions": questions })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let v: Vec<i64> = (1..=100).collect();
+        assert_eq!(quantile(&v, 0.5), Some(50));
+        assert_eq!(quantile(&v, 0.99), Some(99));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn a_summary_counts_modes_days_and_never_asked_items() {
+        let q = |day: &str, mode: &str, item: Option<&str>, helpful| LoggedQuestion {
+            day: day.into(),
+            channel: "ws".into(),
+            text: "校园卡丢了".into(),
+            mode: mode.into(),
+            top_item: item.map(str::to_owned),
+            latency_ms: 10,
+            helpful,
+        };
+        let log = vec![q("2026-11-26", "answer", Some("a"), Some(true)), q("2026-11-27", "fallback", None, Some(false))];
+        let s = summarize(&log, &[("a".into(), "A".into()), ("b".into(), "B".into())]);
+        assert_eq!(s["total"], 2);
+        assert_eq!(s["per_day"].as_array().unwrap().len(), 2);
+        assert_eq!(s["rates"]["fallback"], 0.5);
+        assert_eq!(s["satisfaction"]["up"], 1);
+        assert_eq!(s["never_asked"]["items"][0]["id"], "b");
+    }
+}

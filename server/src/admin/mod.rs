@@ -1,0 +1,201 @@
+//! The admin side: knowledge editing with audit and live reload, the unanswered-question loop, analytics,
+//! freshness and explanations, all under `/api/v1/admin/`, and the admin page at `/admin`.
+//!
+//! The database is the knowledge's source of truth at run time: the first start seeds `knowledge_items` from
+//! `data/`, later starts read it back. Every change is validated by the same loader as `data/`, written with its
+//! audit line in one transaction, and goes live by rebuilding the retriever off the async workers and swapping
+//! the engine (`EngineHandle::replace`); turns in progress finish on the engine they started with.
+
+pub mod analytics;
+pub mod error;
+pub mod export;
+pub mod identity;
+pub mod items;
+pub mod page;
+pub mod records;
+pub mod review;
+
+use crate::app::{AppState, EngineHandle, Retrieval, StartupError};
+use crate::store::StoreError;
+use axum::Router;
+use bot::Engine;
+use error::AdminError;
+use identity::{AdminPolicy, StaticTokens, TokenVerifier};
+use knowledge::setup::build_retriever;
+use knowledge::store::KnowledgeSet;
+use knowledge::{KnowledgeBase, LoadErrors, Tuning};
+use records::{AuditEntry, Record};
+use sqlx::AnyPool;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Items not reviewed for this many days are listed as stale unless `EHALL_STALE_DAYS` says otherwise.
+pub const DEFAULT_STALE_DAYS: i64 = 180;
+
+/// What the admin API shares.
+pub struct AdminContext {
+    pub pool: AnyPool,
+    pub retrieval: Retrieval,
+    pub engine: EngineHandle,
+    pub verifier: Arc<dyn TokenVerifier>,
+    pub policy: AdminPolicy,
+    pub stale_after_days: i64,
+    /// Serializes knowledge changes: each reads, validates, writes and rebuilds before the next starts.
+    edit_lock: tokio::sync::Mutex<()>,
+    /// Counts engines installed by admin changes.
+    version: AtomicU64,
+}
+
+impl AdminContext {
+    /// A context configured from the environment (`EHALL_ADMINS`, `EHALL_ADMIN_TOKENS`, `EHALL_STALE_DAYS`).
+    pub fn from_env(pool: AnyPool, retrieval: Retrieval, engine: EngineHandle) -> AdminContext {
+        let stale_after_days =
+            std::env::var("EHALL_STALE_DAYS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_STALE_DAYS);
+        AdminContext::new(pool, retrieval, engine, Arc::new(StaticTokens::from_env()), AdminPolicy::from_env(), stale_after_days)
+    }
+
+    pub fn new(
+        pool: AnyPool,
+        retrieval: Retrieval,
+        engine: EngineHandle,
+        verifier: Arc<dyn TokenVerifier>,
+        policy: AdminPolicy,
+        stale_after_days: i64,
+    ) -> AdminContext {
+        AdminContext {
+            pool,
+            retrieval,
+            engine,
+            verifier,
+            policy,
+            stale_after_days,
+            edit_lock: tokio::sync::Mutex::new(()),
+            version: AtomicU64::new(0),
+        }
+    }
+
+    /// How many times admin changes have replaced the engine.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Relaxed)
+    }
+
+    /// Applies a change to the stored records: `change` edits the full list (it sees retired records too) and
+    /// says what it did; the result is validated, stored with its audit lines and put live.
+    pub async fn change<F>(&self, actor: &str, change: F) -> Result<Vec<Record>, AdminError>
+    where
+        F: FnOnce(&mut Vec<Record>) -> Result<Vec<Changed>, AdminError>,
+    {
+        let _guard = self.edit_lock.lock().await;
+        let mut all = records::load_all(&self.pool).await?;
+        let before = all.clone();
+        let changed = change(&mut all)?;
+        let set = records::to_set(&all)?;
+        let kb = tokio::task::spawn_blocking(move || records::build_knowledge(&set))
+            .await
+            .map_err(|e| AdminError::Internal(format!("validation task failed: {e}")))??;
+        let mut tx = self.pool.begin().await?;
+        let mut after_records = Vec::new();
+        for c in &changed {
+            let after = all.iter().find(|r| r.kind == c.kind && r.id == c.id);
+            let prior = before.iter().find(|r| r.kind == c.kind && r.id == c.id);
+            if let Some(r) = after {
+                records::upsert(&mut tx, r).await?;
+                after_records.push(r.clone());
+            }
+            records::audit(
+                &mut tx,
+                AuditEntry { actor, action: c.action, kind: c.kind, item_id: &c.id, before: prior, after },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.install(kb).await?;
+        Ok(after_records)
+    }
+
+    /// Builds the retriever over a validated knowledge base and swaps it in.
+    async fn install(&self, kb: KnowledgeBase) -> Result<(), AdminError> {
+        let retrieval = self.retrieval.clone();
+        let started = std::time::Instant::now();
+        let engine = tokio::task::spawn_blocking(move || engine_over(kb, &retrieval))
+            .await
+            .map_err(|e| AdminError::Internal(format!("rebuild task failed: {e}")))?
+            .map_err(|e| AdminError::Internal(format!("cannot rebuild the retriever: {e}")))?;
+        self.engine.replace(engine);
+        crate::metrics::count_reload();
+        let version = self.version.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::info!(version, elapsed_ms = started.elapsed().as_millis() as u64, "knowledge change is live");
+        Ok(())
+    }
+}
+
+/// One record a change touched, for its audit line.
+#[derive(Debug, Clone)]
+pub struct Changed {
+    pub kind: records::RecordKind,
+    pub id: String,
+    pub action: &'static str,
+}
+
+fn engine_over(kb: KnowledgeBase, retrieval: &Retrieval) -> Result<Engine, knowledge::retrieve::RetrieveError> {
+    build_retriever(Arc::new(kb), retrieval.semantic.as_deref(), &retrieval.vector_cache_dir, Tuning::default())
+        .map(|r| Engine::new(Arc::new(r)))
+}
+
+fn store_error(e: AdminError) -> StartupError {
+    match e {
+        AdminError::Database(e) => StartupError::Store(StoreError::Database(e)),
+        AdminError::Invalid(problems) => StartupError::Knowledge {
+            dir: "the database (knowledge_items)".into(),
+            errors: LoadErrors(
+                problems
+                    .into_iter()
+                    .map(|p| knowledge::DataError {
+                        file: "knowledge_items".into(),
+                        item: p.item,
+                        field: p.field,
+                        message: p.message,
+                    })
+                    .collect(),
+            ),
+        },
+        other => StartupError::Store(StoreError::Database(sqlx::Error::Protocol(other.to_string()))),
+    }
+}
+
+/// The engine at start-up: seeds the knowledge tables from `data_dir` when they are empty, then builds the engine
+/// from the database.
+pub async fn boot_engine(pool: &AnyPool, data_dir: &Path, retrieval: &Retrieval) -> Result<Engine, StartupError> {
+    if records::count(pool).await.map_err(store_error)? == 0 {
+        let engine_dir = data_dir.to_owned();
+        let kb = tokio::task::spawn_blocking(move || KnowledgeBase::load(&engine_dir))
+            .await?
+            .map_err(|errors| StartupError::Knowledge { dir: data_dir.display().to_string(), errors })?;
+        let seed = records::records_of(&kb).map_err(store_error)?;
+        let mut tx = pool.begin().await.map_err(|e| StartupError::Store(StoreError::Database(e)))?;
+        for r in &seed {
+            records::upsert(&mut tx, r).await.map_err(store_error)?;
+        }
+        tx.commit().await.map_err(|e| StartupError::Store(StoreError::Database(e)))?;
+        tracing::info!(records = seed.len(), dir = %data_dir.display(), "knowledge tables seeded from the data folder");
+    }
+    let all = records::load_all(pool).await.map_err(store_error)?;
+    let set: KnowledgeSet = records::to_set(&all).map_err(store_error)?;
+    let kb = tokio::task::spawn_blocking(move || records::build_knowledge(&set)).await?.map_err(store_error)?;
+    tracing::info!(services = kb.services.len(), apps = kb.apps.len(), faqs = kb.faqs.len(), "knowledge loaded from the database");
+    let retrieval = retrieval.clone();
+    Ok(tokio::task::spawn_blocking(move || engine_over(kb, &retrieval)).await??)
+}
+
+/// Every admin route.
+pub fn router() -> Router<AppState> {
+    Router::new().merge(page::router()).merge(items::router()).merge(review::router()).merge(analytics::router())
+}
+
+/// Gives the app its admin context, configured from the environment.
+pub fn with_admin(mut state: AppState, pool: AnyPool, retrieval: &Retrieval) -> AppState {
+    let ctx = AdminContext::from_env(pool, retrieval.clone(), state.engine.clone());
+    state.admin = Some(Arc::new(ctx));
+    state
+}

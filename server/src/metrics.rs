@@ -1,0 +1,136 @@
+//! Prometheus metrics at `/metrics` in the plain text exposition format: questions by channel and mode, the
+//! turn latency histogram, open websockets, errors by code and knowledge reloads.
+//!
+//! Counters live in one process-wide registry (as Prometheus expects of a process); the websocket gauge is read
+//! from the app's connection semaphore when scraped.
+
+use crate::app::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// Upper bounds of the latency histogram, in seconds.
+const LATENCY_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+#[derive(Default)]
+struct Histogram {
+    /// Per bucket, not cumulative; the exposition sums them.
+    buckets: [u64; LATENCY_BUCKETS.len()],
+    count: u64,
+    sum_seconds: f64,
+}
+
+#[derive(Default)]
+struct Registry {
+    questions: Mutex<BTreeMap<(String, String), u64>>,
+    errors: Mutex<BTreeMap<String, u64>>,
+    latency: Mutex<Histogram>,
+    reloads: AtomicU64,
+}
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::default)
+}
+
+/// Counts one answered turn and its latency.
+pub fn observe_turn(channel: &str, mode: &str, latency_ms: u64) {
+    let r = registry();
+    if let Ok(mut q) = r.questions.lock() {
+        *q.entry((channel.to_owned(), mode.to_owned())).or_default() += 1;
+    }
+    if let Ok(mut h) = r.latency.lock() {
+        let seconds = latency_ms as f64 / 1000.0;
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| seconds <= *b) {
+            h.buckets[i] += 1;
+        }
+        h.count += 1;
+        h.sum_seconds += seconds;
+    }
+}
+
+/// Counts one error answered to a client, by its stable code.
+pub fn count_error(code: &str) {
+    if let Ok(mut e) = registry().errors.lock() {
+        *e.entry(code.to_owned()).or_default() += 1;
+    }
+}
+
+/// Counts one knowledge reload (an admin change going live).
+pub fn count_reload() {
+    registry().reloads.fetch_add(1, Ordering::Relaxed);
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The exposition text; `open_websockets` is sampled by the caller.
+pub fn render(open_websockets: usize) -> String {
+    let r = registry();
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP ehall_questions_total Questions and actions answered, by channel and reply mode.");
+    let _ = writeln!(out, "# TYPE ehall_questions_total counter");
+    if let Ok(q) = r.questions.lock() {
+        for ((channel, mode), n) in q.iter() {
+            let _ = writeln!(out, "ehall_questions_total{{channel=\"{}\",mode=\"{}\"}} {n}", escape(channel), escape(mode));
+        }
+    }
+    let _ = writeln!(out, "# HELP ehall_turn_latency_seconds Time to answer one turn, queueing included.");
+    let _ = writeln!(out, "# TYPE ehall_turn_latency_seconds histogram");
+    if let Ok(h) = r.latency.lock() {
+        let mut cumulative = 0;
+        for (bound, n) in LATENCY_BUCKETS.iter().zip(h.buckets.iter()) {
+            cumulative += n;
+            let _ = writeln!(out, "ehall_turn_latency_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "ehall_turn_latency_seconds_bucket{{le=\"+Inf\"}} {}", h.count);
+        let _ = writeln!(out, "ehall_turn_latency_seconds_sum {}", h.sum_seconds);
+        let _ = writeln!(out, "ehall_turn_latency_seconds_count {}", h.count);
+    }
+    let _ = writeln!(out, "# HELP ehall_websocket_connections Websocket connections open now.");
+    let _ = writeln!(out, "# TYPE ehall_websocket_connections gauge");
+    let _ = writeln!(out, "ehall_websocket_connections {open_websockets}");
+    let _ = writeln!(out, "# HELP ehall_errors_total Errors answered to clients, by code.");
+    let _ = writeln!(out, "# TYPE ehall_errors_total counter");
+    if let Ok(e) = r.errors.lock() {
+        for (code, n) in e.iter() {
+            let _ = writeln!(out, "ehall_errors_total{{code=\"{}\"}} {n}", escape(code));
+        }
+    }
+    let _ = writeln!(out, "# HELP ehall_knowledge_reloads_total Knowledge changes put live without a restart.");
+    let _ = writeln!(out, "# TYPE ehall_knowledge_reloads_total counter");
+    let _ = writeln!(out, "ehall_knowledge_reloads_total {}", r.reloads.load(Ordering::Relaxed));
+    out
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let open = state.limits.max_connections.saturating_sub(state.connection_permits.available_permits());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render(open))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_has_every_family() {
+        observe_turn("ws", "answer", 12);
+        count_error("rate_limited");
+        let text = render(3);
+        assert!(text.contains("ehall_questions_total{channel=\"ws\",mode=\"answer\"}"));
+        assert!(text.contains("ehall_turn_latency_seconds_bucket{le=\"0.025\"}"));
+        assert!(text.contains("ehall_websocket_connections 3"));
+        assert!(text.contains("ehall_errors_total{code=\"rate_limited\"}"));
+    }
+}

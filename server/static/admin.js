@@ -1,0 +1,402 @@
+// The admin page: calls /api/v1/admin/* with the login token in the Authorization header (never a cookie, so
+// other sites cannot forge requests), draws its charts as plain SVG, and edits knowledge records field by field.
+"use strict";
+(function () {
+  var TOKEN_KEY = "ehall-bot.token"; // shared with the widget: the CAS login page stores the token here
+  var SVG = "http://www.w3.org/2000/svg";
+  var $ = function (id) { return document.getElementById(id); };
+
+  function token() { try { return localStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; } }
+  function setToken(t) { try { if (t) localStorage.setItem(TOKEN_KEY, t); else localStorage.removeItem(TOKEN_KEY); } catch (e) { /* private mode */ } }
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") node.textContent = attrs[k];
+      else if (k === "class") node.className = attrs[k];
+      else if (k.slice(0, 2) === "on") node.addEventListener(k.slice(2), attrs[k]);
+      else node.setAttribute(k, attrs[k]);
+    });
+    (children || []).forEach(function (c) { if (c != null) node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); });
+    return node;
+  }
+  function svg(tag, attrs, text) {
+    var node = document.createElementNS(SVG, tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text != null) node.textContent = text;
+    return node;
+  }
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+  function pct(x) { return x == null ? "—" : (x * 100).toFixed(1) + "%"; }
+
+  function api(method, path, body) {
+    var init = { method: method, headers: { "Authorization": "Bearer " + token() } };
+    if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+    return fetch(path, init).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (data) {
+        if (resp.status === 401) { showLogin("登录已过期，请重新登录。"); }
+        if (!resp.ok) { var err = new Error((data.error && data.error.message) || resp.statusText); err.status = resp.status; err.data = data; throw err; }
+        return data;
+      });
+    });
+  }
+  function describe(err) {
+    var e = err.data && err.data.error;
+    if (!e) return err.message;
+    var lines = [e.message];
+    (e.problems || []).forEach(function (p) { lines.push((p.field ? "字段 " + p.field + "：" : "") + p.message); });
+    return lines.join("\n");
+  }
+  function message(node, text, ok) { clear(node).appendChild(el("div", { class: "msg " + (ok ? "ok" : "err"), text: text })); }
+
+  // ---- login ----
+  function showLogin(text) {
+    $("login").hidden = false; $("app").hidden = true; $("tabs").hidden = true; $("logout").hidden = true;
+    if (text) message($("login-msg"), text, false);
+  }
+  function start() {
+    if (!token()) { showLogin(); return; }
+    api("GET", "/api/v1/admin/me").then(function (me) {
+      $("who").textContent = me.name + "（" + me.id + (me.department ? " · " + me.department : "") + "）";
+      $("login").hidden = true; $("app").hidden = false; $("tabs").hidden = false; $("logout").hidden = false;
+      show("analytics");
+    }).catch(function (err) {
+      showLogin(err.status === 403 ? "该账号不是管理员。" : "无法登录：" + err.message);
+    });
+  }
+  $("login-cas").addEventListener("click", function () { location.href = "/auth/login?return=" + encodeURIComponent("/admin"); });
+  $("token-use").addEventListener("click", function () { setToken($("token-input").value.trim()); start(); });
+  $("logout").addEventListener("click", function () { setToken(""); showLogin("已退出。"); });
+
+  // ---- tabs ----
+  var loaders = {};
+  function show(name) {
+    Array.prototype.forEach.call(document.querySelectorAll("#tabs button"), function (b) { b.classList.toggle("active", b.dataset.tab === name); });
+    Array.prototype.forEach.call(document.querySelectorAll("main > section"), function (s) { s.hidden = s.id !== "tab-" + name; });
+    if (loaders[name]) loaders[name]();
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("#tabs button"), function (b) { b.addEventListener("click", function () { show(b.dataset.tab); }); });
+
+  // ---- charts ----
+  var COLORS = { ws: "#1f5fbf", http: "#2e9d5b", wecom: "#d68a00", cpdaily: "#8b5cf6", answer: "#2e9d5b", clarify: "#d68a00", fallback: "#c8423b" };
+  function color(key, i) { return COLORS[key] || ["#1f5fbf", "#2e9d5b", "#d68a00", "#8b5cf6", "#0891b2"][i % 5]; }
+
+  function barsByDay(perDay) {
+    var w = 520, h = 200, pad = 28;
+    var root = svg("svg", { viewBox: "0 0 " + w + " " + h, width: "100%", role: "img", "aria-label": "每日提问量", "data-chart": "per-day" });
+    if (!perDay.length) { root.appendChild(svg("text", { x: w / 2, y: h / 2, "text-anchor": "middle" }, "暂无数据")); return root; }
+    var channels = {};
+    perDay.forEach(function (d) { Object.keys(d.channels).forEach(function (c) { channels[c] = true; }); });
+    channels = Object.keys(channels).sort();
+    var max = Math.max.apply(null, perDay.map(function (d) { return d.total; })) || 1;
+    var slot = (w - pad * 2) / perDay.length, bw = Math.max(4, Math.min(36, slot * 0.7));
+    root.appendChild(svg("line", { x1: pad, y1: h - pad, x2: w - pad, y2: h - pad, stroke: "#cbd5e1" }));
+    root.appendChild(svg("text", { x: 2, y: pad - 8 }, String(max)));
+    perDay.forEach(function (d, i) {
+      var x = pad + i * slot + (slot - bw) / 2, y = h - pad;
+      channels.forEach(function (c, ci) {
+        var n = d.channels[c] || 0, bh = (h - pad * 2) * n / max;
+        if (!n) return;
+        y -= bh;
+        var r = svg("rect", { x: x, y: y, width: bw, height: bh, fill: color(c, ci) });
+        r.appendChild(svg("title", {}, d.day + " " + c + "：" + n));
+        root.appendChild(r);
+      });
+      if (perDay.length <= 14 || i % Math.ceil(perDay.length / 10) === 0) {
+        root.appendChild(svg("text", { x: x + bw / 2, y: h - pad + 14, "text-anchor": "middle" }, d.day.slice(5)));
+      }
+    });
+    channels.forEach(function (c, ci) {
+      root.appendChild(svg("rect", { x: w - pad - 70, y: 6 + ci * 14, width: 10, height: 10, fill: color(c, ci) }));
+      root.appendChild(svg("text", { x: w - pad - 55, y: 15 + ci * 14 }, c));
+    });
+    return root;
+  }
+
+  function hbars(rows, name) {
+    var w = 360, rowH = 26, h = rows.length * rowH + 8;
+    var root = svg("svg", { viewBox: "0 0 " + w + " " + h, width: "100%", role: "img", "aria-label": name, "data-chart": name });
+    rows.forEach(function (r, i) {
+      var y = 4 + i * rowH, bw = Math.max(1, (w - 150) * (r.value || 0));
+      root.appendChild(svg("text", { x: 0, y: y + 15 }, r.label));
+      root.appendChild(svg("rect", { x: 70, y: y + 4, width: w - 150, height: 14, fill: "#eef2f9" }));
+      root.appendChild(svg("rect", { x: 70, y: y + 4, width: bw, height: 14, fill: r.color }));
+      root.appendChild(svg("text", { x: w - 75, y: y + 15 }, r.text));
+    });
+    return root;
+  }
+
+  function table(headers, rows) {
+    var t = el("table", {}, [el("tr", {}, headers.map(function (h) { return el("th", { text: h }); }))]);
+    rows.forEach(function (r) { t.appendChild(r instanceof Node ? r : el("tr", {}, r.map(function (c) { return el("td", {}, [c instanceof Node ? c : String(c == null ? "" : c)]); }))); });
+    return t;
+  }
+
+  loaders.analytics = function () {
+    api("GET", "/api/v1/admin/analytics?days=" + $("an-days").value).then(function (s) {
+      var k = clear($("kpis"));
+      [["提问总数", s.total], ["回答率", pct(s.rates.answer)], ["满意度", pct(s.satisfaction.rate)],
+       ["延迟中位数", s.latency_ms.median == null ? "—" : s.latency_ms.median + " ms"], ["P99 延迟", s.latency_ms.p99 == null ? "—" : s.latency_ms.p99 + " ms"]]
+        .forEach(function (x) { k.appendChild(el("div", { class: "kpi" }, [el("b", { text: String(x[1]) }), el("span", { text: x[0] })])); });
+      clear($("chart-days")).appendChild(barsByDay(s.per_day));
+      clear($("chart-modes")).appendChild(hbars([
+        { label: "回答", value: s.rates.answer, text: pct(s.rates.answer), color: COLORS.answer },
+        { label: "澄清", value: s.rates.clarify, text: pct(s.rates.clarify), color: COLORS.clarify },
+        { label: "兜底", value: s.rates.fallback, text: pct(s.rates.fallback), color: COLORS.fallback }], "modes"));
+      var votes = s.satisfaction.up + s.satisfaction.down;
+      clear($("chart-satisfaction")).appendChild(hbars([
+        { label: "👍", value: votes ? s.satisfaction.up / votes : 0, text: String(s.satisfaction.up), color: COLORS.answer },
+        { label: "👎", value: votes ? s.satisfaction.down / votes : 0, text: String(s.satisfaction.down), color: COLORS.fallback }], "satisfaction"));
+      clear($("top-questions")).appendChild(table(["问题", "次数"], s.top_questions.map(function (q) { return [q.text, q.count]; })));
+      clear($("top-items")).appendChild(table(["事项", "次数"], s.top_items.map(function (q) { return [q.title || q.id, q.count]; })));
+      clear($("never-asked")).appendChild(el("div", {}, [el("p", { class: "muted", text: "共 " + s.never_asked.total + " 项（显示前 50 项）" }),
+        table(["事项"], s.never_asked.items.map(function (q) { return [q.title || q.id]; }))]));
+      var pop = clear($("popular"));
+      if (!s.popular.length) pop.appendChild(el("p", { class: "muted", text: "流量尚少，欢迎语仍使用预设的推荐问题。" }));
+      s.popular.forEach(function (q) { pop.appendChild(el("span", { class: "pill", text: q })); });
+    }).catch(function (err) { message($("kpis"), describe(err), false); });
+  };
+  $("an-days").addEventListener("change", loaders.analytics);
+  $("an-refresh").addEventListener("click", loaders.analytics);
+
+  // ---- knowledge records ----
+  var LABELS = { id: "编号", name: "名称", department: "责任部门", theme: "主题", audience: "服务对象（每行一个：学生/教师/校友/校外人员）", cycle: "办理周期",
+    summary: "事项简介", notes: "注意事项", steps: "办理流程（每行一步）", materials: "所需材料（每行一项）", contact: "咨询方式", phone: "电话",
+    office: "地点", person: "联系人", online: "在线办理", system: "系统", requires_role: "限定身份", tags: "标签（每行一个）",
+    high_frequency: "高频事项", question: "问题", answer: "答案", related_service: "相关事项（名称）", related_app: "相关应用（名称）",
+    category: "分类", description: "说明", url: "网址", hours: "办公时间", title: "标题", date: "日期",
+    synonyms: "同义词（每行一组，用空格分隔，第一个为标准词）", words: "领域词（每行一个）", fillers: "虚词（每行一个）",
+    other_institutions: "其他机构名称（每行一个）", expansions: "扩展词（JSON）" };
+  var TEMPLATES = {
+    service: { id: "", name: "", department: "", theme: "", audience: ["学生"], cycle: "常年", summary: "", notes: "", steps: [], materials: [], contact: { phone: "", office: "" }, tags: [], high_frequency: false },
+    faq: { id: "", question: "", answer: "" },
+    app: { id: "", name: "", category: "", audience: ["学生"], description: "", url: "https://" },
+    department: { name: "", phone: "", office: "", hours: "" },
+    news: { id: "", title: "", category: "", date: "", summary: "" }
+  };
+  var OPTIONAL = { person: "", online: { system: "" }, related_service: "", related_app: "", requires_role: "" };
+
+  // A form for a JSON object: strings, numbers, booleans, lists of strings, nested objects; reads back the same shape.
+  function formFor(value, path, readers, invalidField) {
+    var box = el("div");
+    Object.keys(value).forEach(function (key) {
+      var v = value[key], name = path ? path + "." + key : key, label = LABELS[key] || key;
+      var wrap = el("div", { class: "field" + (invalidField === name || invalidField === key ? " invalid" : ""), "data-field": name });
+      if (v && typeof v === "object" && !Array.isArray(v) && key !== "expansions") {
+        var inner = el("div", { class: "fieldset" }, [el("label", { text: label })]);
+        var sub = {};
+        inner.appendChild(formFor(v, name, sub, invalidField));
+        readers[key] = function () { var o = {}; Object.keys(sub).forEach(function (k) { var x = sub[k](); if (x !== undefined) o[k] = x; }); return o; };
+        box.appendChild(inner);
+        return;
+      }
+      wrap.appendChild(el("label", { text: label }));
+      var input;
+      if (typeof v === "boolean") {
+        input = el("input", { type: "checkbox", style: "width:auto", name: name }); input.checked = v;
+        readers[key] = function () { return input.checked; };
+      } else if (Array.isArray(v)) {
+        var nested = v.length && Array.isArray(v[0]);
+        input = el("textarea", { name: name });
+        input.value = v.map(function (x) { return nested ? x.join(" ") : x; }).join("\n");
+        readers[key] = function () {
+          var lines = input.value.split("\n").map(function (s) { return s.trim(); }).filter(Boolean);
+          return nested || key === "synonyms" ? lines.map(function (l) { return l.split(/\s+/); }) : lines;
+        };
+      } else if (v && typeof v === "object") {
+        input = el("textarea", { name: name }); input.value = JSON.stringify(v, null, 1);
+        readers[key] = function () { try { return JSON.parse(input.value || "{}"); } catch (e) { return v; } };
+      } else {
+        var long = typeof v === "string" && (v.length > 40 || /summary|notes|answer|description/.test(key));
+        input = el(long ? "textarea" : "input", { name: name }); input.value = v == null ? "" : String(v);
+        readers[key] = function () { var s = input.value; return (s === "" && key in OPTIONAL) ? undefined : s; };
+      }
+      wrap.appendChild(input);
+      box.appendChild(wrap);
+    });
+    return box;
+  }
+
+  function withOptional(kind, body) {
+    var out = JSON.parse(JSON.stringify(body));
+    if (kind === "service") { if (!out.online) out.online = { system: "" }; if (out.contact && !("person" in out.contact)) out.contact.person = ""; }
+    if (kind === "faq") { if (!("related_service" in out)) out.related_service = ""; if (!("related_app" in out)) out.related_app = ""; }
+    return out;
+  }
+  function withoutEmpty(body) {
+    if (body.online && !body.online.system) delete body.online;
+    if (body.online && !body.online.requires_role) delete body.online.requires_role;
+    return body;
+  }
+
+  function openEditor(kind, record) {
+    var box = clear($("editor"));
+    var isNew = !record;
+    var body = withOptional(kind, isNew ? TEMPLATES[kind] : record.body);
+    box.appendChild(el("h2", { text: isNew ? "新建" : (record.retired ? "（已下线）" : "") + record.id }));
+    var status = el("div");
+    box.appendChild(status);
+    var readers = {};
+    var formBox = el("div");
+    box.appendChild(formBox);
+    var questions = el("textarea", { name: "questions", style: "min-height:90px" });
+    function render(invalid) { clear(formBox).appendChild(formFor(body, "", readers, invalid)); }
+    render();
+    var hasQuestions = ["service", "app", "faq"].indexOf(kind) >= 0;
+    if (hasQuestions) {
+      questions.value = (record && record.questions || []).join("\n");
+      box.appendChild(el("div", { class: "field" }, [el("label", { text: "相似问题（每行一个）" }), questions]));
+    }
+    var owner = el("input", { name: "owner_department", value: record && record.owner_department || "" });
+    box.appendChild(el("div", { class: "field" }, [el("label", { text: "负责部门（复核）" }), owner]));
+    if (record) box.appendChild(el("p", { class: "muted", text: "最近复核：" + record.last_reviewed.slice(0, 10) + " · 最近修改：" + record.updated_at.slice(0, 16).replace("T", " ") + "（" + record.updated_by + "）" }));
+    function read() {
+      var b = {}; Object.keys(readers).forEach(function (k) { var x = readers[k](); if (x !== undefined) b[k] = x; });
+      var req = { body: withoutEmpty(b), owner_department: owner.value.trim() };
+      if (hasQuestions) req.questions = questions.value.split("\n").map(function (s) { return s.trim(); }).filter(Boolean);
+      return req;
+    }
+    var save = el("button", { class: "primary", text: "保存并生效", "data-action": "save" });
+    save.addEventListener("click", function () {
+      var req = read(); body = withOptional(kind, req.body);
+      var id = kind === "department" ? req.body.name : (["lexicon"].indexOf(kind) >= 0 ? "all" : req.body.id);
+      save.disabled = true;
+      var call = isNew ? api("POST", "/api/v1/admin/items/" + kind, req) : api("PUT", "/api/v1/admin/items/" + kind + "/" + encodeURIComponent(record.id), req);
+      call.then(function (res) {
+        save.disabled = false;
+        message(status, "已保存，新内容已生效。", true);
+        isNew = false; record = res.saved[0]; loaders.items();
+      }).catch(function (err) {
+        save.disabled = false;
+        var field = err.data && err.data.error && err.data.error.field;
+        render(field); message(status, describe(err), false);
+        void id;
+      });
+    });
+    var actions = el("div", { class: "row" }, [save]);
+    if (record && kind !== "lexicon") {
+      actions.appendChild(el("button", { text: "标记已复核", onclick: function () {
+        api("POST", "/api/v1/admin/items/" + kind + "/" + encodeURIComponent(record.id) + "/reviewed").then(function () { message(status, "已标记复核。", true); }).catch(function (e) { message(status, describe(e), false); });
+      } }));
+      actions.appendChild(el("button", { text: record.retired ? "恢复上线" : "下线", onclick: function () {
+        var path = "/api/v1/admin/items/" + kind + "/" + encodeURIComponent(record.id);
+        (record.retired ? api("POST", path + "/restore") : api("DELETE", path)).then(function (res) {
+          record = res.saved[0]; message(status, record.retired ? "已下线。" : "已恢复。", true); loaders.items();
+        }).catch(function (e) { message(status, describe(e), false); });
+      } }));
+    }
+    box.appendChild(actions);
+  }
+
+  loaders.items = function () {
+    var kind = $("it-kind").value;
+    if (kind === "lexicon") {
+      clear($("it-list")).appendChild(el("p", { class: "muted", text: "同义词、领域词等为一条记录。" }));
+      api("GET", "/api/v1/admin/items/lexicon/all").then(function (r) { openEditor("lexicon", r); });
+      return;
+    }
+    var q = "/api/v1/admin/items?kind=" + kind + "&q=" + encodeURIComponent($("it-q").value) + ($("it-retired").checked ? "&retired=true" : "");
+    api("GET", q).then(function (res) {
+      var rows = res.items.slice(0, 300).map(function (it) {
+        var tr = el("tr", { class: "clickable", "data-id": it.id }, [el("td", { text: it.title + (it.retired ? "（已下线）" : "") }), el("td", { class: "muted", text: it.owner_department || "" })]);
+        tr.addEventListener("click", function () { api("GET", "/api/v1/admin/items/" + kind + "/" + encodeURIComponent(it.id)).then(function (r) { openEditor(kind, r); }); });
+        return tr;
+      });
+      clear($("it-list")).appendChild(el("p", { class: "muted", text: "共 " + res.total + " 条" }));
+      $("it-list").appendChild(table(["名称", "负责部门"], rows));
+    });
+  };
+  $("it-kind").addEventListener("change", loaders.items);
+  $("it-retired").addEventListener("change", loaders.items);
+  var searchTimer;
+  $("it-q").addEventListener("input", function () { clearTimeout(searchTimer); searchTimer = setTimeout(loaders.items, 250); });
+  $("it-new").addEventListener("click", function () { var k = $("it-kind").value; if (TEMPLATES[k]) openEditor(k, null); });
+
+  // ---- the unanswered loop ----
+  var REASONS = { fallback: "兜底", clarify: "澄清", thumbs_down: "点踩" };
+  loaders.unanswered = function () {
+    api("GET", "/api/v1/admin/unanswered").then(function (res) {
+      var list = clear($("un-list"));
+      if (!res.groups.length) { list.appendChild(el("p", { class: "muted", text: "没有待处理的问题。" })); return; }
+      res.groups.forEach(function (g) {
+        var others = g.variants.map(function (v) { return v[0]; });
+        var itemInput = el("input", { placeholder: "事项、应用或常见问题的编号", value: g.suggested_item ? g.suggested_item.id : "" });
+        var answer = el("textarea", { placeholder: "新常见问题的答案" });
+        var status = el("div");
+        var reasons = Object.keys(g.reasons).map(function (r) { return el("span", { class: "pill " + r, text: REASONS[r] + " " + g.reasons[r] }); });
+        var card = el("div", { class: "card", "data-group": g.text }, [
+          el("div", {}, [el("b", { text: g.text }), " ", el("span", { class: "muted", text: "× " + g.count })].concat(reasons)),
+          g.variants.length > 1 ? el("p", { class: "muted", text: "相似问法：" + others.join(" ／ ") }) : null,
+          g.suggested_item ? el("p", { class: "muted", text: "检索首选：" + g.suggested_item.title + "（" + g.suggested_item.id + "）" }) : null,
+          el("div", { class: "row" }, [itemInput, el("button", { text: "加为相似问题", onclick: function () {
+            api("POST", "/api/v1/admin/unanswered/attach", { text: g.text, item_id: itemInput.value.trim(), also_resolve: others })
+              .then(function () { message(status, "已加入，现在可以回答了。", true); setTimeout(loaders.unanswered, 800); })
+              .catch(function (e) { message(status, describe(e), false); });
+          } })]),
+          el("div", { class: "row" }, [answer, el("button", { text: "新建常见问题", onclick: function () {
+            api("POST", "/api/v1/admin/unanswered/faq", { text: g.text, answer: answer.value, also_resolve: others })
+              .then(function () { message(status, "已新建常见问题并生效。", true); setTimeout(loaders.unanswered, 800); })
+              .catch(function (e) { message(status, describe(e), false); });
+          } }), el("button", { text: "忽略", onclick: function () {
+            api("POST", "/api/v1/admin/unanswered/dismiss", { texts: others }).then(loaders.unanswered);
+          } })]),
+          status]);
+        list.appendChild(card);
+      });
+    });
+  };
+
+  // ---- question log and explain ----
+  function renderExplain(x) {
+    var box = clear($("explain"));
+    if (x.logged) box.appendChild(el("p", { class: "muted", text: "记录：" + x.logged.created_at.slice(0, 19).replace("T", " ") + " · " + x.logged.mode + " · " + (x.logged.top_item || "无") }));
+    box.appendChild(el("p", {}, [el("b", { text: "问题：" }), x.text]));
+    box.appendChild(el("p", {}, [el("b", { text: "检索词：" })].concat(x.terms.map(function (t) { return el("span", { class: "pill", text: t }); }))));
+    box.appendChild(el("p", {}, [el("b", { text: "判定：" }), el("span", { class: "pill " + x.decision, text: x.decision }), " 置信度 " + x.confidence.toFixed(3) + (x.dense_used ? " · 语义检索已参与" : " · 仅关键词检索")]));
+    box.appendChild(table(["#", "候选", "融合分", "关键词排名/分", "覆盖", "语义排名/相似度", "命中词"], x.candidates.map(function (c, i) {
+      return [i + 1, c.title + "（" + c.id + "）", c.fused.toFixed(3),
+        c.lexical_rank == null ? "—" : c.lexical_rank + " / " + c.lexical_score.toFixed(2), c.coverage == null ? "—" : pct(c.coverage),
+        c.dense_rank == null ? "—" : c.dense_rank + " / " + c.cosine.toFixed(3), (c.matched_terms || []).join(" ")];
+    })));
+  }
+  loaders.questions = function () {
+    var q = "/api/v1/admin/questions?limit=100&mode=" + $("q-mode").value + "&q=" + encodeURIComponent($("q-text").value);
+    if (!$("q-mode").value) q = q.replace("&mode=", "&");
+    api("GET", q).then(function (res) {
+      var rows = res.questions.map(function (x) {
+        var tr = el("tr", { class: "clickable" }, [el("td", { text: x.created_at.slice(5, 16).replace("T", " ") }), el("td", { text: x.text }),
+          el("td", {}, [el("span", { class: "pill " + x.mode, text: x.mode })]), el("td", { text: x.helpful == null ? "" : (x.helpful ? "👍" : "👎") })]);
+        tr.addEventListener("click", function () { api("GET", "/api/v1/admin/questions/" + encodeURIComponent(x.id) + "/explain").then(renderExplain); });
+        return tr;
+      });
+      clear($("q-list")).appendChild(table(["时间", "问题", "结果", "评价"], rows));
+    });
+  };
+  $("q-refresh").addEventListener("click", loaders.questions);
+  $("q-mode").addEventListener("change", loaders.questions);
+  $("ex-run").addEventListener("click", function () {
+    var t = $("ex-text").value.trim();
+    if (t) api("GET", "/api/v1/admin/explain?text=" + encodeURIComponent(t)).then(renderExplain).catch(function (e) { message($("explain"), describe(e), false); });
+  });
+
+  // ---- freshness and audit ----
+  loaders.stale = function () {
+    var days = $("st-days").value;
+    api("GET", "/api/v1/admin/stale" + (days ? "?days=" + days : "")).then(function (res) {
+      if (!days) $("st-days").value = res.days;
+      clear($("st-list")).appendChild(el("p", { class: "muted", text: "共 " + res.total + " 项" + (res.department ? "（" + res.department + "）" : "") }));
+      $("st-list").appendChild(table(["类型", "名称", "负责部门", "最近复核"], res.items.map(function (i) { return [i.kind, i.title, i.owner_department || "", i.last_reviewed.slice(0, 10)]; })));
+    });
+  };
+  $("st-refresh").addEventListener("click", loaders.stale);
+  var ACTIONS = { create: "新建", edit: "修改", retire: "下线", restore: "恢复", review: "复核", add_question: "加相似问题", create_from_question: "由问题新建" };
+  loaders.audit = function () {
+    api("GET", "/api/v1/admin/audit?limit=200").then(function (res) {
+      clear($("audit-list")).appendChild(table(["时间", "操作人", "操作", "对象"], res.entries.map(function (e) {
+        return [e.created_at.slice(0, 19).replace("T", " "), e.actor, ACTIONS[e.action] || e.action, e.kind + ":" + e.item_id];
+      })));
+    });
+  };
+
+  start();
+})();
