@@ -2,6 +2,8 @@
 
 use crate::cards::{self, args1};
 use crate::protocol::{Card, Mode, Reply, Role, Suggestion, UserInfo};
+use crate::campus::Campus;
+use crate::portal;
 use crate::state::DialogueState;
 use intents::{GuideField, Intent, OutOfScope, Recognizer};
 use knowledge::retrieve::{Decision, RetrieveError, SearchResult};
@@ -31,6 +33,8 @@ pub struct TurnLog {
     pub mode: Mode,
     pub top_item: Option<String>,
     pub confidence: f32,
+    /// The user's text must not be stored (it seemed to carry a password).
+    pub redacted: bool,
 }
 
 /// The reply and its log line.
@@ -48,6 +52,8 @@ pub struct Engine {
     kb: Arc<KnowledgeBase>,
     retriever: Arc<Retriever>,
     recognizer: Recognizer,
+    /// Campus data for the portal dialogue; without it personal questions get a polite "not connected".
+    campus: Option<Arc<dyn Campus>>,
 }
 
 /// A reply under construction.
@@ -75,12 +81,19 @@ impl Draft {
     }
 }
 
+impl Draft {
+    fn from_portal(a: portal::Answer) -> Draft {
+        let confidence = if a.mode == Mode::Fallback { 0.0 } else { 1.0 };
+        Draft { mode: a.mode, intent: a.intent, confidence, text: a.text, cards: a.cards, suggestions: a.suggestions, top_item: None }
+    }
+}
+
 impl Engine {
     /// An engine over a built retriever (lexical only or hybrid).
     pub fn new(retriever: Arc<Retriever>) -> Engine {
         let kb = Arc::clone(retriever.knowledge());
         let recognizer = Recognizer::new(&kb);
-        Engine { kb, retriever, recognizer }
+        Engine { kb, retriever, recognizer, campus: None }
     }
 
     /// An engine with lexical retrieval only (no embedding model).
@@ -101,6 +114,20 @@ impl Engine {
         &self.recognizer
     }
 
+    /// The same engine answering personal questions from `campus`.
+    pub fn with_campus(mut self, campus: Arc<dyn Campus>) -> Engine {
+        self.campus = Some(campus);
+        self
+    }
+
+    pub fn campus(&self) -> Option<&Arc<dyn Campus>> {
+        self.campus.as_ref()
+    }
+
+    fn desk<'a>(&'a self, user: Option<&'a UserInfo>) -> portal::Desk<'a> {
+        portal::Desk { kb: &self.kb, campus: self.campus.as_deref(), user, recognizer: &self.recognizer }
+    }
+
     /// The welcome text and suggestions for a new connection.
     pub fn welcome(&self, user: Option<&UserInfo>) -> (String, Vec<Suggestion>) {
         let w = &self.kb.texts.welcome;
@@ -114,10 +141,25 @@ impl Engine {
     /// Answers one turn, updating the session's state.
     pub fn respond(&self, state: &mut DialogueState, turn: Turn) -> Outcome {
         state.turns += 1;
-        let draft = match &turn.input {
-            Input::Text(text) => self.on_text(state, text, turn.user.as_ref()),
-            Input::Action { name, args } => self.on_action(state, name, args),
+        let desk = self.desk(turn.user.as_ref());
+        // Portal forms, portal buttons and messages that carry a password come before anything else.
+        let portal_first = match &turn.input {
+            Input::Text(text) => portal::intercept_text(&desk, state, text),
+            Input::Action { name, args } => desk.action(state, name, args),
         };
+        let redacted = portal_first.as_ref().is_some_and(|a| a.redact);
+        let draft = match portal_first {
+            Some(answer) => Draft::from_portal(answer),
+            None => match &turn.input {
+                Input::Text(text) => self.on_text(state, text, turn.user.as_ref()),
+                Input::Action { name, args } => self.on_action(state, name, args),
+            },
+        };
+        if draft.mode == Mode::Answer {
+            if let Some(card) = draft.cards.first() {
+                desk.record_app_opened(card);
+            }
+        }
         let reply = Reply {
             id: format!("r_{}", uuid::Uuid::new_v4().simple()),
             in_reply_to: turn.in_reply_to,
@@ -128,7 +170,7 @@ impl Engine {
             cards: draft.cards,
             suggestions: draft.suggestions,
         };
-        let log = TurnLog { intent: reply.intent.clone(), mode: reply.mode, top_item: draft.top_item, confidence: reply.confidence };
+        let log = TurnLog { intent: reply.intent.clone(), mode: reply.mode, top_item: draft.top_item, confidence: reply.confidence, redacted };
         Outcome { reply, log }
     }
 
@@ -144,7 +186,11 @@ impl Engine {
             Intent::SmallTalk(kind) => self.small_talk(kind, state.turns),
             Intent::OutOfScope(why) => self.out_of_scope(&why),
             Intent::HumanHelp => self.human_help(),
-            Intent::Feedback => self.feedback_hint(),
+            Intent::Feedback => Draft::from_portal(self.desk(user).start_form(state, crate::campus::FeedbackKind::Feedback)),
+            Intent::Portal(p) => match self.desk(user).answer(state, p) {
+                Some(answer) => Draft::from_portal(answer),
+                None => self.search(state, text, user),
+            },
             Intent::Cancel => {
                 state.offered.clear();
                 let mut d = Draft::answer("dialog.cancel", "好的，已取消。还有什么可以帮您？");

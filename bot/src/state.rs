@@ -14,4 +14,7 @@ pub struct DialogueState {
     /// How many turns this session has had.
     #[serde(default)]
     pub turns: u32,
+    /// A portal form in progress (意见反馈, 工单, a service rating); 取消 leaves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<crate::portal::Form>,
 }

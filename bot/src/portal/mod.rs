@@ -1,0 +1,756 @@
+//! The portal through dialogue: 个人数据, 事件跟踪, 消息通知, 直通车 (★ and 最近使用), 服务事项中心, 校内新闻, 在线办理,
+//! 意见反馈 / 工单 forms and service ratings, for the session's own user only.
+//!
+//! Personal data is read only for the turn's logged-in user; a guest gets a `login` card, and an account id named in
+//! the message that is not the user's own is refused. Nothing here trusts an id from the message.
+
+pub mod cards;
+pub mod form;
+
+use crate::campus::{AffairKind, Campus, CampusError, FeedbackKind, Shortcut, ShortcutKind};
+use crate::cards::{args1, contact_card, news_card, service_card};
+use crate::protocol::{Card, Mode, Role, Suggestion, UserInfo};
+use crate::state::DialogueState;
+use intents::portal::{AffairQuery, CatalogQuery, PersonalQuery};
+use intents::{Intent, PortalIntent, Recognizer};
+use knowledge::{Audience, ItemKind, KnowledgeBase, News, Service};
+use serde_json::{Map, Value};
+
+pub use form::Form;
+
+/// Services on one page of a catalog list.
+pub const PAGE_SIZE: usize = 8;
+/// Entries shown of 最近使用.
+const RECENT_SHOWN: usize = 8;
+
+/// What the portal needs for one turn.
+pub struct Desk<'a> {
+    pub kb: &'a KnowledgeBase,
+    pub campus: Option<&'a dyn Campus>,
+    pub user: Option<&'a UserInfo>,
+    pub recognizer: &'a Recognizer,
+}
+
+/// A portal reply, turned into the protocol's `reply` by the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub mode: Mode,
+    pub intent: String,
+    pub text: String,
+    pub cards: Vec<Card>,
+    pub suggestions: Vec<Suggestion>,
+    /// The user's text must not be stored (it seemed to hold a password).
+    pub redact: bool,
+}
+
+impl Answer {
+    pub fn new(intent: impl Into<String>, text: impl Into<String>) -> Answer {
+        Answer { mode: Mode::Answer, intent: intent.into(), text: text.into(), cards: Vec::new(), suggestions: Vec::new(), redact: false }
+    }
+
+    fn card(mut self, card: Card) -> Answer {
+        self.cards.push(card);
+        self
+    }
+
+    fn suggest(mut self, s: Suggestion) -> Answer {
+        self.suggestions.push(s);
+        self
+    }
+}
+
+fn audience_of(role: Role) -> Audience {
+    match role {
+        Role::Student => Audience::Student,
+        Role::Teacher | Role::Staff => Audience::Teacher,
+    }
+}
+
+fn arg<'a>(args: &'a Map<String, Value>, key: &str) -> &'a str {
+    args.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+impl<'a> Desk<'a> {
+    /// The user and the campus, or the answer a guest (or a server without campus data) gets instead.
+    pub(crate) fn signed_in(&self, intent: &str, why: &str) -> Result<(&'a UserInfo, &'a dyn Campus), Answer> {
+        let Some(user) = self.user else {
+            return Err(Answer::new(intent, format!("{why}需要先登录统一身份认证，登录后我就能帮您查看。")).card(cards::login_card(why)));
+        };
+        let Some(campus) = self.campus else {
+            let mut a = Answer::new(intent, "抱歉，个人数据服务暂未接入，请稍后再试，或直接登录办事大厅查看。");
+            a.mode = Mode::Fallback;
+            return Err(a);
+        };
+        Ok((user, campus))
+    }
+
+    pub(crate) fn unavailable(&self, intent: &str, e: &CampusError) -> Answer {
+        tracing::warn!(error = %e, intent, "campus data unavailable");
+        let mut a = Answer::new(intent, "抱歉，相关系统暂时无法访问，请稍后再试。如问题持续，可联系网信办。");
+        a.mode = Mode::Fallback;
+        a.cards.extend(self.wxb_contact());
+        a
+    }
+
+    fn wxb_contact(&self) -> Option<Card> {
+        self.kb.department("网信办").map(contact_card)
+    }
+
+    fn app_url(&self, name: &str) -> Option<&'a str> {
+        self.kb.find(ItemKind::App, name).and_then(|r| self.kb.app(r)).map(|a| a.url.as_str())
+    }
+
+    /// Answers a recognized portal intent; `None` lets the engine search instead (a news title or a service
+    /// that matches nothing).
+    pub fn answer(&self, state: &mut DialogueState, intent: PortalIntent) -> Option<Answer> {
+        let name = intent.name();
+        let answer = match intent {
+            PortalIntent::Personal { query, about } => self.personal(&name, query, about.as_deref()),
+            PortalIntent::BindMail => self.bind_mail(&name),
+            PortalIntent::PasswordShared => password_refused(),
+            PortalIntent::Affairs(q) => self.affairs(&name, q),
+            PortalIntent::AffairStatus { subject } => self.affair_status(&name, &subject),
+            PortalIntent::Messages => self.messages(&name),
+            PortalIntent::MarkAllRead => self.mark_all_read(&name),
+            PortalIntent::Favorite { target } => self.favorite(&name, &target),
+            PortalIntent::Unfavorite { target } => self.unfavorite(&name, &target),
+            PortalIntent::Favorites => self.favorites(&name),
+            PortalIntent::Recent => self.recent(&name),
+            PortalIntent::Catalog(q) => self.catalog(&q, 0),
+            PortalIntent::News { words } => return self.news(&name, words.as_deref()),
+            PortalIntent::StartService { subject } => {
+                let service = self.find_service(&subject)?;
+                self.start_service(state, service)
+            }
+            PortalIntent::FeedbackStatus => self.feedback_status(&name),
+            PortalIntent::Ticket => self.start_form(state, FeedbackKind::Ticket),
+            PortalIntent::Rate { subject, stars } => {
+                let service = match subject {
+                    Some(s) => self.find_service(&s),
+                    None => state.current_item.as_deref().and_then(|id| self.kb.by_id(id)).and_then(|r| self.kb.service(r)),
+                };
+                match service {
+                    Some(s) => self.start_rating(state, s, stars),
+                    None => Answer::new(&name, "请告诉我要评价哪项服务，例如“评价学生助学金申请 5星”。"),
+                }
+            }
+        };
+        Some(answer)
+    }
+
+    /// Handles a portal button; `None` when the action is not the portal's.
+    pub fn action(&self, state: &mut DialogueState, name: &str, args: &Map<String, Value>) -> Option<Answer> {
+        let answer = match name {
+            "message.read" => self.mark_read(arg(args, "id")),
+            "messages.read_all" => self.mark_all_read("portal.messages.read_all"),
+            "app.favorite" => {
+                let target = if arg(args, "item").is_empty() { arg(args, "app") } else { arg(args, "item") };
+                self.favorite("portal.favorite.add", target)
+            }
+            "app.unfavorite" => {
+                let target = if arg(args, "item").is_empty() { arg(args, "app") } else { arg(args, "item") };
+                self.unfavorite("portal.favorite.remove", target)
+            }
+            "service.start" => match self.kb.by_id(arg(args, "service")).and_then(|r| self.kb.service(r)) {
+                Some(s) => self.start_service(state, s),
+                None => return None,
+            },
+            "feedback.start" => self.start_form(state, FeedbackKind::Feedback),
+            "ticket.start" => self.start_form(state, FeedbackKind::Ticket),
+            "feedback.status" => self.feedback_status("feedback.status"),
+            "service.rate" => match self.kb.by_id(arg(args, "service")).and_then(|r| self.kb.service(r)) {
+                Some(s) => {
+                    let stars =
+                        args.get("stars").and_then(Value::as_u64).and_then(|n| u8::try_from(n).ok()).filter(|n| (1..=5).contains(n));
+                    self.start_rating(state, s, stars)
+                }
+                None => return None,
+            },
+            "catalog.more" => {
+                let offset = args.get("offset").and_then(Value::as_u64).map_or(0, |n| usize::try_from(n).unwrap_or(0));
+                let value = arg(args, "value");
+                let query = match arg(args, "by") {
+                    "audience" => Audience::ALL.into_iter().find(|a| a.label() == value).map(CatalogQuery::Audience),
+                    "department" => Some(CatalogQuery::Department(value.to_owned())),
+                    "theme" => Some(CatalogQuery::Theme(value.to_owned())),
+                    "frequent" => Some(CatalogQuery::Frequent),
+                    _ => None,
+                }?;
+                self.catalog(&query, offset)
+            }
+            "affair.show" => self.affair_show(arg(args, "id")),
+            "form.skip" | "form.confirm" | "form.edit" => return form::on_action(self, state, name),
+            _ => return None,
+        };
+        Some(answer)
+    }
+
+    fn personal(&self, intent: &str, query: PersonalQuery, about: Option<&str>) -> Answer {
+        let why = match query {
+            PersonalQuery::OneCard => "查询一卡通余额",
+            PersonalQuery::Salary => "查询工资",
+            PersonalQuery::Network => "查询校园网账户",
+            PersonalQuery::Mail => "查看邮箱",
+        };
+        let (user, campus) = match self.signed_in(intent, why) {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        if let Some(other) = about.filter(|id| !id.eq_ignore_ascii_case(&user.id)) {
+            tracing::info!(user = %user.id, named = other, "refused a personal query about another account");
+            let mut a = Answer::new(format!("{intent}.refused"), "抱歉，我只能查询您本人的信息，不能查询其他人的账户。");
+            a.mode = Mode::Fallback;
+            return a;
+        }
+        let result = match query {
+            PersonalQuery::OneCard => campus.one_card(user).map(|c| {
+                let text = format!(
+                    "您的一卡通卡内余额{}，过渡余额{}。",
+                    crate::campus::yuan(c.balance_cents),
+                    crate::campus::yuan(c.transition_cents)
+                );
+                Answer::new(intent, text).card(cards::one_card_card(&c, self.app_url("一卡通")))
+            }),
+            PersonalQuery::Salary if user.role == Role::Student => {
+                Ok(Answer::new(intent, "学生没有工资信息。如需查询助学金、奖学金发放情况，可以问我“助学金发放”或联系学院辅导员。"))
+            }
+            PersonalQuery::Salary => campus.payslip(user).map(|slip| match slip {
+                Some(s) => {
+                    let text = format!(
+                        "您{}份工资实发{}（应发{}，扣款{}）。",
+                        s.month,
+                        crate::campus::yuan(s.net_cents),
+                        crate::campus::yuan(s.gross_cents),
+                        crate::campus::yuan(s.deductions_cents)
+                    );
+                    Answer::new(intent, text).card(cards::payslip_card(&s, self.app_url("财务门户")))
+                }
+                None => Answer::new(intent, "暂时没有查到您的工资信息，如有疑问请联系财务处。"),
+            }),
+            PersonalQuery::Network => campus.network(user).map(|n| {
+                let text = format!("您的校园网账户余额{}，流量余额{:.3}MB。", crate::campus::yuan(n.balance_cents), n.traffic_mb);
+                Answer::new(intent, text).card(cards::network_card(&n, self.app_url("校园网自助服务")))
+            }),
+            PersonalQuery::Mail => campus.mailbox(user).map(|m| {
+                let text = if !m.bound {
+                    "您还没有绑定邮箱，点击下方“绑定邮箱”在个人数据中心完成绑定（密码只在绑定页面输入）。".to_owned()
+                } else if m.unread == 0 {
+                    "您的邮箱没有未读邮件。".to_owned()
+                } else {
+                    format!("您的邮箱有{}封未读邮件。", m.unread)
+                };
+                Answer::new(intent, text).card(cards::mailbox_card(&m, self.app_url("邮箱")))
+            }),
+        };
+        result.unwrap_or_else(|e| self.unavailable(intent, &e))
+    }
+
+    fn bind_mail(&self, intent: &str) -> Answer {
+        let (user, campus) = match self.signed_in(intent, "绑定邮箱") {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        match campus.mailbox(user) {
+            Ok(m) => {
+                Answer::new(intent, "请点击下方按钮，在个人数据中心的绑定页面完成邮箱绑定。为了账号安全，请不要在对话中发送邮箱密码。")
+                    .card(cards::bind_mail_card(&m))
+            }
+            Err(e) => self.unavailable(intent, &e),
+        }
+    }
+
+    fn affairs(&self, intent: &str, query: AffairQuery) -> Answer {
+        let (user, campus) = match self.signed_in(intent, "查看事件跟踪") {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        let kinds: Vec<AffairKind> = match query {
+            AffairQuery::Ongoing => vec![AffairKind::Ongoing],
+            AffairQuery::Completed => vec![AffairKind::Completed],
+            AffairQuery::Todo => vec![AffairKind::Todo],
+            AffairQuery::Done => vec![AffairKind::Done],
+            AffairQuery::All => AffairKind::ALL.to_vec(),
+        };
+        let mut out = Answer::new(intent, String::new());
+        let mut counts = Vec::new();
+        for kind in kinds {
+            let list = match campus.affairs(user, kind) {
+                Ok(l) => l,
+                Err(e) => return self.unavailable(intent, &e),
+            };
+            counts.push(format!("{}{}件", kind.label(), list.len()));
+            let items: Vec<Card> = list.iter().map(|a| cards::affair_card(a, false)).collect();
+            out.cards.push(cards::list_card(
+                &format!("affairs:{}", kind.as_str()),
+                &format!("{}（{}）", kind.label(), list.len()),
+                None,
+                items,
+            ));
+        }
+        out.text = format!("您的{}。", counts.join("，"));
+        out.suggestions = vec![Suggestion::text("我的待办"), Suggestion::text("进行中的办件"), Suggestion::text("已办任务")];
+        out
+    }
+
+    fn all_affairs(&self, user: &UserInfo, campus: &dyn Campus) -> Result<Vec<crate::campus::Affair>, CampusError> {
+        let mut all = Vec::new();
+        for kind in AffairKind::ALL {
+            all.extend(campus.affairs(user, kind)?);
+        }
+        Ok(all)
+    }
+
+    fn affair_status(&self, intent: &str, subject: &str) -> Answer {
+        let (user, campus) = match self.signed_in(intent, "查询办件进度") {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        let all = match self.all_affairs(user, campus) {
+            Ok(a) => a,
+            Err(e) => return self.unavailable(intent, &e),
+        };
+        let key = subject.trim_end_matches("申请").trim_end_matches("的");
+        let found = all.iter().filter(|a| a.title.contains(key) || key.contains(a.title.as_str())).max_by_key(|a| {
+            // An item still moving is what "到哪一步了" asks about.
+            (matches!(a.kind, AffairKind::Ongoing | AffairKind::Todo), a.updated_at.clone())
+        });
+        match found {
+            Some(a) => {
+                let current = a.steps.iter().find(|s| s.state == crate::campus::StepState::Current).map(|s| s.name.clone());
+                let text = match current {
+                    Some(step) => format!("您的「{}」{}，当前在“{}”这一步。", a.title, a.status, step),
+                    None => format!("您的「{}」{}。", a.title, a.status),
+                };
+                Answer::new(intent, text).card(cards::affair_card(a, true))
+            }
+            None => Answer::new(intent, format!("没有找到与「{subject}」有关的办件。可以看看您进行中的办件："))
+                .suggest(Suggestion::text("进行中的办件"))
+                .suggest(Suggestion::text("我的待办")),
+        }
+    }
+
+    fn affair_show(&self, id: &str) -> Answer {
+        let intent = "portal.affairs.status";
+        let (user, campus) = match self.signed_in(intent, "查询办件进度") {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        match self.all_affairs(user, campus) {
+            Ok(all) => match all.iter().find(|a| a.id == id) {
+                Some(a) => Answer::new(intent, format!("「{}」的办理进度：", a.title)).card(cards::affair_card(a, true)),
+                None => Answer::new(intent, "没有找到这个办件，它可能已被撤回。"),
+            },
+            Err(e) => self.unavailable(intent, &e),
+        }
+    }
+
+    fn messages(&self, intent: &str) -> Answer {
+        let (user, campus) = match self.signed_in(intent, "查看消息通知") {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        match campus.messages(user) {
+            Ok(list) => {
+                let unread = list.iter().filter(|m| !m.read).count();
+                let text = match (list.len(), unread) {
+                    (0, _) => "您还没有消息通知。".to_owned(),
+                    (n, 0) => format!("您共有{n}条消息，都已读。"),
+                    (n, u) => format!("您共有{n}条消息，其中{u}条未读。"),
+                };
+                let mut a = Answer::new(intent, text);
+                a.cards = list.iter().take(10).map(cards::message_card).collect();
+                if unread > 0 {
+                    a.suggestions.push(Suggestion::action("全部已读", "messages.read_all", Map::new()));
+                }
+                a
+            }
+            Err(e) => self.unavailable(intent, &e),
+        }
+    }
+
+    fn mark_read(&self, id: &str) -> Answer {
+        let intent = "portal.messages.read";
+        let (user, campus) = match self.signed_in(intent, "查看消息通知") {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        match campus.mark_read(user, id) {
+            Ok(true) => Answer::new(intent, "已标为已读。").suggest(Suggestion::text("我的消息")),
+            Ok(false) => Answer::new(intent, "没有找到这条消息。"),
+            Err(e) => self.unavailable(intent, &e),
+        }
+    }
+
+    fn mark_all_read(&self, intent: &str) -> Answer {
+        let (user, campus) = match self.signed_in(intent, "查看消息通知") {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        match campus.mark_all_read(user) {
+            Ok(0) => Answer::new(intent, "您没有未读消息。"),
+            Ok(n) => Answer::new(intent, format!("已将{n}条消息全部标为已读。")),
+            Err(e) => self.unavailable(intent, &e),
+        }
+    }
+
+    /// The app or service a name means, preferring what the user's role may use ("教务系统" is the student or the
+    /// teacher side by who asks).
+    fn find_shortcut(&self, target: &str) -> Option<Shortcut> {
+        let t = target.trim().trim_end_matches("吧").trim_end_matches("一下");
+        if t.is_empty() {
+            return None;
+        }
+        let audience = self.user.map(|u| audience_of(u.role));
+        let fits = |list: &[Audience]| audience.is_none_or(|a| list.is_empty() || list.contains(&a));
+        let mut apps: Vec<&knowledge::App> =
+            self.kb.apps.iter().filter(|a| a.id == t || a.name == t || a.name.contains(t) || t.contains(a.name.as_str())).collect();
+        apps.sort_by_key(|a| (a.name != t, !fits(&a.audience), a.name.len()));
+        if let Some(a) = apps.first() {
+            return Some(Shortcut { kind: ShortcutKind::App, item: a.id.clone(), name: a.name.clone(), url: Some(a.url.clone()) });
+        }
+        let s = self.find_service(t)?;
+        Some(Shortcut {
+            kind: ShortcutKind::Service,
+            item: s.id.clone(),
+            name: s.name.clone(),
+            url: self.kb.online_url(s).map(str::to_owned),
+        })
+    }
+
+    fn find_service(&self, subject: &str) -> Option<&'a Service> {
+        let t = subject.trim();
+        if t.chars().count() < 2 {
+            return None;
+        }
+        let mut found: Vec<&Service> =
+            self.kb.services.iter().filter(|s| s.id == t || s.name == t || s.name.contains(t) || t.contains(s.name.as_str())).collect();
+        found.sort_by_key(|s| (s.name != t, s.name.len()));
+        found.first().copied()
+    }
+
+    fn favorite(&self, intent: &str, target: &str) -> Answer {
+        let (user, campus) = match self.signed_in(intent, "收藏应用") {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        let Some(shortcut) = self.find_shortcut(target) else {
+            return Answer::new(intent, format!("没有找到名为「{target}」的应用或服务，换个名称试试？"))
+                .suggest(Suggestion::text("我的收藏"));
+        };
+        match campus.add_favorite(user, &shortcut) {
+            Ok(added) => {
+                let text = if added {
+                    format!("已收藏「{}」★", shortcut.name)
+                } else {
+                    format!("「{}」已经在您的收藏里了 ★", shortcut.name)
+                };
+                Answer::new(intent, text).card(cards::shortcut_card(&shortcut, true)).suggest(Suggestion::text("我的收藏"))
+            }
+            Err(e) => self.unavailable(intent, &e),
+        }
+    }
+
+    fn unfavorite(&self, intent: &str, target: &str) -> Answer {
+        let (user, campus) = match self.signed_in(intent, "管理收藏") {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        let favorites = match campus.favorites(user) {
+            Ok(f) => f,
+            Err(e) => return self.unavailable(intent, &e),
+        };
+        // A favorite is removed by what the user sees in their list: its id or name first, then the name lookup.
+        let chosen = favorites
+            .iter()
+            .find(|f| f.item == target || f.name == target)
+            .or_else(|| favorites.iter().find(|f| f.name.contains(target)))
+            .cloned()
+            .or_else(|| self.find_shortcut(target));
+        let Some(s) = chosen else {
+            return Answer::new(intent, format!("您的收藏里没有「{target}」。")).suggest(Suggestion::text("我的收藏"));
+        };
+        match campus.remove_favorite(user, s.kind, &s.item) {
+            Ok(true) => Answer::new(intent, format!("已取消收藏「{}」。", s.name)).suggest(Suggestion::text("我的收藏")),
+            Ok(false) => Answer::new(intent, format!("您的收藏里没有「{}」。", s.name)).suggest(Suggestion::text("我的收藏")),
+            Err(e) => self.unavailable(intent, &e),
+        }
+    }
+
+    fn favorites(&self, intent: &str) -> Answer {
+        let (user, campus) = match self.signed_in(intent, "查看收藏") {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        match campus.favorites(user) {
+            Ok(list) if list.is_empty() => Answer::new(intent, "您还没有收藏应用。可以说“收藏教务系统”，或点应用卡片上的“收藏”。")
+                .suggest(Suggestion::text("收藏教务系统")),
+            Ok(list) => {
+                let items = list.iter().map(|s| cards::shortcut_card(s, true)).collect();
+                Answer::new(intent, format!("您收藏了{}个应用和服务：", list.len())).card(cards::list_card(
+                    "favorites",
+                    "我的收藏 ★",
+                    None,
+                    items,
+                ))
+            }
+            Err(e) => self.unavailable(intent, &e),
+        }
+    }
+
+    fn recent(&self, intent: &str) -> Answer {
+        let (user, campus) = match self.signed_in(intent, "查看最近使用") {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        match campus.recent(user, RECENT_SHOWN) {
+            Ok(list) if list.is_empty() => Answer::new(intent, "您最近还没有通过我打开过应用或服务。"),
+            Ok(list) => {
+                let items = list.iter().map(|s| cards::shortcut_card(s, false)).collect();
+                Answer::new(intent, "您最近使用的应用和服务：").card(cards::list_card("recent", "最近使用", None, items))
+            }
+            Err(e) => self.unavailable(intent, &e),
+        }
+    }
+
+    /// Records 最近使用 for an app or service the user opened through the bot; a failure is only logged.
+    pub fn record_use(&self, shortcut: &Shortcut) {
+        if let (Some(user), Some(campus)) = (self.user, self.campus) {
+            if let Err(e) = campus.record_use(user, shortcut) {
+                tracing::warn!(error = %e, "could not record a recently used item");
+            }
+        }
+    }
+
+    /// Records 最近使用 for the app a reply opens.
+    pub fn record_app_opened(&self, card: &Card) {
+        if card.kind != crate::protocol::CardKind::App {
+            return;
+        }
+        if let Some(a) = self.kb.by_id(&card.id).and_then(|r| self.kb.app(r)) {
+            self.record_use(&Shortcut { kind: ShortcutKind::App, item: a.id.clone(), name: a.name.clone(), url: Some(a.url.clone()) });
+        }
+    }
+
+    fn catalog(&self, query: &CatalogQuery, offset: usize) -> Answer {
+        let intent = "portal.catalog";
+        let for_user = |s: &Service| self.user.is_none_or(|u| s.audience.contains(&audience_of(u.role)));
+        let (title, by, value, services): (String, &str, String, Vec<&Service>) = match query {
+            CatalogQuery::Audience(a) => (
+                format!("{}服务事项", a.label()),
+                "audience",
+                a.label().to_owned(),
+                self.kb.services.iter().filter(|s| s.audience.contains(a)).collect(),
+            ),
+            CatalogQuery::Department(d) => {
+                (format!("{d}的服务事项"), "department", d.clone(), self.kb.services.iter().filter(|s| &s.department == d).collect())
+            }
+            CatalogQuery::Theme(t) => {
+                (format!("{t}类服务事项"), "theme", t.clone(), self.kb.services.iter().filter(|s| &s.theme == t).collect())
+            }
+            CatalogQuery::Frequent => (
+                "常用服务".to_owned(),
+                "frequent",
+                String::new(),
+                self.kb.services.iter().filter(|s| s.high_frequency && for_user(s)).collect(),
+            ),
+            CatalogQuery::Overview => return self.catalog_overview(),
+        };
+        let total = services.len();
+        if total == 0 {
+            return Answer::new(intent, format!("暂时没有{title}。")).suggest(Suggestion::text("常用服务"));
+        }
+        let page: Vec<Card> = services.iter().skip(offset).take(PAGE_SIZE).map(|s| cards::service_entry(s)).collect();
+        let shown_to = (offset + page.len()).min(total);
+        let subtitle = Some(format!("共{}项，第{}-{}项", total, (offset + 1).min(total), shown_to));
+        let mut list = cards::list_card(&format!("catalog:{by}:{value}:{offset}"), &title, subtitle, page);
+        let mut a = Answer::new(intent, format!("{title}共{total}项，点选一项查看办事指南："));
+        if shown_to < total {
+            let more = cards::more_args(by, &value, shown_to);
+            list.actions.push(crate::protocol::CardAction::Action {
+                label: "更多".into(),
+                action: "catalog.more".into(),
+                args: more.clone(),
+            });
+            a.suggestions.push(Suggestion::action("更多", "catalog.more", more));
+        }
+        a.cards.push(list);
+        a
+    }
+
+    fn catalog_overview(&self) -> Answer {
+        let mut themes: Vec<(&str, usize)> = Vec::new();
+        for s in &self.kb.services {
+            match themes.iter_mut().find(|(t, _)| *t == s.theme) {
+                Some((_, n)) => *n += 1,
+                None => themes.push((&s.theme, 1)),
+            }
+        }
+        let mut list = cards::list_card("catalog:themes", "服务事项中心", Some("按服务主题".into()), Vec::new());
+        list.fields = themes.iter().map(|(t, n)| crate::protocol::Field::new(*t, format!("{n}项"))).collect();
+        let mut a = Answer::new("portal.catalog", "服务事项中心可以按服务对象、服务主题或部门查找，例如：").card(list);
+        a.suggestions = vec![
+            Suggestion::text("学生能办哪些事"),
+            Suggestion::text("教务处有哪些服务"),
+            Suggestion::text("IT服务类的事项"),
+            Suggestion::text("常用服务"),
+        ];
+        a
+    }
+
+    fn news(&self, intent: &str, words: Option<&str>) -> Option<Answer> {
+        let mut list: Vec<&News> = match words {
+            None => self.kb.news.iter().collect(),
+            Some(w) => {
+                let matched: Vec<&News> = self.kb.news.iter().filter(|n| title_matches(&n.title, w)).collect();
+                if matched.is_empty() {
+                    return None;
+                }
+                matched
+            }
+        };
+        list.sort_by(|a, b| b.date.cmp(&a.date));
+        let cards: Vec<Card> = list.iter().take(5).map(|n| news_card(n)).collect();
+        let text = match words {
+            None => "最近的校内新闻和通知公告：".to_owned(),
+            Some(_) if cards.len() == 1 => format!("为您找到这条通知：{}", list[0].summary),
+            Some(_) => "为您找到这些相关的新闻和通知：".to_owned(),
+        };
+        let mut a = Answer::new(intent, text);
+        a.cards = cards;
+        Some(a)
+    }
+
+    /// 在线办理 of a service: a guest is asked to log in, a role the system does not admit is told why (未授权的访问)
+    /// and who can help, everyone else gets the way in (and it is recorded as 最近使用).
+    pub fn start_service(&self, state: &mut DialogueState, s: &Service) -> Answer {
+        let intent = "service.start";
+        state.current_item = Some(s.id.clone());
+        let (Some(online), Some(url)) = (&s.online, self.kb.online_url(s)) else {
+            return Answer::new(intent, format!("「{}」暂不支持在线办理，请到{}现场办理。", s.name, s.contact.office))
+                .card(service_card(self.kb, s));
+        };
+        let Some(user) = self.user else {
+            return Answer::new(intent, format!("「{}」需要登录后在{}在线办理。请先使用统一身份认证登录：", s.name, online.system))
+                .card(cards::login_card("在线办理"));
+        };
+        if let Some(required) = online.requires_role.filter(|r| *r != audience_of(user.role)) {
+            let mut a = Answer::new(
+                "service.start.unauthorized",
+                format!(
+                    "「{}」在{}办理，该系统只对{}开放。每个应用系统对账号有权限划分，您以{}身份进入会提示“未授权的访问”，说明此账号没有权限访问该系统。如确需办理，请联系网信办：",
+                    s.name,
+                    online.system,
+                    required.label(),
+                    user.role.label()
+                ),
+            );
+            a.cards.extend(self.wxb_contact());
+            return a;
+        }
+        self.record_use(&Shortcut { kind: ShortcutKind::Service, item: s.id.clone(), name: s.name.clone(), url: Some(url.to_owned()) });
+        let mut a = Answer::new(intent, format!("可以在线办理「{}」，请点击下方“在线办理”进入{}。", s.name, online.system))
+            .card(service_card(self.kb, s));
+        a.suggestions.push(Suggestion::action("评价这项服务", "service.rate", args1("service", &s.id)));
+        a
+    }
+
+    fn feedback_status(&self, intent: &str) -> Answer {
+        let (user, campus) = match self.signed_in(intent, "查询反馈进度") {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        match campus.my_feedback(user) {
+            Ok(list) if list.is_empty() => {
+                Answer::new(intent, "您还没有提交过意见反馈或工单。").suggest(Suggestion::action("我要反馈", "feedback.start", Map::new()))
+            }
+            Ok(list) => {
+                let latest = &list[0];
+                let text = match &latest.answer {
+                    Some(answer) => format!("您最近的{}（{}）{}：{}", latest.kind.label(), latest.id, latest.status.label(), answer),
+                    None => format!("您最近的{}（{}）{}。", latest.kind.label(), latest.id, latest.status.label()),
+                };
+                let mut a = Answer::new(intent, text);
+                a.cards = list.iter().take(5).map(cards::feedback_card).collect();
+                a
+            }
+            Err(e) => self.unavailable(intent, &e),
+        }
+    }
+
+    pub fn start_form(&self, state: &mut DialogueState, kind: FeedbackKind) -> Answer {
+        let intent = match kind {
+            FeedbackKind::Feedback => "feedback.start",
+            FeedbackKind::Ticket => "ticket.start",
+        };
+        if let Err(mut a) = self.signed_in(intent, &format!("提交{}", kind.label())) {
+            // A guest can still reach 网信办 directly.
+            a.cards.extend(self.wxb_contact());
+            return a;
+        }
+        form::start_feedback(state, kind)
+    }
+
+    fn start_rating(&self, state: &mut DialogueState, s: &Service, stars: Option<u8>) -> Answer {
+        if let Err(a) = self.signed_in("service.rate", "评价服务") {
+            return a;
+        }
+        form::start_rating(state, s, stars)
+    }
+}
+
+/// A message that seemed to hold a password: not echoed, not stored.
+pub fn password_refused() -> Answer {
+    let mut a = Answer::new(
+        "portal.password_refused",
+        "为了账号安全，请不要在对话中发送密码，我不会保存或使用它。绑定邮箱或修改密码请在对应页面操作；如果密码可能已泄露，请尽快通过统一身份认证修改密码。",
+    );
+    a.redact = true;
+    a
+}
+
+/// Whether a news title matches the words asked for: contains them, or shares most of their two-character pieces.
+fn title_matches(title: &str, words: &str) -> bool {
+    let norm = |t: &str| knowledge::normalize::normalize(t).replace(' ', "");
+    let (title, words) = (norm(title), norm(words));
+    if words.is_empty() {
+        return false;
+    }
+    if title.contains(&words) {
+        return true;
+    }
+    let chars: Vec<char> = words.chars().collect();
+    if chars.len() < 2 {
+        return false;
+    }
+    let pairs: Vec<String> = chars.windows(2).map(|w| w.iter().collect()).collect();
+    let hits = pairs.iter().filter(|p| title.contains(p.as_str())).count();
+    hits * 10 >= pairs.len() * 7
+}
+
+/// Runs before intent recognition: a form in progress takes the message (取消 leaves it), and a message that seems to
+/// carry a password is refused whatever else is going on.
+pub fn intercept_text(desk: &Desk<'_>, state: &mut DialogueState, text: &str) -> Option<Answer> {
+    if intents::portal::looks_like_password(text) {
+        return Some(password_refused());
+    }
+    let form = state.form.clone()?;
+    if desk.recognizer.recognize(text) == Intent::Cancel {
+        state.form = None;
+        let mut a = Answer::new("dialog.cancel", format!("好的，已取消{}。还有什么可以帮您？", form.label()));
+        a.suggestions = vec![Suggestion::text("我的消息"), Suggestion::text("常用服务")];
+        return Some(a);
+    }
+    Some(form::on_text(desk, state, form, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn news_titles_match_by_their_words() {
+        assert!(title_matches("2020-2021-2期末考试时间通知", "期末考试时间"));
+        assert!(title_matches("2020-2021-2期末考试时间通知", "期末考试的时间"));
+        assert!(!title_matches("本周校领导接待日通知", "期末考试时间"));
+    }
+}
