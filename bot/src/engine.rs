@@ -53,7 +53,7 @@ pub struct Engine {
     retriever: Arc<Retriever>,
     recognizer: Recognizer,
     /// Campus data for the portal dialogue; without it personal questions get a polite "not connected".
-    campus: Option<Arc<dyn Campus>>,
+    campus: std::sync::RwLock<Option<Arc<dyn Campus>>>,
 }
 
 /// A reply under construction.
@@ -93,7 +93,7 @@ impl Engine {
     pub fn new(retriever: Arc<Retriever>) -> Engine {
         let kb = Arc::clone(retriever.knowledge());
         let recognizer = Recognizer::new(&kb);
-        Engine { kb, retriever, recognizer, campus: None }
+        Engine { kb, retriever, recognizer, campus: std::sync::RwLock::new(None) }
     }
 
     /// An engine with lexical retrieval only (no embedding model).
@@ -115,17 +115,24 @@ impl Engine {
     }
 
     /// The same engine answering personal questions from `campus`.
-    pub fn with_campus(mut self, campus: Arc<dyn Campus>) -> Engine {
-        self.campus = Some(campus);
+    pub fn with_campus(self, campus: Arc<dyn Campus>) -> Engine {
+        self.set_campus(campus);
         self
     }
 
-    pub fn campus(&self) -> Option<&Arc<dyn Campus>> {
-        self.campus.as_ref()
+    /// Connects campus data to a running engine (the server does it once its database is open).
+    pub fn set_campus(&self, campus: Arc<dyn Campus>) {
+        if let Ok(mut slot) = self.campus.write() {
+            *slot = Some(campus);
+        }
     }
 
-    fn desk<'a>(&'a self, user: Option<&'a UserInfo>) -> portal::Desk<'a> {
-        portal::Desk { kb: &self.kb, campus: self.campus.as_deref(), user, recognizer: &self.recognizer }
+    pub fn campus(&self) -> Option<Arc<dyn Campus>> {
+        self.campus.read().ok().and_then(|slot| slot.clone())
+    }
+
+    fn desk<'a>(&'a self, user: Option<&'a UserInfo>, campus: Option<&'a dyn Campus>) -> portal::Desk<'a> {
+        portal::Desk { kb: &self.kb, campus, user, recognizer: &self.recognizer }
     }
 
     /// The welcome text and suggestions for a new connection.
@@ -141,7 +148,8 @@ impl Engine {
     /// Answers one turn, updating the session's state.
     pub fn respond(&self, state: &mut DialogueState, turn: Turn) -> Outcome {
         state.turns += 1;
-        let desk = self.desk(turn.user.as_ref());
+        let campus = self.campus();
+        let desk = self.desk(turn.user.as_ref(), campus.as_deref());
         // Portal forms, portal buttons and messages that carry a password come before anything else.
         let portal_first = match &turn.input {
             Input::Text(text) => portal::intercept_text(&desk, state, text),
@@ -186,11 +194,17 @@ impl Engine {
             Intent::SmallTalk(kind) => self.small_talk(kind, state.turns),
             Intent::OutOfScope(why) => self.out_of_scope(&why),
             Intent::HumanHelp => self.human_help(),
-            Intent::Feedback => Draft::from_portal(self.desk(user).start_form(state, crate::campus::FeedbackKind::Feedback)),
-            Intent::Portal(p) => match self.desk(user).answer(state, p) {
-                Some(answer) => Draft::from_portal(answer),
-                None => self.search(state, text, user),
-            },
+            Intent::Feedback => {
+                let campus = self.campus();
+                Draft::from_portal(self.desk(user, campus.as_deref()).start_form(state, crate::campus::FeedbackKind::Feedback))
+            }
+            Intent::Portal(p) => {
+                let campus = self.campus();
+                match self.desk(user, campus.as_deref()).answer(state, p) {
+                    Some(answer) => Draft::from_portal(answer),
+                    None => self.search(state, text, user),
+                }
+            }
             Intent::Cancel => {
                 state.offered.clear();
                 let mut d = Draft::answer("dialog.cancel", "好的，已取消。还有什么可以帮您？");
