@@ -67,6 +67,8 @@ pub struct AppState {
     pub connection_permits: Arc<Semaphore>,
     pub limits: Arc<Limits>,
     pub closing: Closing,
+    /// WeCom, 智能机器人 and 今日校园, when configured.
+    pub channels: Arc<crate::channels::dispatch::Channels>,
     /// The admin API's context (knowledge in the database, live reload); `None` in apps built without one.
     pub admin: Option<Arc<crate::admin::AdminContext>>,
 }
@@ -80,6 +82,7 @@ impl AppState {
             connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
             limits: Arc::new(limits),
             closing: Closing::new(),
+            channels: Arc::new(crate::channels::dispatch::Channels::disabled()),
             admin: None,
         }
     }
@@ -105,6 +108,8 @@ pub enum StartupError {
     Model(knowledge::embed::EmbedError),
     #[error("knowledge loading was interrupted: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("cannot set up the channels: {0}")]
+    Channels(#[from] crate::channels::dispatch::ChannelSetupError),
 }
 
 /// How the engine retrieves: the semantic model (when loaded) and where passage vectors are cached. Kept for the
@@ -185,6 +190,8 @@ pub async fn build_app_with(settings: &Settings, retrieval: &Retrieval) -> Resul
     tracing::info!("database ready");
     let state = AppState::new(engine, Arc::new(sql.clone()), settings.limits.clone());
     let state = crate::admin::with_admin(state, sql.pool().clone(), retrieval);
+    let channels = crate::channels::dispatch::Channels::start(&settings.channels, &state, sql.pool().clone())?;
+    let state = AppState { channels: Arc::new(channels), ..state };
     Ok(App { state, sql })
 }
 

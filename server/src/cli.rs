@@ -45,6 +45,8 @@ pub struct ServeArgs {
     #[arg(long, env = "EHALL_CONFIG")]
     pub config: Option<PathBuf>,
     #[command(flatten)]
+    pub channels: crate::channels::dispatch::ChannelArgs,
+    #[command(flatten)]
     pub retrieval: RetrievalArgs,
 }
 
@@ -71,6 +73,7 @@ impl ServeArgs {
             model_dir: self.retrieval.model_dir.clone(),
             vector_cache_dir: self.retrieval.vector_cache_dir.clone(),
             semantic: self.retrieval.semantic,
+            channels: self.channels.clone(),
         }
     }
 }

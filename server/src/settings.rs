@@ -54,6 +54,8 @@ pub struct Settings {
     /// Semantic retrieval on (when the model is installed) or off (lexical only).
     pub semantic: bool,
     pub limits: Limits,
+    /// WeCom, 智能机器人 and 今日校园 (environment only; all off by default).
+    pub channels: crate::channels::dispatch::ChannelSettings,
 }
 
 /// Bounds that keep one busy client or a slow engine from taking the server down.
@@ -110,6 +112,7 @@ impl Default for Settings {
             vector_cache_dir: PathBuf::from(DEFAULT_VECTOR_CACHE_DIR),
             semantic: true,
             limits: Limits::default(),
+            channels: crate::channels::dispatch::ChannelSettings::default(),
         }
     }
 }
@@ -146,6 +149,7 @@ pub struct FileLimits {
 /// What the environment and command line said (clap already merged those two).
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
+    pub channels: crate::channels::dispatch::ChannelArgs,
     pub addr: Option<SocketAddr>,
     pub database_url: Option<String>,
     pub data_dir: Option<PathBuf>,
@@ -196,6 +200,7 @@ impl Settings {
         s.model_dir = overrides.model_dir.or(file.model_dir).unwrap_or(s.model_dir);
         s.vector_cache_dir = overrides.vector_cache_dir.or(file.vector_cache_dir).unwrap_or(s.vector_cache_dir);
         s.semantic = overrides.semantic.or(file.semantic).unwrap_or(s.semantic);
+        s.channels = crate::channels::dispatch::ChannelSettings::from_args(&overrides.channels)?;
         let l = file.limits;
         let ms = Duration::from_millis;
         let d = &mut s.limits;

@@ -2,8 +2,10 @@
 
 mod dialogue;
 mod check_data;
+mod cpdaily;
 mod cli;
 mod http;
 mod limits;
 mod sessions;
 mod websocket;
+mod wecom;

@@ -120,6 +120,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
         vector_cache_dir: repo_root().join("var/vectors"),
         semantic: true,
         limits: Limits::default(),
+        channels: Default::default(),
     }
 }
 

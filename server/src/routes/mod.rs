@@ -2,7 +2,10 @@
 
 pub mod assets;
 pub mod chat;
+pub mod cpdaily;
 pub mod health;
+pub mod wecom;
+pub mod wecom_bot;
 pub mod ws;
 
 use crate::app::AppState;
@@ -16,6 +19,9 @@ pub fn router(state: AppState) -> Router {
         .merge(assets::router())
         .merge(chat::router(&state.limits))
         .merge(ws::router())
+        .merge(wecom::router())
+        .merge(wecom_bot::router())
+        .merge(cpdaily::router())
         .merge(crate::admin::router())
         .merge(crate::metrics::router())
         .merge(crate::openapi::router())

@@ -45,6 +45,12 @@ impl fmt::Display for SessionId {
 pub enum Channel {
     WebSocket,
     Http,
+    /// The WeCom self-built app.
+    Wecom,
+    /// The WeCom 智能机器人.
+    WecomBot,
+    /// 今日校园.
+    Cpdaily,
 }
 
 impl Channel {
@@ -52,6 +58,9 @@ impl Channel {
         match self {
             Channel::WebSocket => "ws",
             Channel::Http => "http",
+            Channel::Wecom => "wecom",
+            Channel::WecomBot => "wecom_bot",
+            Channel::Cpdaily => "cpdaily",
         }
     }
 }

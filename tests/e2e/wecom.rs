@@ -1,0 +1,364 @@
+//! WeCom over real HTTP: the self-built app callback (URL verification, encrypted messages answered passively or
+//! through a fake `message/send`, retries answered once, tampering refused) and the 智能机器人 stream flow.
+
+use axum::extract::{Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ehall_tests::{spawn_app, spawn_app_with, test_settings, TestApp, TestDb, WAIT};
+use serde_json::{json, Value};
+use server::channels::dispatch::{ChannelArgs, ChannelSettings};
+use server::channels::wecom_crypto::WecomCrypt;
+use server::channels::wecom_xml::XmlFields;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+// The spec's Set A configuration (spec/channels.md §1.6).
+const TOKEN: &str = "QDG6eK";
+const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
+const CORP_ID: &str = "wx5823bf96d3bd56c7";
+const A1_SIGNATURE: &str = "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3";
+const A1_ECHOSTR: &str = "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ==";
+const CALLBACK: &str = "/channels/wecom/callback";
+const BOT_CALLBACK: &str = "/channels/wecom-bot/callback";
+
+/// What the fake WeCom API saw.
+#[derive(Default)]
+struct FakeWecom {
+    token_requests: Mutex<Vec<HashMap<String, String>>>,
+    sent: Mutex<Vec<Value>>,
+}
+
+async fn gettoken(State(fake): State<Arc<FakeWecom>>, Query(query): Query<HashMap<String, String>>) -> Json<Value> {
+    fake.token_requests.lock().unwrap().push(query);
+    Json(json!({"errcode": 0, "errmsg": "ok", "access_token": "fake-token", "expires_in": 7200}))
+}
+
+async fn message_send(
+    State(fake): State<Arc<FakeWecom>>,
+    Query(query): Query<HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    assert_eq!(query.get("access_token").map(String::as_str), Some("fake-token"));
+    fake.sent.lock().unwrap().push(body);
+    Json(json!({"errcode": 0, "errmsg": "ok", "msgid": "msg-1"}))
+}
+
+/// A fake qyapi on 127.0.0.1:0 with gettoken and message/send; returns its base URL.
+async fn spawn_fake_wecom() -> (String, Arc<FakeWecom>) {
+    let fake = Arc::new(FakeWecom::default());
+    let app = Router::new()
+        .route("/cgi-bin/gettoken", get(gettoken))
+        .route("/cgi-bin/message/send", post(message_send))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), fake)
+}
+
+fn channel_args(api_base: Option<&str>, deadline_ms: u64) -> ChannelArgs {
+    ChannelArgs {
+        wecom_corp_id: Some(CORP_ID.into()),
+        wecom_agent_id: Some(1000002),
+        wecom_secret: api_base.map(|_| "fake-secret".to_owned()),
+        wecom_token: Some(TOKEN.into()),
+        wecom_aes_key: Some(AES_KEY.into()),
+        wecom_api_base: api_base.map(str::to_owned),
+        wecom_passive_deadline_ms: Some(deadline_ms),
+        wecom_bot_token: Some(TOKEN.into()),
+        wecom_bot_aes_key: Some(AES_KEY.into()),
+        ..ChannelArgs::default()
+    }
+}
+
+async fn spawn_wecom_app(api_base: Option<&str>, deadline_ms: u64) -> TestApp {
+    let db = TestDb::new();
+    let mut settings = test_settings(&db);
+    settings.channels = ChannelSettings::from_args(&channel_args(api_base, deadline_ms)).unwrap();
+    spawn_app_with(db, settings).await
+}
+
+fn app_crypt() -> WecomCrypt {
+    WecomCrypt::new(TOKEN, AES_KEY, CORP_ID).unwrap()
+}
+
+fn text_message(from: &str, content: &str, msg_id: &str) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName>\
+         <CreateTime>1732700000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>\
+         <MsgId>{msg_id}</MsgId><AgentID>1000002</AgentID></xml>"
+    )
+}
+
+/// Encrypts and signs `inner` as WeCom would and posts it; returns status and body text.
+async fn post_encrypted(app: &TestApp, inner: &str, tamper_signature: bool) -> (u16, String) {
+    let crypt = app_crypt();
+    let encrypt = crypt.encrypt(inner).unwrap();
+    let (timestamp, nonce) = ("1732700000", "1372623149");
+    let mut signature = crypt.signature(timestamp, nonce, &encrypt);
+    if tamper_signature {
+        signature.replace_range(0..1, if signature.starts_with('0') { "1" } else { "0" });
+    }
+    let body = format!(
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt><AgentID><![CDATA[1000002]]></AgentID></xml>"
+    );
+    let response = reqwest::Client::new()
+        .post(app.http_url(CALLBACK))
+        .query(&[("msg_signature", signature.as_str()), ("timestamp", timestamp), ("nonce", nonce)])
+        .header("content-type", "text/xml")
+        .body(body)
+        .timeout(WAIT)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// Checks and opens an encrypted passive reply; returns the plaintext's fields.
+fn open_passive(body: &str) -> XmlFields {
+    let envelope = XmlFields::parse(body).unwrap();
+    let plaintext = app_crypt()
+        .decrypt_verified(
+            envelope.get("MsgSignature").unwrap(),
+            envelope.get("TimeStamp").unwrap(),
+            envelope.get("Nonce").unwrap(),
+            envelope.get("Encrypt").unwrap(),
+        )
+        .unwrap();
+    XmlFields::parse(&plaintext).unwrap()
+}
+
+async fn get_with_query(app: &TestApp, path: &str, query: &[(&str, &str)]) -> (u16, String, String) {
+    let response = reqwest::Client::new().get(app.http_url(path)).query(query).timeout(WAIT).send().await.unwrap();
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    (status, content_type, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn url_verification_echoes_the_decrypted_echostr_exactly() {
+    let app = spawn_wecom_app(None, 4000).await;
+    let query = [
+        ("msg_signature", A1_SIGNATURE),
+        ("timestamp", "1409659589"),
+        ("nonce", "263014780"),
+        ("echostr", A1_ECHOSTR),
+    ];
+    let (status, content_type, body) = get_with_query(&app, CALLBACK, &query).await;
+    assert_eq!((status, body.as_str()), (200, "1616140317555161061"));
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+
+    let mut forged = query;
+    forged[0].1 = "0000000000000000000000000000000000000000";
+    let (status, _, body) = get_with_query(&app, CALLBACK, &forged).await;
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status, 401);
+    assert_eq!((error["error"]["code"].as_str(), error["error"]["wecom_code"].as_i64()), (Some("wecom_bad_signature"), Some(-40001)));
+
+    let (status, _, body) = get_with_query(&app, CALLBACK, &query[..3]).await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test]
+async fn a_question_is_answered_passively_with_the_service_card_and_a_retry_once() {
+    let (api_base, fake) = spawn_fake_wecom().await;
+    let app = spawn_wecom_app(Some(&api_base), 15_000).await;
+    let inner = text_message("2021001234", "助学金怎么申请", "7001");
+    let (status, body) = post_encrypted(&app, &inner, false).await;
+    assert_eq!(status, 200, "{body}");
+    let reply = open_passive(&body);
+    assert_eq!(reply.get("ToUserName"), Some("2021001234"));
+    assert_eq!(reply.get("FromUserName"), Some(CORP_ID));
+    assert_eq!(reply.get("MsgType"), Some("news"), "{body}");
+    let titles: Vec<&str> = reply.all("Articles/item/Title").collect();
+    assert!(titles.contains(&"学生助学金申请"), "{titles:?}");
+    assert!(reply.all("Articles/item/Url").all(|url| url.starts_with("http")));
+
+    // WeCom's retry of the same MsgId is acknowledged empty and not answered again.
+    let (status, body) = post_encrypted(&app, &inner, false).await;
+    assert_eq!((status, body.as_str()), (200, ""));
+    // The text before the card goes through message/send, once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = fake.sent.lock().unwrap().clone();
+    assert!(sent.len() <= 1 && sent.iter().all(|m| m["msgtype"] == "text" && m["touser"] == "2021001234"), "{sent:?}");
+}
+
+#[tokio::test]
+async fn a_slow_answer_goes_through_message_send_once() {
+    let (api_base, fake) = spawn_fake_wecom().await;
+    let app = spawn_wecom_app(Some(&api_base), 1).await;
+    let inner = text_message("2021001234", "助学金怎么申请", "7002");
+    let (status, body) = post_encrypted(&app, &inner, false).await;
+    assert_eq!((status, body.as_str()), (200, ""), "past the deadline the callback is acknowledged empty");
+    let (status, body) = post_encrypted(&app, &inner, false).await;
+    assert_eq!((status, body.as_str()), (200, ""));
+
+    let started = std::time::Instant::now();
+    let sent = loop {
+        let sent = fake.sent.lock().unwrap().clone();
+        if sent.iter().any(|m| m["msgtype"] != "text") || started.elapsed() > WAIT {
+            break sent;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = fake.sent.lock().unwrap().clone();
+    assert_eq!(all.len(), sent.len(), "the retried message is answered once: {all:?}");
+    assert!(all.iter().all(|m| m["touser"] == "2021001234" && m["agentid"] == 1000002), "{all:?}");
+    let card = all.iter().find(|m| m["msgtype"] != "text").expect("a card message is sent");
+    let shown = card.to_string();
+    assert!(shown.contains("学生助学金申请"), "{shown}");
+    assert!(["news", "textcard", "template_card"].contains(&card["msgtype"].as_str().unwrap()), "{shown}");
+    let tokens = fake.token_requests.lock().unwrap().clone();
+    assert_eq!(tokens.len(), 1, "the token is cached");
+    assert_eq!(tokens[0].get("corpid").map(String::as_str), Some(CORP_ID));
+    assert_eq!(tokens[0].get("corpsecret").map(String::as_str), Some("fake-secret"));
+}
+
+#[tokio::test]
+async fn tampered_or_broken_callbacks_are_refused_without_harm() {
+    let app = spawn_wecom_app(None, 4000).await;
+    let inner = text_message("u1", "你好", "7003");
+    let (status, body) = post_encrypted(&app, &inner, true).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], "wecom_bad_signature");
+
+    let crypt = app_crypt();
+    let signature = crypt.signature("1", "2", "not base64!!");
+    let response = reqwest::Client::new()
+        .post(app.http_url(CALLBACK))
+        .query(&[("msg_signature", signature.as_str()), ("timestamp", "1"), ("nonce", "2")])
+        .body("<xml><Encrypt><![CDATA[not base64!!]]></Encrypt></xml>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!((error["error"]["code"].as_str(), error["error"]["wecom_code"].as_i64()), (Some("wecom_bad_base64"), Some(-40010)));
+
+    let response = reqwest::Client::new()
+        .post(app.http_url(CALLBACK))
+        .query(&[("msg_signature", "x"), ("timestamp", "1"), ("nonce", "2")])
+        .body("not xml at all")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+
+    // Another corp's message under our token and key: receive id mismatch.
+    let other = WecomCrypt::new(TOKEN, AES_KEY, "wwOTHERCORP").unwrap();
+    let encrypt = other.encrypt(&inner).unwrap();
+    let signature = other.signature("1", "2", &encrypt);
+    let response = reqwest::Client::new()
+        .post(app.http_url(CALLBACK))
+        .query(&[("msg_signature", signature.as_str()), ("timestamp", "1"), ("nonce", "2")])
+        .body(format!("<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["wecom_code"], -40005);
+
+    // The server still answers.
+    let (status, _, _) = get_with_query(&app, "/health/live", &[]).await;
+    assert!(status == 200 || status == 404);
+}
+
+#[tokio::test]
+async fn unconfigured_channels_answer_not_found_with_a_clear_error() {
+    let app = spawn_app().await;
+    for path in [CALLBACK, BOT_CALLBACK] {
+        let (status, _, body) = get_with_query(&app, path, &[("msg_signature", "x"), ("timestamp", "1"), ("nonce", "2"), ("echostr", "e")]).await;
+        assert_eq!(status, 404, "{path}");
+        let error: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(error["error"]["code"], "channel_not_configured");
+        assert!(error["error"]["message"].as_str().unwrap().contains("EHALL_"), "{body}");
+    }
+}
+
+fn bot_crypt() -> WecomCrypt {
+    WecomCrypt::new(TOKEN, AES_KEY, "").unwrap()
+}
+
+/// Posts an encrypted 智能机器人 callback; returns status and the decrypted JSON reply (Null for an empty body).
+async fn post_bot(app: &TestApp, callback: &Value) -> (u16, Value) {
+    let crypt = bot_crypt();
+    let encrypt = crypt.encrypt(&callback.to_string()).unwrap();
+    let (timestamp, nonce) = ("1732700000", "998877");
+    let signature = crypt.signature(timestamp, nonce, &encrypt);
+    let response = reqwest::Client::new()
+        .post(app.http_url(BOT_CALLBACK))
+        .query(&[("msg_signature", signature.as_str()), ("timestamp", timestamp), ("nonce", nonce)])
+        .body(json!({"encrypt": encrypt}).to_string())
+        .timeout(WAIT)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    if text.is_empty() || status != 200 {
+        return (status, Value::Null);
+    }
+    let envelope: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(envelope["nonce"], nonce, "the reply uses the request's nonce");
+    let plaintext = crypt
+        .decrypt_verified(
+            envelope["msgsignature"].as_str().unwrap(),
+            &envelope["timestamp"].as_u64().unwrap().to_string(),
+            envelope["nonce"].as_str().unwrap(),
+            envelope["encrypt"].as_str().unwrap(),
+        )
+        .unwrap();
+    (status, serde_json::from_str(&plaintext).unwrap())
+}
+
+#[tokio::test]
+async fn the_ai_bot_streams_the_answer_until_finished() {
+    let app = spawn_wecom_app(None, 1).await;
+    let question = json!({
+        "msgid": "bot-msg-1", "aibotid": "AIBOTID", "chattype": "single", "from": {"userid": "2021001234"},
+        "response_url": "http://127.0.0.1:9/unused", "msgtype": "text", "text": {"content": "助学金怎么申请"}
+    });
+    let (status, first) = post_bot(&app, &question).await;
+    assert_eq!(status, 200);
+    assert_eq!(first["msgtype"], "stream", "{first}");
+    assert_eq!(first["stream"]["finish"], false, "past the deadline the first frame is a placeholder: {first}");
+    let stream_id = first["stream"]["id"].as_str().unwrap().to_owned();
+
+    // A repeated callback of the same message continues the same stream.
+    let (_, again) = post_bot(&app, &question).await;
+    assert_eq!(again["stream"]["id"], stream_id.as_str());
+
+    let refresh = json!({
+        "msgid": "bot-refresh-1", "aibotid": "AIBOTID", "chattype": "single", "from": {"userid": "2021001234"},
+        "msgtype": "stream", "stream": {"id": stream_id}
+    });
+    let started = std::time::Instant::now();
+    let last = loop {
+        let (status, frame) = post_bot(&app, &refresh).await;
+        assert_eq!(status, 200);
+        assert_eq!(frame["stream"]["id"], stream_id.as_str());
+        if frame["stream"]["finish"] == true || started.elapsed() > WAIT {
+            break frame;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(last["stream"]["finish"], true, "{last}");
+    let content = last["stream"]["content"].as_str().unwrap();
+    assert!(content.contains("学生助学金申请"), "the whole answer, cards as links: {content}");
+    if last["msgtype"] == "stream_with_template_card" {
+        assert!(last["template_card"]["card_type"].is_string(), "{last}");
+    } else {
+        assert_eq!(last["msgtype"], "stream");
+    }
+
+    let (status, welcome) = post_bot(
+        &app,
+        &json!({"msgid": "ev-1", "msgtype": "event", "from": {"userid": "u"}, "event": {"eventtype": "enter_chat"}}),
+    )
+    .await;
+    assert_eq!((status, welcome["msgtype"].as_str()), (200, Some("text")));
+}
