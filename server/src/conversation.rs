@@ -84,6 +84,7 @@ pub async fn turn(
         reply_id: outcome.reply.id.clone(),
     };
     tracing::info!(intent = %record.intent, mode = ?record.mode, latency_ms, "turn answered");
+    crate::metrics::observe_turn(record.channel.as_str(), record.mode, latency_ms);
     // The answer is worth more than its bookkeeping: a failed write is logged and the reply still goes out.
     if let Err(e) = state.store.record_turn(&session.id, &dialogue, &record).await {
         tracing::error!(error = %e, "could not persist the turn");

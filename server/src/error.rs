@@ -73,6 +73,7 @@ impl ApiError {
 
     /// Logs what went wrong at a level that fits: server faults as errors, client mistakes as debug.
     pub fn log(&self) {
+        crate::metrics::count_error(self.code().as_str());
         match self {
             ApiError::Store(_) | ApiError::Internal(_) => tracing::error!(error = %self, "request failed"),
             ApiError::Overloaded | ApiError::EngineTimeout | ApiError::TooManyConnections => {

@@ -10,6 +10,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use bot::protocol::Mode;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,8 +41,13 @@ fn registry() -> &'static Registry {
 }
 
 /// Counts one answered turn and its latency.
-pub fn observe_turn(channel: &str, mode: &str, latency_ms: u64) {
+pub fn observe_turn(channel: &str, mode: Mode, latency_ms: u64) {
     let r = registry();
+    let mode = match mode {
+        Mode::Answer => "answer",
+        Mode::Clarify => "clarify",
+        Mode::Fallback => "fallback",
+    };
     if let Ok(mut q) = r.questions.lock() {
         *q.entry((channel.to_owned(), mode.to_owned())).or_default() += 1;
     }
@@ -125,7 +131,7 @@ mod tests {
 
     #[test]
     fn the_exposition_has_every_family() {
-        observe_turn("ws", "answer", 12);
+        observe_turn("ws", Mode::Answer, 12);
         count_error("rate_limited");
         let text = render(3);
         assert!(text.contains("ehall_questions_total{channel=\"ws\",mode=\"answer\"}"));

@@ -196,7 +196,7 @@ mod tests {
         let log = vec![q("2026-11-26", "answer", Some("a"), Some(true)), q("2026-11-27", "fallback", None, Some(false))];
         let s = summarize(&log, &[("a".into(), "A".into()), ("b".into(), "B".into())]);
         assert_eq!(s["total"], 2);
-        assert_eq!(s["per_day"].as_array().unwrap().len(), 2);
+        assert_eq!(s["per_day"].as_array().map(Vec::len), Some(2));
         assert_eq!(s["rates"]["fallback"], 0.5);
         assert_eq!(s["satisfaction"]["up"], 1);
         assert_eq!(s["never_asked"]["items"][0]["id"], "b");

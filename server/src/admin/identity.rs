@@ -128,10 +128,10 @@ mod tests {
     async fn static_tokens_and_the_admin_list() {
         let tokens = StaticTokens::parse("tok-admin-1=A0001, tok-dept-22=A0002:网信办, short=x, tok-student=S001");
         let policy = AdminPolicy::parse("A0001,A0002");
-        let admin = tokens.verify("tok-admin-1").await.unwrap();
+        let admin = tokens.verify("tok-admin-1").await.expect("a known token");
         assert!(policy.is_admin(&admin));
-        assert_eq!(tokens.verify("tok-dept-22").await.unwrap().department.as_deref(), Some("网信办"));
+        assert_eq!(tokens.verify("tok-dept-22").await.expect("a known token").department.as_deref(), Some("网信办"));
         assert!(tokens.verify("short").await.is_none());
-        assert!(!policy.is_admin(&tokens.verify("tok-student").await.unwrap()));
+        assert!(!policy.is_admin(&tokens.verify("tok-student").await.expect("a known token")));
     }
 }

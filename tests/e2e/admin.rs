@@ -1,0 +1,300 @@
+//! The admin API: live knowledge edits while clients keep chatting, access control, audit, validation, the
+//! unanswered loop, explain, analytics, metrics and the OpenAPI document.
+
+use ehall_tests::{chat, connect, spawn_app, TestApp};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+const ADMIN_TOKEN: &str = "test-admin-token-A0001";
+const DEPT_ADMIN_TOKEN: &str = "test-admin-token-A0002";
+const STUDENT_TOKEN: &str = "test-student-token-S0001";
+
+/// The admin identities of these tests (the same values for every test of the process).
+fn configure_admins() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY (edition 2021: set_var is safe): set once, before any test server reads them, to fixed values.
+        std::env::set_var("EHALL_ADMINS", "A0001,A0002");
+        std::env::set_var(
+            "EHALL_ADMIN_TOKENS",
+            format!("{ADMIN_TOKEN}=A0001,{DEPT_ADMIN_TOKEN}=A0002:网信办,{STUDENT_TOKEN}=S0001"),
+        );
+    });
+}
+
+async fn admin_app() -> TestApp {
+    configure_admins();
+    spawn_app().await
+}
+
+async fn call(app: &TestApp, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut req = client.request(method, app.http_url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("the request is sent");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("a body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+async fn admin_get(app: &TestApp, path: &str) -> Value {
+    let (status, body) = call(app, reqwest::Method::GET, path, Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
+}
+
+#[tokio::test]
+async fn an_edited_phone_is_answered_at_once_while_another_client_keeps_chatting() {
+    let app = admin_app().await;
+    let question = "校园网故障报修电话是多少";
+    let before = chat(app.addr, None, question).await;
+    assert!(!before.to_string().contains("22229999"), "{before}");
+
+    // A concurrent client chats all along the edit; every turn must be answered.
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let addr = app.addr;
+    let background = {
+        let (stop, answered) = (Arc::clone(&stop), Arc::clone(&answered));
+        tokio::spawn(async move {
+            let mut client = connect(addr, None).await;
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) || n < 3 {
+                n += 1;
+                let frame = client.send_text(&format!("c{n}"), "校园卡丢了怎么补办").await;
+                assert_eq!(frame["type"], "reply", "{frame}");
+                answered.fetch_add(1, Ordering::Relaxed);
+                // Under the websocket's rate limit (30 frames per 10 s).
+                tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            }
+        })
+    };
+
+    let record = admin_get(&app, "/api/v1/admin/items/service/s1-it-network-repair").await;
+    let mut body = record["body"].clone();
+    body["contact"]["phone"] = json!("22229999");
+    let (status, saved) = call(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/admin/items/service/s1-it-network-repair",
+        Some(ADMIN_TOKEN),
+        Some(json!({ "body": body })),
+    )
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["live"], true);
+
+    let after = chat(app.addr, None, question).await;
+    assert!(after.to_string().contains("22229999"), "the next answer shows the new phone: {after}");
+
+    stop.store(true, Ordering::Relaxed);
+    background.await.expect("the concurrent client got every answer");
+    assert!(answered.load(Ordering::Relaxed) >= 3);
+
+    let audit = admin_get(&app, "/api/v1/admin/audit?item=s1-it-network-repair").await;
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["actor"], "A0001", "{audit}");
+    assert_eq!(entry["action"], "edit");
+    assert_eq!(entry["before"]["body"]["contact"]["phone"], "26669577");
+    assert_eq!(entry["after"]["body"]["contact"]["phone"], "22229999");
+    assert!(entry["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+
+    // The database is the source of truth: a restart on the same database keeps the edit.
+    let db = app.stop().await;
+    let again = ehall_tests::spawn_app_on(db).await;
+    let answer = chat(again.addr, None, question).await;
+    assert!(answer.to_string().contains("22229999"), "{answer}");
+}
+
+#[tokio::test]
+async fn guests_get_401_and_non_admins_403() {
+    let app = admin_app().await;
+    let (status, body) = call(&app, reqwest::Method::GET, "/api/v1/admin/items", None, None).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let (status, _) = call(&app, reqwest::Method::GET, "/api/v1/admin/items", Some("not-a-known-token"), None).await;
+    assert_eq!(status, 401);
+    let (status, body) = call(&app, reqwest::Method::GET, "/api/v1/admin/items", Some(STUDENT_TOKEN), None).await;
+    assert_eq!(status, 403, "{body}");
+    let put = json!({"body": {"id": "x"}});
+    let (status, _) = call(&app, reqwest::Method::PUT, "/api/v1/admin/items/faq/x", Some(STUDENT_TOKEN), Some(put)).await;
+    assert_eq!(status, 403);
+    let me = admin_get(&app, "/api/v1/admin/me").await;
+    assert_eq!(me["id"], "A0001");
+}
+
+#[tokio::test]
+async fn validation_errors_name_the_field_and_change_nothing() {
+    let app = admin_app().await;
+    let record = admin_get(&app, "/api/v1/admin/items/service/s1-it-network-repair").await;
+    let mut body = record["body"].clone();
+    body["department"] = json!("没有这个部门");
+    let path = "/api/v1/admin/items/service/s1-it-network-repair";
+    let (status, err) = call(&app, reqwest::Method::PUT, path, Some(ADMIN_TOKEN), Some(json!({ "body": body }))).await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["error"]["field"], "department", "{err}");
+
+    let mut missing = record["body"].clone();
+    missing.as_object_mut().expect("an object").remove("summary");
+    let (status, err) = call(&app, reqwest::Method::PUT, path, Some(ADMIN_TOKEN), Some(json!({ "body": missing }))).await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["error"]["field"], "summary", "{err}");
+
+    let unchanged = admin_get(&app, path).await;
+    assert_eq!(unchanged["body"], record["body"]);
+    let audit = admin_get(&app, "/api/v1/admin/audit").await;
+    assert_eq!(audit["entries"].as_array().map(Vec::len), Some(0), "{audit}");
+}
+
+#[tokio::test]
+async fn faqs_are_created_found_and_retired() {
+    let app = admin_app().await;
+    let faq = json!({"id": "f-admin-test-locker", "question": "图书馆储物柜钥匙丢了怎么办？", "answer": "请到图书馆一楼服务台登记，押金可退。"});
+    let (status, body) = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/admin/items/faq",
+        Some(ADMIN_TOKEN),
+        Some(json!({"body": faq, "questions": ["储物柜钥匙找不到了"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let answer = chat(app.addr, None, "图书馆储物柜钥匙丢了怎么办").await;
+    assert!(answer.to_string().contains("服务台登记"), "{answer}");
+
+    let found = admin_get(&app, "/api/v1/admin/items?kind=faq&q=储物柜").await;
+    assert_eq!(found["total"], 1, "{found}");
+
+    let (status, _) = call(&app, reqwest::Method::DELETE, "/api/v1/admin/items/faq/f-admin-test-locker", Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, 200);
+    let gone = chat(app.addr, None, "图书馆储物柜钥匙丢了怎么办").await;
+    assert!(!gone.to_string().contains("服务台登记"), "{gone}");
+}
+
+#[tokio::test]
+async fn an_unanswered_question_is_grouped_then_attached_and_then_answered() {
+    let app = admin_app().await;
+    let odd = "蓝鲸打卡积分怎么兑换";
+    let first = chat(app.addr, None, odd).await;
+    assert_ne!(first["reply"]["mode"], "answer", "the question starts unanswered: {first}");
+    chat(app.addr, None, "蓝鲸打卡积分怎么兑换？").await;
+
+    let review = admin_get(&app, "/api/v1/admin/unanswered").await;
+    let group = review["groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["text"].as_str().is_some_and(|t| t.contains("蓝鲸打卡"))))
+        .cloned()
+        .unwrap_or_else(|| panic!("the question is listed for review: {review}"));
+    assert_eq!(group["count"], 2, "{group}");
+
+    let (status, body) = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/admin/unanswered/faq",
+        Some(ADMIN_TOKEN),
+        Some(json!({"text": odd, "question": "蓝鲸打卡积分如何兑换？", "answer": "蓝鲸打卡积分可在体育部公众号兑换运动装备。"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let now = chat(app.addr, None, odd).await;
+    assert_eq!(now["reply"]["mode"], "answer", "{now}");
+    assert!(now.to_string().contains("体育部公众号"), "{now}");
+
+    let review = admin_get(&app, "/api/v1/admin/unanswered").await;
+    assert!(!review.to_string().contains("蓝鲸打卡"), "resolved questions leave the list: {review}");
+}
+
+#[tokio::test]
+async fn a_reviewed_question_attached_to_an_item_is_answered_by_it() {
+    let app = admin_app().await;
+    let odd = "天商ID的那个东西搞不定了咋整";
+    let first = chat(app.addr, None, odd).await;
+    let (status, body) = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/admin/unanswered/attach",
+        Some(ADMIN_TOKEN),
+        Some(json!({"text": odd, "item_id": "s1-it-uid-password"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body} (first answer: {first})");
+    let now = chat(app.addr, None, odd).await;
+    assert_eq!(now["reply"]["mode"], "answer", "{now}");
+    let item = admin_get(&app, "/api/v1/admin/items/service/s1-it-uid-password").await;
+    assert!(item["questions"].as_array().is_some_and(|q| q.iter().any(|x| x == odd)), "{item}");
+}
+
+#[tokio::test]
+async fn explain_analytics_stale_and_popular() {
+    let app = admin_app().await;
+    chat(app.addr, None, "校园卡丢了怎么补办").await;
+    chat(app.addr, None, "今天天气怎么样").await;
+
+    let questions = admin_get(&app, "/api/v1/admin/questions?limit=10").await;
+    let id = questions["questions"][0]["id"].as_str().expect("a logged question").to_owned();
+    let why = admin_get(&app, &format!("/api/v1/admin/questions/{id}/explain")).await;
+    assert!(why["decision"].is_string(), "{why}");
+    assert!(why["terms"].is_array());
+    let direct = admin_get(&app, "/api/v1/admin/explain?text=%E6%A0%A1%E5%9B%AD%E5%8D%A1%E4%B8%A2%E4%BA%86").await;
+    let top = &direct["candidates"][0];
+    assert!(top["fused"].is_number() && top["lexical_rank"].is_number(), "{direct}");
+
+    let stats = admin_get(&app, "/api/v1/admin/analytics?days=7").await;
+    assert_eq!(stats["total"], 2, "{stats}");
+    assert!(stats["per_day"][0]["channels"]["http"].as_u64() == Some(2), "{stats}");
+    assert!(stats["latency_ms"]["median"].is_number());
+    assert!(stats["never_asked"]["total"].as_u64().unwrap_or(0) > 10);
+
+    let fresh = admin_get(&app, "/api/v1/admin/stale").await;
+    assert_eq!(fresh["total"], 0, "everything was reviewed at seeding: {fresh}");
+    let all = admin_get(&app, "/api/v1/admin/stale?days=-1").await;
+    assert!(all["total"].as_u64().unwrap_or(0) > 50, "{}", all["total"]);
+    let (status, own) = call(&app, reqwest::Method::GET, "/api/v1/admin/stale?days=-1", Some(DEPT_ADMIN_TOKEN), None).await;
+    assert_eq!(status, 200);
+    let items = own["items"].as_array().expect("items");
+    assert!(!items.is_empty() && items.iter().all(|i| i["owner_department"] == "网信办"), "{own}");
+
+    let (status, popular) = call(&app, reqwest::Method::GET, "/api/v1/popular", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(popular["questions"], json!([]), "too little traffic for popular questions: {popular}");
+}
+
+#[tokio::test]
+async fn metrics_and_every_documented_route() {
+    let app = admin_app().await;
+    chat(app.addr, None, "校园卡丢了怎么补办").await;
+    let (status, text) = call(&app, reqwest::Method::GET, "/metrics", None, None).await;
+    assert_eq!(status, 200);
+    let text = text.as_str().expect("plain text").to_owned();
+    for family in ["ehall_questions_total{channel=\"http\"", "ehall_turn_latency_seconds_bucket", "ehall_websocket_connections", "ehall_errors_total"] {
+        assert!(text.contains(family), "{family} in {text}");
+    }
+
+    let (status, doc) = call(&app, reqwest::Method::GET, "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 20);
+    for (path, ops) in paths {
+        for method in ops.as_object().expect("operations").keys() {
+            let concrete = path.replace("{kind}", "faq").replace("{id}", "no-such-id");
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
+            if concrete == "/ws" {
+                continue;
+            }
+            let resp = reqwest::Client::new().request(m, app.http_url(&concrete)).send().await.expect("sent");
+            let routed = resp.status() != reqwest::StatusCode::METHOD_NOT_ALLOWED
+                && !(resp.status() == reqwest::StatusCode::NOT_FOUND && !concrete.contains("no-such-id"));
+            assert!(routed, "{method} {path} is documented but not routed ({})", resp.status());
+        }
+    }
+    let (status, _) = call(&app, reqwest::Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, 200);
+    let (status, ready) = call(&app, reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, 200, "{ready}");
+}
