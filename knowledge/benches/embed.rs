@@ -56,9 +56,24 @@ fn bench_threads(paths: &ModelPaths, threads: usize) -> Result<(), Box<dyn std::
     let load_started = Instant::now();
     let model = CandleE5::load(paths, options)?;
     let load_time = load_started.elapsed();
-    println!("== compute_threads = {threads} ({}) ==", model.model_id());
+    println!("== candle, compute_threads = {threads} ({}) ==", model.model_id());
     println!("load: {:.0} ms", ms(load_time));
+    bench_model(&model)
+}
 
+/// The optional libtorch backend, measured the same way (`--features rust-bert`, built and run
+/// with the environment scripts/test-rust-bert sets up).
+#[cfg(feature = "rust-bert")]
+fn bench_rust_bert(paths: &ModelPaths, threads: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let load_started = Instant::now();
+    let model = knowledge::embed::RustBertE5::load(paths, threads)?;
+    let load_time = load_started.elapsed();
+    println!("== rust-bert, libtorch threads = {threads} ({}) ==", model.model_id());
+    println!("load: {:.0} ms", ms(load_time));
+    bench_model(&model)
+}
+
+fn bench_model(model: &dyn Embedder) -> Result<(), Box<dyn std::error::Error>> {
     for query in QUERIES {
         model.embed(&[query], TextKind::Query)?; // warm-up
     }
@@ -119,6 +134,11 @@ fn main() -> ExitCode {
             eprintln!("embed bench failed: {err}");
             return ExitCode::FAILURE;
         }
+    }
+    #[cfg(feature = "rust-bert")]
+    if let Err(err) = bench_rust_bert(&paths, CandleE5Options::default().compute_threads) {
+        eprintln!("embed bench (rust-bert) failed: {err}");
+        return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }

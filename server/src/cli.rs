@@ -26,6 +26,8 @@ pub enum Command {
     ImportCatalog(ImportCatalogArgs),
     /// Scores a question set in-process (the definitions of shared/eval/evaluate.py); exits 1 below a threshold.
     Eval(EvalArgs),
+    /// Writes the knowledge as the database holds it (admin edits included) to DIR in the format of data/.
+    Export(crate::admin::export::ExportArgs),
 }
 
 /// Flags of `serve`. Each also reads an environment variable; the command line wins over the environment,
@@ -168,6 +170,7 @@ impl Cli {
             }
             Command::CheckData(args) => commands::check_data::run(&args.data_dir, &mut out, &mut err),
             Command::ImportCatalog(args) => commands::import_catalog::run(&args, &mut out, &mut err),
+            Command::Export(args) => crate::admin::export::run(&args, &mut out, &mut err),
             Command::Eval(args) => {
                 crate::telemetry::init("warn");
                 commands::eval::run(&args, &mut out, &mut err)
