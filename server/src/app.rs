@@ -31,6 +31,10 @@ impl EngineHandle {
 
     /// Installs a new engine for every later turn.
     pub fn replace(&self, engine: Engine) {
+        // A reloaded engine keeps answering personal questions from the same campus data.
+        if let (None, Some(campus)) = (engine.campus(), self.current().campus()) {
+            engine.set_campus(campus);
+        }
         self.0.store(Arc::new(engine));
     }
 }
@@ -67,6 +71,8 @@ pub struct AppState {
     pub connection_permits: Arc<Semaphore>,
     pub limits: Arc<Limits>,
     pub closing: Closing,
+    /// The portal (campus data, notices); `None` until the database is open.
+    pub portal: Option<crate::campus::Portal>,
     /// WeCom, 智能机器人 and 今日校园, when configured.
     pub channels: Arc<crate::channels::dispatch::Channels>,
     /// The admin API's context (knowledge in the database, live reload); `None` in apps built without one.
@@ -82,6 +88,7 @@ impl AppState {
             connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
             limits: Arc::new(limits),
             closing: Closing::new(),
+            portal: None,
             channels: Arc::new(crate::channels::dispatch::Channels::disabled()),
             admin: None,
         }
@@ -190,6 +197,7 @@ pub async fn build_app_with(settings: &Settings, retrieval: &Retrieval) -> Resul
     tracing::info!("database ready");
     let state = AppState::new(engine, Arc::new(sql.clone()), settings.limits.clone());
     let state = crate::admin::with_admin(state, sql.pool().clone(), retrieval);
+    let state = crate::campus::attach(state, sql.pool().clone(), &settings.data_dir).await;
     let channels = crate::channels::dispatch::Channels::start(&settings.channels, &state, sql.pool().clone())?;
     let state = AppState { channels: Arc::new(channels), ..state };
     Ok(App { state, sql })

@@ -75,7 +75,8 @@ pub async fn turn(
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let record = QuestionRecord {
         channel,
-        text: log_text,
+        // A message that seemed to carry a password is never stored.
+        text: if outcome.log.redacted { "[已隐去：疑似包含密码]".to_owned() } else { log_text },
         intent: outcome.log.intent.clone(),
         mode: outcome.log.mode,
         top_item: outcome.log.top_item.clone(),

@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod campus;
 pub mod channels;
 pub mod cli;
 pub mod commands;

@@ -113,11 +113,23 @@ where
     if send(&mut tx, &welcome).await.is_err() {
         return;
     }
+    let (mut notices, kept) = crate::campus::open_notices(&state, session.user.as_ref()).await;
+    for frame in &kept {
+        if send(&mut tx, frame).await.is_err() {
+            return;
+        }
+    }
     let limits = state.limits.clone();
     let mut budget = FrameBudget::new(limits.rate_limit_frames, limits.rate_window);
     let end = loop {
         let next = tokio::select! {
             () = state.closing.wait() => break End::ShuttingDown,
+            Some(notice) = crate::campus::next_notice(&mut notices) => {
+                if send(&mut tx, &notice).await.is_err() {
+                    break End::ClientGone;
+                }
+                continue;
+            }
             next = tokio::time::timeout(limits.ws_idle_timeout, rx.next()) => next,
         };
         let message = match next {

@@ -1,0 +1,227 @@
+//! The portal's server side: campus data for the engine (demo tables seeded from `data/demo/campus.toml`), the
+//! bot's own records, and notices: a per-user registry of open websocket sessions that get a `notice` frame at once,
+//! with unread notices kept for the next login of a user who is not connected.
+//!
+//! The admin side answers a feedback with [`Portal::answer_feedback`]; it stores the answer and notifies the user.
+
+pub mod demo;
+pub mod seed;
+
+use bot::campus::{Affair, Campus, CampusError, FeedbackRecord, FeedbackStatus, Message};
+use bot::portal::cards as portal_cards;
+use bot::protocol::{Card, ServerFrame, UserInfo};
+use demo::SqlCampus;
+use sqlx::{AnyPool, Row};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// Notices one session may have waiting before more are kept for later instead.
+const SESSION_NOTICE_BUFFER: usize = 16;
+
+/// Why the portal could not start or act.
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    #[error("the demo campus data {path} is not valid: {message}")]
+    Demo { path: PathBuf, message: String },
+    #[error("portal storage failed: {0}")]
+    Database(String),
+    #[error(transparent)]
+    Campus(#[from] CampusError),
+}
+
+impl From<sqlx::Error> for PortalError {
+    fn from(e: sqlx::Error) -> Self {
+        PortalError::Database(e.to_string())
+    }
+}
+
+type Senders = HashMap<String, Vec<(u64, mpsc::Sender<ServerFrame>)>>;
+
+/// Open websocket sessions by user, for pushing notices.
+#[derive(Clone, Default)]
+pub struct NoticeHub {
+    senders: Arc<Mutex<Senders>>,
+    next_id: Arc<AtomicU64>,
+}
+
+/// One session's registration; dropping it unregisters the session.
+pub struct NoticeSubscription {
+    hub: NoticeHub,
+    user_id: String,
+    id: u64,
+    pub receiver: mpsc::Receiver<ServerFrame>,
+}
+
+impl Drop for NoticeSubscription {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.hub.senders.lock() {
+            if let Some(list) = map.get_mut(&self.user_id) {
+                list.retain(|(id, _)| *id != self.id);
+                if list.is_empty() {
+                    map.remove(&self.user_id);
+                }
+            }
+        }
+    }
+}
+
+impl NoticeHub {
+    pub fn subscribe(&self, user_id: &str) -> NoticeSubscription {
+        let (tx, receiver) = mpsc::channel(SESSION_NOTICE_BUFFER);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut map) = self.senders.lock() {
+            map.entry(user_id.to_owned()).or_default().push((id, tx));
+        }
+        NoticeSubscription { hub: self.clone(), user_id: user_id.to_owned(), id, receiver }
+    }
+
+    /// Sends to every open session of the user; how many took it.
+    pub fn send(&self, user_id: &str, frame: &ServerFrame) -> usize {
+        let Ok(map) = self.senders.lock() else { return 0 };
+        map.get(user_id).map_or(0, |list| list.iter().filter(|(_, tx)| tx.try_send(frame.clone()).is_ok()).count())
+    }
+
+    /// Open sessions of a user.
+    pub fn sessions(&self, user_id: &str) -> usize {
+        self.senders.lock().map_or(0, |map| map.get(user_id).map_or(0, Vec::len))
+    }
+}
+
+/// The portal: campus data, the bot's records and notices.
+#[derive(Clone)]
+pub struct Portal {
+    pub store: SqlCampus,
+    pub campus: Arc<dyn Campus>,
+    pub hub: NoticeHub,
+    /// Test-only logins: token → user. Empty in every server built from settings.
+    fixed_users: Arc<HashMap<String, UserInfo>>,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Portal {
+    /// Opens the portal on the server's database; seeds the demo data from `<data_dir>/demo/campus.toml` when it
+    /// exists. Must be called inside the runtime.
+    pub async fn open(pool: AnyPool, data_dir: &Path) -> Result<Portal, PortalError> {
+        let path = data_dir.join("demo").join("campus.toml");
+        let demo = if path.exists() { Some(seed::DemoCampus::read(&path)?) } else { None };
+        let binding = demo.as_ref().map_or_else(|| "https://ehall.tjcu.edu.cn/".to_owned(), |d| d.mail_binding_url.clone());
+        let store = SqlCampus::new(pool, binding);
+        if let Some(demo) = &demo {
+            let seeded = seed::seed(&store, demo).await?;
+            tracing::info!(seeded, "demo campus data ready");
+        }
+        let campus: Arc<dyn Campus> = Arc::new(store.clone());
+        Ok(Portal { store, campus, hub: NoticeHub::default(), fixed_users: Arc::new(HashMap::new()) })
+    }
+
+    /// The same portal that also logs in the given token → user pairs (tests only, before real login tokens).
+    pub fn with_fixed_users(mut self, users: HashMap<String, UserInfo>) -> Portal {
+        self.fixed_users = Arc::new(users);
+        self
+    }
+
+    /// The user a fixed test token stands for.
+    pub fn fixed_user(&self, token: Option<&str>) -> Option<UserInfo> {
+        token.and_then(|t| self.fixed_users.get(t)).cloned()
+    }
+
+    /// Delivers a notice to the user's open sessions now, or keeps it for their next login.
+    pub async fn notify(&self, user_id: &str, text: String, cards: Vec<Card>) -> Result<usize, PortalError> {
+        let frame = ServerFrame::Notice { text: text.clone(), cards: cards.clone() };
+        let delivered = self.hub.send(user_id, &frame);
+        if delivered == 0 {
+            let cards_json = serde_json::to_string(&cards).map_err(|e| PortalError::Database(e.to_string()))?;
+            sqlx::query("INSERT INTO portal_notices (id, user_id, text, cards_json, delivered, created_at) VALUES ($1, $2, $3, $4, 0, $5)")
+                .bind(format!("nt_{}", uuid::Uuid::new_v4().simple()))
+                .bind(user_id)
+                .bind(text)
+                .bind(cards_json)
+                .bind(now())
+                .execute(self.store.pool())
+                .await?;
+        }
+        Ok(delivered)
+    }
+
+    /// The notices kept for a user, oldest first, marked delivered as they are handed out.
+    pub async fn take_pending(&self, user_id: &str) -> Result<Vec<ServerFrame>, PortalError> {
+        let pool = self.store.pool();
+        let rows = sqlx::query("SELECT id, text, cards_json FROM portal_notices WHERE user_id = $1 AND delivered = 0 ORDER BY created_at")
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let id: String = r.try_get("id")?;
+            let text: String = r.try_get("text")?;
+            let cards_json: String = r.try_get("cards_json")?;
+            let cards: Vec<Card> = serde_json::from_str(&cards_json).unwrap_or_default();
+            sqlx::query("UPDATE portal_notices SET delivered = 1 WHERE id = $1").bind(&id).execute(pool).await?;
+            out.push(ServerFrame::Notice { text, cards });
+        }
+        Ok(out)
+    }
+
+    /// Answers a feedback or 工单 (the admin side calls this): stores the answer and status and notifies its author.
+    /// `None` when there is no feedback with this number.
+    pub async fn answer_feedback(&self, id: &str, answer: &str, status: FeedbackStatus) -> Result<Option<FeedbackRecord>, PortalError> {
+        let Some(record) = self.store.answer_feedback(id, answer, status).await? else { return Ok(None) };
+        let text = format!("您的{}（{}）有了答复：{}", record.kind.label(), record.id, answer);
+        self.notify(&record.user_id, text, vec![portal_cards::feedback_card(&record)]).await?;
+        Ok(Some(record))
+    }
+
+    /// Adds a 消息通知 for a user and notifies them.
+    pub async fn add_message(&self, user_id: &str, message: &Message) -> Result<(), PortalError> {
+        self.store.put_message(user_id, message).await?;
+        self.notify(user_id, format!("您有一条新消息：{}", message.title), vec![portal_cards::message_card(message)]).await?;
+        Ok(())
+    }
+
+    /// Adds (or updates) a 办件 or task for a user and notifies them.
+    pub async fn add_affair(&self, user_id: &str, affair: &Affair) -> Result<(), PortalError> {
+        self.store.put_affair(user_id, affair).await?;
+        let text = format!("您有{}更新：{}（{}）", affair.kind.label(), affair.title, affair.status);
+        self.notify(user_id, text, vec![portal_cards::affair_card(affair, true)]).await?;
+        Ok(())
+    }
+}
+
+/// Opens the portal on the app's database and connects it to the engine. A portal that cannot start is logged and
+/// left out: personal questions then get a polite "not connected" while everything else keeps working.
+pub async fn attach(mut state: crate::app::AppState, pool: AnyPool, data_dir: &Path) -> crate::app::AppState {
+    match Portal::open(pool, data_dir).await {
+        Ok(portal) => {
+            state.engine.current().set_campus(Arc::clone(&portal.campus));
+            state.portal = Some(portal);
+        }
+        Err(e) => tracing::error!(error = %e, "the portal could not start; personal data is unavailable"),
+    }
+    state
+}
+
+/// The next notice for a session; never resolves for a session without a subscription (a guest's).
+pub async fn next_notice(subscription: &mut Option<NoticeSubscription>) -> Option<ServerFrame> {
+    match subscription {
+        Some(s) => s.receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Registers a logged-in user's session for notices and hands back the notices kept for them (to send after the
+/// welcome). Registering first means a notice sent meanwhile is either pushed live or found kept, never lost.
+pub async fn open_notices(state: &crate::app::AppState, user: Option<&UserInfo>) -> (Option<NoticeSubscription>, Vec<ServerFrame>) {
+    let (Some(portal), Some(user)) = (&state.portal, user) else { return (None, Vec::new()) };
+    let subscription = portal.hub.subscribe(&user.id);
+    let pending = portal.take_pending(&user.id).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "could not read kept notices");
+        Vec::new()
+    });
+    (Some(subscription), pending)
+}
