@@ -1,12 +1,21 @@
 //! `ehall-bot ask`: one question answered from the command line, readable or as the protocol's JSON.
 
+use clap::Parser;
 use ehall_tests::{assert_reply, data_dir};
-use server::cli::{AskArgs, DataDirArg, RetrievalArgs, Status};
+use server::cli::{Cli, Command, Status};
 
 fn ask(question: &str, json: bool) -> (Status, String, String) {
+    // Parsed like the real command line, so flags added later keep their defaults here.
     // Lexical retrieval: the server tests cover the semantic path; loading the model per call would only cost time.
-    let retrieval = RetrievalArgs { model_dir: None, vector_cache_dir: None, semantic: Some(false) };
-    let args = AskArgs { question: question.to_owned(), json, data: DataDirArg { data_dir: data_dir() }, retrieval };
+    let data = data_dir();
+    let mut argv = vec!["ehall-bot", "ask", question, "--semantic", "false", "--data-dir"];
+    argv.push(data.to_str().expect("a UTF-8 data path"));
+    if json {
+        argv.push("--json");
+    }
+    let Command::Ask(args) = Cli::try_parse_from(argv).expect("valid arguments").command else {
+        panic!("not the ask command")
+    };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let status = server::commands::ask::run(&args, &mut out, &mut err);
     (status, String::from_utf8(out).expect("utf-8"), String::from_utf8(err).expect("utf-8"))
