@@ -77,6 +77,8 @@ pub struct AppState {
     pub channels: Arc<crate::channels::dispatch::Channels>,
     /// The admin API's context (knowledge in the database, live reload); `None` in apps built without one.
     pub admin: Option<Arc<crate::admin::AdminContext>>,
+    /// Events between replicas (knowledge reloads, notices); local-only on SQLite.
+    pub events: store::notify::Events,
 }
 
 impl AppState {
@@ -91,6 +93,7 @@ impl AppState {
             portal: None,
             channels: Arc::new(crate::channels::dispatch::Channels::disabled()),
             admin: None,
+            events: store::notify::Events::local(),
         }
     }
 }
@@ -195,9 +198,18 @@ pub async fn build_app_with(settings: &Settings, retrieval: &Retrieval) -> Resul
     // The database holds the knowledge at run time; `data_dir` seeds it on the first start.
     let engine = crate::admin::boot_engine(sql.pool(), &settings.data_dir, retrieval).await?;
     tracing::info!("database ready");
-    let state = AppState::new(engine, Arc::new(sql.clone()), settings.limits.clone());
+    let mut state = AppState::new(engine, Arc::new(sql.clone()), settings.limits.clone());
+    state.events = store::notify::Events::for_store(&sql);
     let state = crate::admin::with_admin(state, sql.pool().clone(), retrieval);
     let state = crate::campus::attach(state, sql.pool().clone(), &settings.data_dir).await;
+    store::replicas::reload_engine_on_knowledge_events(
+        &state.events,
+        state.engine.clone(),
+        sql.pool().clone(),
+        settings.data_dir.clone(),
+        retrieval.clone(),
+    );
+    state.events.spawn_listener();
     let channels = crate::channels::dispatch::Channels::start(&settings.channels, &state, sql.pool().clone())?;
     let state = AppState { channels: Arc::new(channels), ..state };
     Ok(App { state, sql })
@@ -216,7 +228,8 @@ where
 {
     let closing = state.closing.clone();
     let app = router(state);
-    axum::serve(listener, app)
+    // Connect info gives the per-address limit (`limits.rs`) the peer's address.
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down");

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod commands;
 pub mod conversation;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

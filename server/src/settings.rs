@@ -78,6 +78,9 @@ pub struct Limits {
     pub rate_window: Duration,
     /// Whole-request timeout of plain HTTP routes.
     pub http_timeout: Duration,
+    /// Requests (HTTP calls and websocket connects) one client address may make at once, and per second after.
+    pub ip_burst: u32,
+    pub ip_per_second: f64,
 }
 
 impl Default for Limits {
@@ -92,6 +95,8 @@ impl Default for Limits {
             rate_limit_frames: 30,
             rate_window: Duration::from_secs(10),
             http_timeout: Duration::from_secs(30),
+            ip_burst: crate::limits::DEFAULT_IP_BURST,
+            ip_per_second: crate::limits::DEFAULT_IP_PER_SECOND,
         }
     }
 }
@@ -144,6 +149,8 @@ pub struct FileLimits {
     pub rate_limit_frames: Option<u32>,
     pub rate_window_ms: Option<u64>,
     pub http_timeout_ms: Option<u64>,
+    pub ip_burst: Option<u32>,
+    pub ip_per_second: Option<f64>,
 }
 
 /// What the environment and command line said (clap already merged those two).
@@ -213,6 +220,8 @@ impl Settings {
         d.rate_limit_frames = l.rate_limit_frames.unwrap_or(d.rate_limit_frames);
         d.rate_window = l.rate_window_ms.map_or(d.rate_window, ms);
         d.http_timeout = l.http_timeout_ms.map_or(d.http_timeout, ms);
+        d.ip_burst = l.ip_burst.unwrap_or(d.ip_burst);
+        d.ip_per_second = l.ip_per_second.unwrap_or(d.ip_per_second);
         s.validate()?;
         Ok(s)
     }

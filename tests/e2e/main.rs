@@ -1,11 +1,14 @@
 //! End-to-end tests, one binary (one link) for all: the real server, real sockets, a real SQLite file.
 
 mod dialogue;
+mod durability;
 mod check_data;
 mod cpdaily;
 mod cli;
 mod http;
 mod limits;
+mod postgres;
+mod replicas;
 mod sessions;
 mod websocket;
 mod wecom;

@@ -1,4 +1,5 @@
-//! End-to-end test helpers: the real server on 127.0.0.1:0 over a fresh SQLite file, a typed websocket client,
+//! End-to-end test helpers: the real server on 127.0.0.1:0 over a fresh SQLite file (or PostgreSQL database with
+//! `EHALL_TEST_DATABASE=postgres`), a typed websocket client,
 //! an HTTP client and direct access to the database the server writes.
 //!
 //! Set `TEST_LOG=1` to see the server's logs (`RUST_LOG` filters them), and `EHALL_TEST_DATA_DIR` to run against
@@ -8,7 +9,6 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use server::settings::{Limits, Settings};
 use server::Secret;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::Row;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,28 +31,112 @@ pub fn data_dir() -> PathBuf {
     }
 }
 
-/// A SQLite file in its own temporary folder; outlives server restarts.
+/// The database a test server writes: a SQLite file in its own temporary folder, or, when
+/// `EHALL_TEST_DATABASE=postgres`, a fresh PostgreSQL database `test_<uuid>` dropped when the `TestDb` is.
+/// Either outlives server restarts.
 pub struct TestDb {
     dir: TempDir,
+    postgres: Option<PgTestDatabase>,
+}
+
+/// The PostgreSQL server the tests use: `EHALL_TEST_POSTGRES_URL`, else the local one with trust auth.
+pub fn postgres_server_url() -> String {
+    std::env::var("EHALL_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+/// Whether this test run is against PostgreSQL (`EHALL_TEST_DATABASE=postgres`).
+pub fn testing_postgres() -> bool {
+    std::env::var("EHALL_TEST_DATABASE").is_ok_and(|v| v == "postgres")
+}
+
+/// A database of its own on the test PostgreSQL server.
+struct PgTestDatabase {
+    name: String,
+}
+
+/// Runs a short async database job on a runtime of its own, so that it works from sync code and from `Drop`
+/// inside a test's runtime alike.
+fn on_own_runtime<T: Send + 'static>(job: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime").block_on(job)
+    })
+    .join()
+    .expect("the database job does not panic")
+}
+
+async fn admin_execute(sql: String) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&format!("{}/test", postgres_server_url())).await?;
+    sqlx::query(&sql).execute(&mut conn).await?;
+    conn.close().await
+}
+
+impl PgTestDatabase {
+    fn create() -> PgTestDatabase {
+        let name = format!("test_{}", uuid_simple());
+        let sql = format!("CREATE DATABASE {name}");
+        on_own_runtime(admin_execute(sql)).expect("create a test database (is PostgreSQL running? see scripts/pg-test-db)");
+        PgTestDatabase { name }
+    }
+}
+
+impl Drop for PgTestDatabase {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if let Err(e) = on_own_runtime(admin_execute(sql)) {
+            eprintln!("could not drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+fn uuid_simple() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}_{}_{n}", nanos, std::process::id())
 }
 
 impl TestDb {
+    /// The database this run tests against (`EHALL_TEST_DATABASE`).
     pub fn new() -> TestDb {
-        TestDb { dir: tempfile::tempdir().expect("create a temp dir") }
+        if testing_postgres() {
+            TestDb::postgres()
+        } else {
+            TestDb::sqlite()
+        }
     }
 
+    /// A SQLite file, whatever the run.
+    pub fn sqlite() -> TestDb {
+        TestDb { dir: tempfile::tempdir().expect("create a temp dir"), postgres: None }
+    }
+
+    /// A fresh PostgreSQL database, whatever the run.
+    pub fn postgres() -> TestDb {
+        TestDb { dir: tempfile::tempdir().expect("create a temp dir"), postgres: Some(PgTestDatabase::create()) }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
+    /// The SQLite file (unused on PostgreSQL).
     pub fn path(&self) -> PathBuf {
         self.dir.path().join("ehall.sqlite")
     }
 
     pub fn url(&self) -> String {
-        format!("sqlite://{}", self.path().display())
+        match &self.postgres {
+            Some(pg) => format!("{}/{}", postgres_server_url(), pg.name),
+            None => format!("sqlite://{}", self.path().display()),
+        }
     }
 
     /// A separate connection to the server's database, for checking what it stored.
-    pub async fn pool(&self) -> SqlitePool {
-        let options = SqliteConnectOptions::new().filename(self.path()).create_if_missing(false);
-        SqlitePool::connect_with(options).await.expect("open the test database")
+    pub async fn pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::any::AnyPoolOptions::new().max_connections(2).connect(&self.url()).await.expect("open the test database")
     }
 
     /// The dialogue state stored for a session, parsed.
@@ -76,7 +160,11 @@ impl TestDb {
     pub async fn question_log(&self, session: &str) -> Vec<(String, String, String, String, String)> {
         let pool = self.pool().await;
         let rows = sqlx::query(
-            "SELECT channel, text, intent, mode, reply_id FROM question_log WHERE session_id = $1 ORDER BY created_at, rowid",
+            &format!(
+                "SELECT channel, text, intent, mode, reply_id FROM question_log WHERE session_id = $1 ORDER BY created_at, {}",
+                // Insertion order among rows of the same millisecond.
+                if self.is_postgres() { "ctid" } else { "rowid" }
+            ),
         )
         .bind(session)
         .fetch_all(&pool)

@@ -27,6 +27,7 @@ pub fn run(args: ServeArgs) -> Status {
 async fn serve_until_stopped(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::load(args.config.as_deref(), args.overrides())?;
     tracing::info!(?settings, "starting");
+    crate::limits::raise_open_file_limit();
     let app = build_app(&settings).await?;
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await

@@ -25,6 +25,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::admin::router())
         .merge(crate::metrics::router())
         .merge(crate::openapi::router())
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(crate::limits::IpRateLimiter::new(state.limits.ip_burst, state.limits.ip_per_second)),
+            crate::limits::limit_per_ip,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

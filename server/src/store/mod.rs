@@ -1,6 +1,7 @@
 //! Persistence behind one trait: sessions and their dialogue state, the question log and ratings.
 
 pub mod notify;
+pub mod replicas;
 mod sql;
 
 pub use sql::{connect, Backend, SqlStore};
