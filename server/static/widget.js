@@ -140,6 +140,8 @@
     ".notice-label { font-size: 12px; font-weight: 600; color: #b45309; display: block; margin-bottom: 2px; }",
     ".error { font-size: 12px; color: #b91c1c; background: #fef2f2; border: 1px solid #fecaca; border-radius: 6px;",
     "  padding: 3px 8px; align-self: center; }",
+    ".system { font-size: 12px; color: #475569; background: #e2e8f0; border-radius: 10px; padding: 2px 10px;",
+    "  align-self: center; }",
     ".cards { display: flex; flex-direction: column; gap: 8px; width: 92%; margin-top: 6px; }",
     ".card { background: #fff; border: 1px solid #dbe3ee; border-radius: 10px; padding: 10px 12px; }",
     ".card.login { border: 2px solid var(--accent); background: var(--accent-soft); }",
@@ -210,6 +212,22 @@
     return typeof value === "string" ? value : value === undefined || value === null ? "" : String(value);
   }
 
+  function serverOrigin() {
+    try {
+      return new URL(config.server + "/", location.href).origin;
+    } catch (e) {
+      return location.origin;
+    }
+  }
+
+  function isServerUrl(href) {
+    try {
+      return new URL(href).origin === serverOrigin();
+    } catch (e) {
+      return false;
+    }
+  }
+
   /** Only http(s) links are opened; anything else (javascript:, data:) is refused. */
   function safeUrl(raw) {
     try {
@@ -240,6 +258,8 @@
     pending: 0, // frames awaiting their reply
     unread: 0,
     session: load("localStorage", STORAGE.session),
+    connectedToken: null, // the login token the current connection was opened with
+    user: undefined, // who the server says we are: undefined before the first welcome, null for a guest
     transcript: loadTranscript(),
     isOpen: false,
   };
@@ -425,6 +445,7 @@
     var params = [];
     if (state.session) params.push("session=" + encodeURIComponent(state.session));
     var token = load("localStorage", STORAGE.token);
+    state.connectedToken = token || null;
     if (token) params.push("token=" + encodeURIComponent(token));
     return base + "/ws" + (params.length ? "?" + params.join("&") : "");
   }
@@ -621,8 +642,21 @@
       state.session = session;
       save("localStorage", STORAGE.session, session);
     }
-    if (frame.user && frame.user.name) {
-      setStatus("online", "在线 · " + asText(frame.user.name));
+    var user = frame.user && frame.user.name ? frame.user : null;
+    if (user) {
+      setStatus("online", "在线 · " + asText(user.name));
+    } else if (load("localStorage", STORAGE.token)) {
+      save("localStorage", STORAGE.token, null); // The server refused the token (expired or logged out).
+      state.connectedToken = null;
+    }
+    var previous = state.user;
+    state.user = user;
+    if (previous !== undefined && (previous && previous.id) !== (user && user.id)) {
+      renderSystem(
+        user
+          ? "您已登录：" + asText(user.name) + (user.role ? "（" + asText(user.role) + "）" : "")
+          : "您已退出登录，正以游客身份继续对话"
+      );
     }
     if (sameDialogue) return; // A reconnect into the same dialogue: the greeting is already on screen.
     if (state.transcript.length > 0) {
@@ -683,6 +717,13 @@
     if (cards) row.appendChild(cards);
     append(row);
     return row;
+  }
+
+  /** A small neutral line about the conversation itself (logged in, logged out). */
+  function renderSystem(text) {
+    var node = el("div", "system", text);
+    node.setAttribute("role", "status");
+    append(node);
   }
 
   function renderError(frame) {
@@ -771,10 +812,14 @@
         button = el("a", "btn open-url", isLogin ? label || "登录" : label || "打开");
         button.href = href;
         button.target = "_blank";
-        button.rel = "noopener noreferrer";
+        // Our own login page may post the token back to this window (see the "message" listener below).
+        button.rel = isLogin && isServerUrl(href) ? "opener" : "noopener noreferrer";
         if (isLogin) button.className += " primary login";
         else if (first) button.className += " primary";
         button.setAttribute("aria-label", button.textContent + "（在新窗口打开）");
+        if (isServerUrl(href) && /\/auth\/logout$/.test(new URL(href).pathname)) {
+          button.addEventListener("click", forgetLogin);
+        }
       } else if (action.type === "action" && action.action) {
         button = el("button", "btn postback", label || "确定");
         button.type = "button";
@@ -789,6 +834,18 @@
       row.appendChild(button);
     });
     return row.childNodes.length ? row : null;
+  }
+
+  /** 退出登录 was pressed: stop sending the token, and reconnect once the logout page has unbound the session. */
+  function forgetLogin() {
+    save("localStorage", STORAGE.token, null);
+    setTimeout(adoptStoredToken, 1500);
+  }
+
+  /** Reconnects when the stored login token is not the one the current connection was opened with. */
+  function adoptStoredToken() {
+    var token = load("localStorage", STORAGE.token) || null;
+    if (token !== state.connectedToken && state.wantConnection) reconnectNow();
   }
 
   function renderRating(replyId, rated) {
@@ -917,17 +974,32 @@
       /** Stores a login token (or removes it with null) and reconnects so the bot knows the user. */
       setToken: function (token) {
         save("localStorage", STORAGE.token, token ? String(token) : null);
-        reconnectNow();
+        if (state.wantConnection) reconnectNow();
+        else ensureConnected();
       },
       sessionId: function () {
         return state.session;
       },
       config: config,
     };
+    // The 登录成功 page (opened from a login card) hands the token over: by postMessage from our server's origin,
+    // or, when it shares this page's origin, through localStorage.
+    window.addEventListener("message", function (event) {
+      var data = event.data;
+      if (event.origin !== serverOrigin() || !data || data.type !== "ehall-login") return;
+      if (typeof data.token !== "string" || !data.token) return;
+      save("localStorage", STORAGE.token, data.token);
+      adoptStoredToken(); // The storage event of a same-origin login page may have done it already.
+    });
+    window.addEventListener("storage", function (event) {
+      if (event.key === STORAGE.token) adoptStoredToken();
+    });
     // Back online or back on the tab: don't sit out the rest of a long backoff.
     window.addEventListener("online", retryNowIfWaiting);
     document.addEventListener("visibilitychange", function () {
-      if (document.visibilityState === "visible") retryNowIfWaiting();
+      if (document.visibilityState !== "visible") return;
+      retryNowIfWaiting();
+      adoptStoredToken(); // logged in or out in another tab while this one was hidden
     });
     if (load("sessionStorage", STORAGE.open) === "1") openPanel(true);
     else if (state.session || load("localStorage", STORAGE.token)) ensureConnected(); // keep notices flowing

@@ -347,3 +347,63 @@ test("on a phone-sized screen the open panel fills the viewport", async (t) => {
   assert.equal(await w.host.getByRole("button", { name: "关闭对话窗口" }).isVisible(), true);
   assert.equal(await w.input.isVisible(), true);
 });
+
+test("a login page's token (postMessage or another tab) reconnects as the user; 退出登录 forgets it", async (t) => {
+  const { page, context, w, connections } = await setUp(t, (conn) => {
+    const token = conn.url.searchParams.get("token");
+    const user = token === "good" ? { id: "2021001234", name: "张三", role: "学生" } : null;
+    conn.send(welcome(conn.url.searchParams.get("session") || "s_auth", { user }));
+    conn.onFrame = (f) => {
+      if (f.type !== "message") return;
+      conn.send(
+        reply("r_" + f.id, {
+          in_reply_to: f.id,
+          text: "点击下方按钮即可退出登录。",
+          cards: [{ kind: "login", id: "logout", title: "退出登录", fields: [], actions: [{ type: "open_url", label: "退出登录", url: serverUrl() + "/auth/logout?session=s_auth" }] }],
+        })
+      );
+    };
+  });
+  await openWidget(page);
+  await w.welcome.waitFor();
+  assert.equal(connections.length, 1);
+  const token = () => page.evaluate(() => localStorage.getItem("ehall-bot.token"));
+
+  // The 登录成功 page posts the token to the window that opened it.
+  await page.evaluate(() => window.postMessage({ type: "ehall-login", token: "good" }, location.origin));
+  await eventually(() => connections.length === 2, { message: "a reconnect with the token" });
+  assert.equal(connections[1].url.searchParams.get("token"), "good");
+  assert.equal(connections[1].url.searchParams.get("session"), "s_auth");
+  await eventually(async () => /张三/.test(await w.status.textContent()), { message: "status names the user" });
+  assert.equal(await w.host.locator(".system").last().textContent(), "您已登录：张三（学生）");
+  assert.equal(await token(), "good");
+  // A message of the wrong type or from another origin is ignored.
+  await page.evaluate(() => window.postMessage({ type: "other", token: "x" }, location.origin));
+
+  // Another tab of the same origin: the same token changes nothing, a different one is tried and, refused, dropped.
+  const other = await context.newPage();
+  await other.goto(serverUrl() + "/healthz");
+  await other.evaluate(() => localStorage.setItem("ehall-bot.token", "good"));
+  await page.waitForTimeout(500);
+  assert.equal(connections.length, 2, "no reconnect for the token already in use");
+  await other.evaluate(() => localStorage.setItem("ehall-bot.token", "expired"));
+  await eventually(() => connections.length === 3, { message: "a reconnect with the other tab's token" });
+  assert.equal(connections[2].url.searchParams.get("token"), "expired");
+  await eventually(async () => (await token()) === null, { message: "the refused token is dropped" });
+  assert.equal(await w.host.locator(".system").last().textContent(), "您已退出登录，正以游客身份继续对话");
+  await other.close();
+
+  // 退出登录 from a card: the token is forgotten and the widget reconnects as a guest.
+  await page.evaluate(() => window.postMessage({ type: "ehall-login", token: "good" }, location.origin));
+  await eventually(async () => /张三/.test(await w.status.textContent()), { message: "logged in again" });
+  const before = connections.length;
+  await page.evaluate(() => window.EhallBot.send("退出登录"));
+  const logout = w.replies.last().locator("a.btn.login", { hasText: "退出登录" });
+  await logout.waitFor();
+  const [popup] = await Promise.all([context.waitForEvent("page"), logout.click()]);
+  await popup.close();
+  assert.equal(await token(), null);
+  await eventually(() => connections.length === before + 1, { message: "a reconnect without the token" });
+  assert.equal(connections[before].url.searchParams.get("token"), null);
+  await eventually(async () => !/张三/.test(await w.status.textContent()), { message: "status no longer names the user" });
+});

@@ -1,5 +1,6 @@
 //! End-to-end tests, one binary (one link) for all: the real server, real sockets, a real SQLite file.
 
+mod admin;
 mod dialogue;
 mod durability;
 mod check_data;
