@@ -142,3 +142,33 @@ pub fn truncate_chars(text: &str, n: usize) -> String {
         s
     }
 }
+
+/// Where the `login` card's button goes; the server adds the session id (when missing) and its own address.
+pub const LOGIN_URL: &str = "/auth/login";
+/// Where the logout button goes; completed by the server like [`LOGIN_URL`].
+pub const LOGOUT_URL: &str = "/auth/logout";
+
+fn with_session(path: &str, session: Option<&str>) -> String {
+    // Session ids are `[A-Za-z0-9_-]`; anything else is left for the server to fill in.
+    match session.filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')) {
+        Some(id) => format!("{path}?session={id}"),
+        None => path.to_owned(),
+    }
+}
+
+/// The 统一身份认证 login card: one `open_url` button to `/auth/login?session=<id>` (without a session when the
+/// caller does not know it; the server then completes the link for the session the reply goes to).
+pub fn login_card(session: Option<&str>) -> Card {
+    let mut card = Card::new(CardKind::Login, "login", "统一身份认证登录");
+    card.body = Some("使用统一身份认证账号（学工号）和密码登录后，可以查询您的个人数据、待办任务和办件进度。".into());
+    card.actions.push(CardAction::OpenUrl { label: "登录".into(), url: with_session(LOGIN_URL, session) });
+    card
+}
+
+/// The logout card of a logged-in user.
+pub fn logout_card(session: Option<&str>) -> Card {
+    let mut card = Card::new(CardKind::Login, "logout", "退出登录");
+    card.body = Some("退出后将以游客身份继续对话，同时退出统一身份认证。".into());
+    card.actions.push(CardAction::OpenUrl { label: "退出登录".into(), url: with_session(LOGOUT_URL, session) });
+    card
+}

@@ -213,6 +213,8 @@ impl Engine {
             }
             Intent::FollowUp { field, subject } => self.follow_up(state, text, field, subject.as_deref(), user),
             Intent::Search => self.search(state, text, user),
+            Intent::Login => login_reply(user),
+            Intent::Logout => logout_reply(user),
         }
     }
 
@@ -447,6 +449,71 @@ impl Engine {
         d.top_item = Some(s.id.clone());
         d
     }
+}
+
+/// 登录: the login card for a guest, who they are for a logged-in user.
+fn login_reply(user: Option<&UserInfo>) -> Draft {
+    match user {
+        None => {
+            let mut d = Draft::answer("auth.login", "请点击下方“登录”按钮，使用统一身份认证账号登录。登录完成后回到这里即可继续对话。");
+            d.cards.push(cards::login_card(None));
+            d
+        }
+        Some(u) => {
+            let text = format!("您已登录为{}（{}，{}），可以直接查询您的个人数据、待办和办件进度。", u.name, u.role.label(), u.id);
+            let mut d = Draft::answer("auth.login", text);
+            d.suggestions = vec![Suggestion::text("退出登录")];
+            d
+        }
+    }
+}
+
+/// 退出登录: the logout card for a logged-in user.
+fn logout_reply(user: Option<&UserInfo>) -> Draft {
+    match user {
+        Some(u) => {
+            let mut d = Draft::answer("auth.logout", format!("{}，点击下方按钮即可退出登录。", u.name));
+            d.cards.push(cards::logout_card(None));
+            d
+        }
+        None => {
+            let mut d = Draft::answer("auth.logout", "您当前没有登录，正以游客身份使用。如需登录，请点击下方按钮。");
+            d.cards.push(cards::login_card(None));
+            d
+        }
+    }
+}
+
+/// Portal requests that only make sense for a logged-in user.
+fn portal_needs_login(p: &PortalIntent) -> bool {
+    match p {
+        PortalIntent::Personal { .. }
+        | PortalIntent::BindMail
+        | PortalIntent::Affairs(_)
+        | PortalIntent::AffairStatus { .. }
+        | PortalIntent::Messages
+        | PortalIntent::MarkAllRead
+        | PortalIntent::Favorite { .. }
+        | PortalIntent::Unfavorite { .. }
+        | PortalIntent::Favorites
+        | PortalIntent::Recent
+        | PortalIntent::FeedbackStatus => true,
+        PortalIntent::PasswordShared
+        | PortalIntent::Catalog(_)
+        | PortalIntent::News { .. }
+        | PortalIntent::StartService { .. }
+        | PortalIntent::Ticket
+        | PortalIntent::Rate { .. } => false,
+    }
+}
+
+/// Words that ask how something works rather than for one's own data.
+fn is_how_to(text: &str) -> bool {
+    const MARKERS: &[&str] = &[
+        "怎么", "如何", "为啥", "为什么", "什么意思", "啥意思", "是什么", "是啥", "要带", "带什么", "带啥", "在哪办", "去哪办",
+        "多少钱", "流程", "手续", "能不能", "可以吗", "在哪看", "在哪查", "在哪里看", "在哪里查", "怎样",
+    ];
+    MARKERS.iter().any(|m| text.contains(m))
 }
 
 /// "第二个", "2", "选3": a pick among the offered candidates (0-based).

@@ -77,6 +77,10 @@ pub enum Intent {
     Portal(PortalIntent),
     /// Anything else: search the knowledge base.
     Search,
+    /// 登录, 我要登录, login: log in with 统一身份认证.
+    Login,
+    /// 退出登录, 注销, logout.
+    Logout,
 }
 
 impl Intent {
@@ -91,6 +95,8 @@ impl Intent {
             Intent::OutOfScope(_) => "out_of_scope".into(),
             Intent::Portal(p) => p.name(),
             Intent::Search => "search".into(),
+            Intent::Login => "auth.login".into(),
+            Intent::Logout => "auth.logout".into(),
         }
     }
 }
@@ -138,6 +144,8 @@ pub struct Recognizer {
     identity: Regex,
     capabilities: Regex,
     closing: Regex,
+    login: Regex,
+    logout: Regex,
     portal: portal::PortalRecognizer,
 }
 
@@ -185,6 +193,8 @@ impl Recognizer {
             identity: re(r"(你是谁|你叫什么|你是机器人|真人还是机器人|是真人吗|机器人吗|are you (a )?(bot|robot|human))"),
             capabilities: re(r"(你能做什么|你会什么|你能干什么|有什么功能|能帮我做什么|你能帮我什么|怎么用你|what can you do)"),
             portal: portal::PortalRecognizer::new(kb),
+            login: re(r"^(我要|我想|我想要|请|帮我|去)?(登录|登陆|登入)(一下|吧|账号|帐号)?$|^统一身份认证(登录|登陆)$|^(login|signin)$"),
+            logout: re(r"^(我要|我想|请|帮我)?(退出登录|退出登陆|注销登录|登出|注销|退出账号|退出帐号)(一下|吧)?$|^(logout|signout)$"),
             closing: re(r"^(好的?|好吧|嗯+|ok|okay|行|知道了|明白了)?(谢谢|多谢|谢啦|感谢|thanks|thank you)?(您|你)?(啦|了)?(没事了|没有了|没别的了|就这些|再见|拜拜|bye)$"),
         }
     }
@@ -227,6 +237,12 @@ impl Recognizer {
         let compact: String = norm.chars().filter(|c| !c.is_whitespace()).collect();
         if compact.is_empty() {
             return Intent::SmallTalk(SmallTalkKind::Greeting);
+        }
+        if self.login.is_match(&compact) {
+            return Intent::Login;
+        }
+        if self.logout.is_match(&compact) {
+            return Intent::Logout;
         }
         if self.cancel.is_match(&compact) {
             return Intent::Cancel;
@@ -320,6 +336,19 @@ mod tests {
             ..BotTexts::default()
         };
         Recognizer::new(&kb)
+    }
+
+    #[test]
+    fn login_and_logout_are_recognized_only_as_whole_requests() {
+        let r = recognizer();
+        for text in ["登录", "我要登录", "login", "Log in", "登陆一下", "统一身份认证登录"] {
+            assert_eq!(r.recognize(text), Intent::Login, "{text}");
+        }
+        for text in ["退出登录", "注销", "logout", "我要退出登录"] {
+            assert_eq!(r.recognize(text), Intent::Logout, "{text}");
+        }
+        assert_eq!(r.recognize("登录密码忘了怎么办"), Intent::Search);
+        assert_eq!(r.recognize("退出"), Intent::Cancel);
     }
 
     #[test]

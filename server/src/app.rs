@@ -77,12 +77,14 @@ pub struct AppState {
     pub channels: Arc<crate::channels::dispatch::Channels>,
     /// The admin API's context (knowledge in the database, live reload); `None` in apps built without one.
     pub admin: Option<Arc<crate::admin::AdminContext>>,
+    /// 统一身份认证 login: token signing, session binding, the demo CAS server.
+    pub auth: Arc<crate::auth::Auth>,
     /// Events between replicas (knowledge reloads, notices); local-only on SQLite.
     pub events: store::notify::Events,
 }
 
 impl AppState {
-    pub fn new(engine: Engine, store: Arc<dyn SessionStore>, limits: Limits) -> AppState {
+    pub fn new(engine: Engine, store: Arc<dyn SessionStore>, limits: Limits, auth: Arc<crate::auth::Auth>) -> AppState {
         AppState {
             engine: EngineHandle::new(engine),
             store,
@@ -93,6 +95,7 @@ impl AppState {
             portal: None,
             channels: Arc::new(crate::channels::dispatch::Channels::disabled()),
             admin: None,
+            auth,
             events: store::notify::Events::local(),
         }
     }
@@ -120,6 +123,8 @@ pub enum StartupError {
     Join(#[from] tokio::task::JoinError),
     #[error("cannot set up the channels: {0}")]
     Channels(#[from] crate::channels::dispatch::ChannelSetupError),
+    #[error("cannot set up login: {0}")]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 /// How the engine retrieves: the semantic model (when loaded) and where passage vectors are cached. Kept for the
@@ -198,7 +203,8 @@ pub async fn build_app_with(settings: &Settings, retrieval: &Retrieval) -> Resul
     // The database holds the knowledge at run time; `data_dir` seeds it on the first start.
     let engine = crate::admin::boot_engine(sql.pool(), &settings.data_dir, retrieval).await?;
     tracing::info!("database ready");
-    let mut state = AppState::new(engine, Arc::new(sql.clone()), settings.limits.clone());
+    let auth = crate::auth::Auth::new(&settings.auth, &settings.data_dir, settings.addr, sql.pool().clone())?;
+    let mut state = AppState::new(engine, Arc::new(sql.clone()), settings.limits.clone(), Arc::new(auth));
     state.events = store::notify::Events::for_store(&sql);
     let state = crate::admin::with_admin(state, sql.pool().clone(), retrieval);
     let state = crate::campus::attach(state, sql.pool().clone(), &settings.data_dir).await;
@@ -227,6 +233,9 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let closing = state.closing.clone();
+    if let Ok(local) = listener.local_addr() {
+        state.auth.on_listening(local);
+    }
     let app = router(state);
     // Connect info gives the per-address limit (`limits.rs`) the peer's address.
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())

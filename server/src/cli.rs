@@ -50,6 +50,25 @@ pub struct ServeArgs {
     pub channels: crate::channels::dispatch::ChannelArgs,
     #[command(flatten)]
     pub retrieval: RetrievalArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// 统一身份认证 login: the CAS server, our public address, the token secret, the demo CAS server.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// Serve the built-in demo CAS server under /cas: true (demo default) or false (production).
+    #[arg(long, env = "EHALL_DEMO_CAS")]
+    pub demo_cas: Option<bool>,
+    /// The school's CAS server base, e.g. https://authserver.tjcu.edu.cn/authserver [default: our own /cas].
+    #[arg(long, env = "EHALL_CAS_URL")]
+    pub cas_url: Option<String>,
+    /// Our address as browsers and CAS see it, e.g. https://chat.tjcu.edu.cn [default: http://<addr>].
+    #[arg(long, env = "EHALL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The login token signing secret (16+ bytes) [default: generated into var/token-secret with the demo CAS].
+    #[arg(long, env = "EHALL_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<String>,
 }
 
 /// Where the embedding model and the passage-vector cache live, and whether to use them.
@@ -76,6 +95,12 @@ impl ServeArgs {
             vector_cache_dir: self.retrieval.vector_cache_dir.clone(),
             semantic: self.retrieval.semantic,
             channels: self.channels.clone(),
+            auth: crate::auth::AuthOverrides {
+                demo_cas: self.auth.demo_cas,
+                cas_url: self.auth.cas_url.clone(),
+                public_url: self.auth.public_url.clone(),
+                token_secret: self.auth.token_secret.clone(),
+            },
         }
     }
 }

@@ -21,14 +21,18 @@ pub struct Session {
     pub resumed: bool,
 }
 
-/// Resumes the requested session when it exists, else starts a new one (with a new id: a client cannot pick ids).
+/// Resumes the requested session when it exists and belongs to the same user (or to no one, for a guest), else
+/// starts a new one (with a new id: a client cannot pick ids, nor take over another user's session).
 #[tracing::instrument(skip_all, fields(requested = requested.unwrap_or("")))]
 pub async fn open(state: &AppState, requested: Option<&str>, user: Option<UserInfo>) -> Result<Session, ApiError> {
     if let Some(id) = requested.and_then(SessionId::parse) {
-        if let Some(stored) = state.store.load(&id).await? {
-            return Ok(Session { id: stored.id, user, resumed: true });
+        match state.store.load(&id).await? {
+            Some(stored) if stored.user_id.as_deref() == user.as_ref().map(|u| u.id.as_str()) => {
+                return Ok(Session { id: stored.id, user, resumed: true });
+            }
+            Some(_) => tracing::info!("the requested session is bound to another user; starting a new one"),
+            None => tracing::debug!("unknown session requested; starting a new one"),
         }
-        tracing::debug!("unknown session requested; starting a new one");
     }
     let stored = StoredSession {
         id: SessionId::generate(),
@@ -49,7 +53,10 @@ pub async fn turn(
     in_reply_to: Option<String>,
 ) -> Result<Reply, ApiError> {
     let started = Instant::now();
-    let mut dialogue = state.store.load(&session.id).await?.map(|s| s.state).unwrap_or_default();
+    let stored = state.store.load(&session.id).await?;
+    // A user who logged out (the session was unbound) since the connection opened is a guest from now on.
+    let user = session.user.clone().filter(|u| stored.as_ref().is_some_and(|s| s.user_id.as_deref() == Some(u.id.as_str())));
+    let mut dialogue = stored.map(|s| s.state).unwrap_or_default();
     let log_text = match &input {
         Input::Text(text) => text.clone(),
         Input::Action { name, .. } => format!("action:{name}"),
@@ -60,7 +67,7 @@ pub async fn turn(
         .map_err(|_| ApiError::Overloaded)?
         .map_err(|_| ApiError::Internal("the turn semaphore is closed".into()))?;
     let engine = state.engine.current();
-    let turn = Turn { input, user: session.user.clone(), in_reply_to };
+    let turn = Turn { input, user, in_reply_to };
     // The permit moves into the blocking task: a turn that outlives its timeout still holds its slot until it
     // really ends, so the CPU stays bounded.
     let work = tokio::task::spawn_blocking(move || {
@@ -90,7 +97,9 @@ pub async fn turn(
     if let Err(e) = state.store.record_turn(&session.id, &dialogue, &record).await {
         tracing::error!(error = %e, "could not persist the turn");
     }
-    Ok(outcome.reply)
+    let mut reply = outcome.reply;
+    state.auth.complete_links(&mut reply, &session.id);
+    Ok(reply)
 }
 
 /// Stores a rating of a reply sent in this session. Nothing is sent back on success.

@@ -9,10 +9,12 @@
 //! - [`store`]: the `SessionStore` trait and its sqlx implementation (migrations in `server/migrations/`).
 //! - [`error`]: `ApiError`, the one error type clients see.
 //! - [`channels`]: WeCom and 今日校园 formats and clients.
+//! - [`auth`]: 统一身份认证 (CAS) login, signed login tokens and the built-in demo CAS server.
 
 pub mod admin;
 pub mod app;
 pub mod campus;
+pub mod auth;
 pub mod channels;
 pub mod cli;
 pub mod commands;

@@ -56,6 +56,8 @@ pub struct Settings {
     pub limits: Limits,
     /// WeCom, 智能机器人 and 今日校园 (environment only; all off by default).
     pub channels: crate::channels::dispatch::ChannelSettings,
+    /// 统一身份认证 login (`[auth]`).
+    pub auth: crate::auth::AuthSettings,
 }
 
 /// Bounds that keep one busy client or a slow engine from taking the server down.
@@ -118,6 +120,7 @@ impl Default for Settings {
             semantic: true,
             limits: Limits::default(),
             channels: crate::channels::dispatch::ChannelSettings::default(),
+            auth: crate::auth::AuthSettings::default(),
         }
     }
 }
@@ -134,6 +137,8 @@ pub struct FileSettings {
     pub semantic: Option<bool>,
     #[serde(default)]
     pub limits: FileLimits,
+    #[serde(default)]
+    pub auth: crate::auth::FileAuthSettings,
 }
 
 /// `[limits]` of the config file; durations in milliseconds.
@@ -163,6 +168,7 @@ pub struct Overrides {
     pub model_dir: Option<PathBuf>,
     pub vector_cache_dir: Option<PathBuf>,
     pub semantic: Option<bool>,
+    pub auth: crate::auth::AuthOverrides,
 }
 
 /// Why settings could not be built.
@@ -208,6 +214,7 @@ impl Settings {
         s.vector_cache_dir = overrides.vector_cache_dir.or(file.vector_cache_dir).unwrap_or(s.vector_cache_dir);
         s.semantic = overrides.semantic.or(file.semantic).unwrap_or(s.semantic);
         s.channels = crate::channels::dispatch::ChannelSettings::from_args(&overrides.channels)?;
+        s.auth = crate::auth::AuthSettings::layer(file.auth, overrides.auth)?;
         let l = file.limits;
         let ms = Duration::from_millis;
         let d = &mut s.limits;

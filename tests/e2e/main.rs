@@ -3,6 +3,7 @@
 mod admin;
 mod dialogue;
 mod durability;
+mod auth;
 mod check_data;
 mod cpdaily;
 mod cli;

@@ -8,7 +8,7 @@ use crate::store::Channel;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use bot::protocol::{ClientFrame, ErrorCode, FrameError, ServerFrame};
@@ -82,7 +82,11 @@ fn parse_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     }
 }
 
-async fn chat(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Json<ChatResponse>, ApiError> {
+async fn chat(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ChatResponse>, ApiError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::BodyTooLarge
@@ -91,7 +95,9 @@ async fn chat(State(state): State<AppState>, body: Result<Bytes, BytesRejection>
         }
     })?;
     let request = parse_request(&body)?;
-    let session = conversation::open(&state, request.session.as_deref(), None).await?;
+    let login = state.auth.resolve_headers(&headers).await;
+    let requested = request.session.as_deref().or(login.session());
+    let session = conversation::open(&state, requested, login.user()).await?;
     let reply = conversation::turn(&state, &session, Channel::Http, request.input, request.id).await?;
     Ok(Json(ChatResponse { session: session.id.to_string(), reply: ServerFrame::Reply(reply) }))
 }

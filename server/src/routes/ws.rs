@@ -35,7 +35,7 @@ pub fn router() -> Router<AppState> {
 pub struct ConnectParams {
     /// A session to resume.
     pub session: Option<String>,
-    /// A signed login token; not checked yet, every connection is a guest's.
+    /// A signed login token (`/auth/callback` issues it); a bad or expired one makes the connection a guest's.
     pub token: Option<String>,
 }
 
@@ -98,7 +98,11 @@ where
     Tx::Error: std::fmt::Display,
     Rx: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
-    let session = match conversation::open(&state, params.session.as_deref(), None).await {
+    let login = state.auth.resolve(params.token.as_deref()).await;
+    let requested = params.session.as_deref().or(login.session());
+    // Test servers may log users in with fixed tokens (`Portal::with_fixed_users`); real servers never have any.
+    let user = login.user().or_else(|| state.portal.as_ref().and_then(|p| p.fixed_user(params.token.as_deref())));
+    let session = match conversation::open(&state, requested, user).await {
         Ok(session) => session,
         Err(e) => {
             e.log();
@@ -108,7 +112,10 @@ where
         }
     };
     tracing::info!(session = %session.id, resumed = session.resumed, "websocket connected");
-    let (text, suggestions) = state.engine.current().welcome(session.user.as_ref());
+    let (mut text, suggestions) = state.engine.current().welcome(session.user.as_ref());
+    if login.is_expired() && session.user.is_none() {
+        text = crate::auth::expired_welcome(&text);
+    }
     let welcome = ServerFrame::Welcome { session: session.id.to_string(), user: session.user.clone(), text, suggestions };
     if send(&mut tx, &welcome).await.is_err() {
         return;
