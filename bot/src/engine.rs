@@ -484,38 +484,6 @@ fn logout_reply(user: Option<&UserInfo>) -> Draft {
     }
 }
 
-/// Portal requests that only make sense for a logged-in user.
-fn portal_needs_login(p: &PortalIntent) -> bool {
-    match p {
-        PortalIntent::Personal { .. }
-        | PortalIntent::BindMail
-        | PortalIntent::Affairs(_)
-        | PortalIntent::AffairStatus { .. }
-        | PortalIntent::Messages
-        | PortalIntent::MarkAllRead
-        | PortalIntent::Favorite { .. }
-        | PortalIntent::Unfavorite { .. }
-        | PortalIntent::Favorites
-        | PortalIntent::Recent
-        | PortalIntent::FeedbackStatus => true,
-        PortalIntent::PasswordShared
-        | PortalIntent::Catalog(_)
-        | PortalIntent::News { .. }
-        | PortalIntent::StartService { .. }
-        | PortalIntent::Ticket
-        | PortalIntent::Rate { .. } => false,
-    }
-}
-
-/// Words that ask how something works rather than for one's own data.
-fn is_how_to(text: &str) -> bool {
-    const MARKERS: &[&str] = &[
-        "怎么", "如何", "为啥", "为什么", "什么意思", "啥意思", "是什么", "是啥", "要带", "带什么", "带啥", "在哪办", "去哪办",
-        "多少钱", "流程", "手续", "能不能", "可以吗", "在哪看", "在哪查", "在哪里看", "在哪里查", "怎样",
-    ];
-    MARKERS.iter().any(|m| text.contains(m))
-}
-
 /// "第二个", "2", "选3": a pick among the offered candidates (0-based).
 fn ordinal_choice(text: &str) -> Option<usize> {
     let t: String = text.chars().filter(|c| !c.is_whitespace() && !matches!(c, '。' | '.' | '!' | '！')).collect();
