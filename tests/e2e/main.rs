@@ -14,3 +14,6 @@ mod replicas;
 mod sessions;
 mod websocket;
 mod wecom;
+mod portal;
+mod portal_forms;
+mod portal_user;

@@ -203,11 +203,12 @@ impl SqlCampus {
     }
 
     pub async fn messages_async(&self, user_id: &str) -> Result<Vec<Message>, CampusError> {
-        let rows = sqlx::query("SELECT id, title, body, sender, sent_at, is_read FROM campus_messages WHERE user_id = $1 ORDER BY sent_at DESC")
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(storage)?;
+        let rows =
+            sqlx::query("SELECT id, title, body, sender, sent_at, is_read FROM campus_messages WHERE user_id = $1 ORDER BY sent_at DESC")
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(storage)?;
         rows.iter()
             .map(|r| {
                 let read: i64 = r.try_get("is_read").map_err(storage)?;

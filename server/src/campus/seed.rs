@@ -107,7 +107,8 @@ pub async fn seed(campus: &SqlCampus, demo: &DemoCampus) -> Result<usize, Portal
     let pool = campus.pool();
     let mut seeded = 0;
     for u in &demo.user {
-        let present = sqlx::query("SELECT user_id FROM campus_cards WHERE user_id = $1").bind(&u.id).fetch_optional(pool).await.map_err(db)?;
+        let present =
+            sqlx::query("SELECT user_id FROM campus_cards WHERE user_id = $1").bind(&u.id).fetch_optional(pool).await.map_err(db)?;
         if present.is_some() {
             continue;
         }
