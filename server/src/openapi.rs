@@ -26,10 +26,22 @@ pub struct RouteDoc {
     pub access: Access,
     pub summary: &'static str,
     pub tag: &'static str,
+    /// When the route exists only under some configuration, which.
+    pub only_when: Option<&'static str>,
 }
 
 const fn route(method: &'static str, path: &'static str, access: Access, summary: &'static str, tag: &'static str) -> RouteDoc {
-    RouteDoc { method, path, access, summary, tag }
+    RouteDoc { method, path, access, summary, tag, only_when: None }
+}
+
+const fn configured(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    tag: &'static str,
+    only_when: &'static str,
+) -> RouteDoc {
+    RouteDoc { method, path, access: Access::Public, summary, tag, only_when: Some(only_when) }
 }
 
 use Access::{Admin, Public, User};
@@ -46,6 +58,21 @@ pub const ROUTES: &[RouteDoc] = &[
     route("get", "/api/v1/openapi.json", Public, "This document", "operations"),
     route("get", "/ws", User, "The chat websocket (docs/protocol.md)", "chat"),
     route("post", "/api/v1/chat", User, "One question or action over HTTP; answered with a reply frame", "chat"),
+    route("get", "/auth/login", Public, "统一身份认证 login: redirects to CAS (session, return)", "auth"),
+    route("get", "/auth/callback", Public, "CAS callback: validates the ticket, binds the session, hands the token over", "auth"),
+    route("get", "/auth/logout", Public, "Logout: unbinds the session (session, token, return)", "auth"),
+    route("get", "/auth/done", Public, "Login landing page", "auth"),
+    route("get", "/auth/logged-out", Public, "Logout landing page", "auth"),
+    configured("get", "/cas/login", "Demo CAS login form", "auth", "auth.demo_cas"),
+    configured("post", "/cas/login", "Demo CAS login submit", "auth", "auth.demo_cas"),
+    configured("get", "/cas/p3/serviceValidate", "Demo CAS 3.0 ticket validation", "auth", "auth.demo_cas"),
+    configured("get", "/cas/serviceValidate", "Demo CAS 2.0 ticket validation", "auth", "auth.demo_cas"),
+    configured("get", "/cas/logout", "Demo CAS logout", "auth", "auth.demo_cas"),
+    configured("get", "/channels/wecom/callback", "WeCom app callback URL verification", "channels", "the WeCom app channel"),
+    configured("post", "/channels/wecom/callback", "WeCom app messages (encrypted XML)", "channels", "the WeCom app channel"),
+    configured("get", "/channels/wecom-bot/callback", "WeCom 智能机器人 URL verification", "channels", "the WeCom AI bot channel"),
+    configured("post", "/channels/wecom-bot/callback", "WeCom 智能机器人 messages (encrypted JSON)", "channels", "the WeCom AI bot channel"),
+    configured("post", "/channels/cpdaily/webhook", "今日校园 gateway messages (HMAC-signed)", "channels", "the 今日校园 channel"),
     route("get", "/api/v1/popular", Public, "热门问题 of the last 7 days from real traffic (empty with too little traffic)", "chat"),
     route("get", "/api/v1/admin/me", Admin, "The calling admin", "admin"),
     route("get", "/api/v1/admin/items", Admin, "List and search knowledge records (kind, q, retired)", "admin"),
@@ -95,6 +122,10 @@ fn operation(r: &RouteDoc) -> Value {
         }
         User => op["security"] = json!([{}, {"bearer": []}]),
         Public => {}
+    }
+    if let Some(when) = r.only_when {
+        op["description"] = json!(format!("Routed only when {when} is configured."));
+        op["x-only-when"] = json!(when);
     }
     if matches!(r.method, "post" | "put") && r.path.contains("/items/") && !r.path.ends_with("restore") && !r.path.ends_with("reviewed") {
         op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EditRequest"}}}});
