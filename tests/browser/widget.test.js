@@ -227,3 +227,43 @@ test("screenshots of the widget on desktop and mobile widths", async (t) => {
     }
   }
 });
+
+test("logging in from the login card through the demo CAS makes the widget talk as the user", async (t) => {
+  const b = await launch();
+  t.after(() => b.close());
+  const { page, context } = b;
+  const w = await openDemo(page);
+  await w.welcome.first().waitFor();
+  // Personal data needs a login, so the bot answers with the login card.
+  const reply = await ask(page, "查一卡通余额");
+  const login = reply.locator(".card.login a.btn.login");
+  await login.waitFor({ timeout: 5000 });
+  assert.match(await login.getAttribute("href"), /\/auth\/login/);
+  const session = await storedSession(page);
+
+  const [popup] = await Promise.all([context.waitForEvent("page"), login.click()]);
+  await popup.locator("#username").waitFor({ timeout: 15000 });
+  await popup.locator("#username").fill("2021001234");
+  await popup.locator("#password").fill("demo-student");
+  await popup.locator("form button[type=submit]").click();
+  await popup.getByText("登录成功").first().waitFor({ timeout: 15000 });
+
+  const name = await eventually(
+    async () => {
+      const status = await w.status.textContent();
+      return status.includes("·") && status;
+    },
+    { message: "the status names the logged-in user" }
+  );
+  t.diagnostic(`after login: ${name}; ${await w.host.locator(".system").last().textContent()}`);
+  assert.ok(await page.evaluate(() => localStorage.getItem("ehall-bot.token")), "the token is stored");
+  assert.equal(await storedSession(page), session, "the dialogue continues in the same session");
+  await popup.close().catch(() => {});
+
+  // The same question now gets the user's own data instead of the login card.
+  const again = await ask(page, "查一卡通余额");
+  const kinds = await again.locator(".card").evaluateAll((cards) => cards.map((c) => c.dataset.kind));
+  t.diagnostic(`logged in, 查一卡通余额 → ${kinds.join(",")}: ${(await again.textContent()).slice(0, 120)}`);
+  assert.ok(!kinds.includes("login"), "no login card once logged in");
+  await screenshot(page, "widget-logged-in.png");
+});
