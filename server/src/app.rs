@@ -215,6 +215,9 @@ pub async fn build_app_with(settings: &Settings, retrieval: &Retrieval) -> Resul
         settings.data_dir.clone(),
         retrieval.clone(),
     );
+    if let Some(portal) = &state.portal {
+        store::replicas::deliver_notices_from_replicas(&state.events, portal.hub.clone(), sql.pool().clone());
+    }
     state.events.spawn_listener();
     let channels = crate::channels::dispatch::Channels::start(&settings.channels, &state, sql.pool().clone())?;
     let state = AppState { channels: Arc::new(channels), ..state };

@@ -33,3 +33,37 @@ pub fn reload_engine_on_knowledge_events(
     });
     events.on_knowledge_changed(hook);
 }
+
+/// What a replica publishes on `ehall_notice` for a portal notice: the frame to push and, when the publishing
+/// replica kept it for later (no local session took it), the kept row to mark delivered once a session here did.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct NoticePayload {
+    pub frame: bot::protocol::ServerFrame,
+    pub kept_id: Option<String>,
+}
+
+/// Registers delivery of other replicas' notices to this process's open sessions (the portal's `NoticeHub`).
+/// A notice the publisher kept for later is marked delivered here once one of the user's sessions took it, so
+/// that it is not shown again at their next login.
+pub fn deliver_notices_from_replicas(events: &Events, hub: crate::campus::NoticeHub, pool: AnyPool) {
+    let hook: super::notify::NoticeHook = Arc::new(move |notice: &super::notify::Notice| {
+        let payload: NoticePayload = match serde_json::from_value(notice.payload.clone()) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable notice from another replica");
+                return;
+            }
+        };
+        let delivered = hub.send(&notice.user_id, &payload.frame);
+        if let (true, Some(id)) = (delivered > 0, payload.kept_id) {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let marked = sqlx::query("UPDATE portal_notices SET delivered = 1 WHERE id = $1").bind(id).execute(&pool).await;
+                if let Err(e) = marked {
+                    tracing::warn!(error = %e, "cannot mark a notice delivered");
+                }
+            });
+        }
+    });
+    events.on_notice(hook);
+}
