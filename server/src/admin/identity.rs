@@ -4,8 +4,9 @@
 //! so a page on another origin cannot make the browser send it; the admin page keeps the token in
 //! `sessionStorage` and sets the header itself.
 //!
-//! Tokens are resolved by a [`TokenVerifier`]. Until the CAS login module issues signed tokens, the verifier is
-//! [`StaticTokens`], configured by `EHALL_ADMIN_TOKENS`.
+//! A token is first resolved as a 统一身份认证 login token (`crate::auth`, whose claims carry the CAS or demo
+//! account's admin flag); failing that, by the configured [`TokenVerifier`] ([`StaticTokens`] from
+//! `EHALL_ADMIN_TOKENS`, for operators and tests without CAS).
 
 use super::error::AdminError;
 use super::AdminContext;
@@ -112,7 +113,17 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let ctx = context(state)?;
         let token = bearer(parts).ok_or(AdminError::Unauthorized)?;
-        let principal = ctx.verifier.verify(token).await.ok_or(AdminError::Unauthorized)?;
+        let principal = match state.auth.resolve(Some(token)).await {
+            crate::auth::Login::User(claims) => Principal {
+                id: claims.user.id.clone(),
+                name: claims.user.name.clone(),
+                admin: claims.admin,
+                department: None,
+            },
+            crate::auth::Login::Guest | crate::auth::Login::Expired => {
+                ctx.verifier.verify(token).await.ok_or(AdminError::Unauthorized)?
+            }
+        };
         if !ctx.policy.is_admin(&principal) {
             return Err(AdminError::Forbidden);
         }

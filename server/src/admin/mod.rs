@@ -45,6 +45,8 @@ pub struct AdminContext {
     edit_lock: tokio::sync::Mutex<()>,
     /// Counts engines installed by admin changes.
     version: AtomicU64,
+    /// Tells other replicas (PostgreSQL) to reload after a change.
+    events: Option<crate::store::notify::Events>,
 }
 
 impl AdminContext {
@@ -72,6 +74,7 @@ impl AdminContext {
             stale_after_days,
             edit_lock: tokio::sync::Mutex::new(()),
             version: AtomicU64::new(0),
+            events: None,
         }
     }
 
@@ -126,6 +129,13 @@ impl AdminContext {
         crate::metrics::count_reload();
         let version = self.version.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::info!(version, elapsed_ms = started.elapsed().as_millis() as u64, "knowledge change is live");
+        if let Some(events) = &self.events {
+            // The change is committed and live here; another replica that misses the event still has it on its
+            // next start, so a failed publish is logged, not failed.
+            if let Err(e) = events.notify_knowledge_changed().await {
+                tracing::warn!(error = %e, "could not tell the other replicas about the knowledge change");
+            }
+        }
         Ok(())
     }
 }
@@ -195,7 +205,8 @@ pub fn router() -> Router<AppState> {
 
 /// Gives the app its admin context, configured from the environment.
 pub fn with_admin(mut state: AppState, pool: AnyPool, retrieval: &Retrieval) -> AppState {
-    let ctx = AdminContext::from_env(pool, retrieval.clone(), state.engine.clone());
+    let mut ctx = AdminContext::from_env(pool, retrieval.clone(), state.engine.clone());
+    ctx.events = Some(state.events.clone());
     state.admin = Some(Arc::new(ctx));
     state
 }
