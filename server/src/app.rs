@@ -71,6 +71,8 @@ pub struct AppState {
     pub connection_permits: Arc<Semaphore>,
     pub limits: Arc<Limits>,
     pub closing: Closing,
+    /// WeCom, 智能机器人 and 今日校园, when configured.
+    pub channels: Arc<crate::channels::dispatch::Channels>,
     /// The portal (campus data, notices); `None` until the database is open.
     pub portal: Option<crate::campus::Portal>,
     /// WeCom, 智能机器人 and 今日校园, when configured.
@@ -92,6 +94,7 @@ impl AppState {
             connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
             limits: Arc::new(limits),
             closing: Closing::new(),
+            channels: Arc::new(crate::channels::dispatch::Channels::disabled()),
             portal: None,
             channels: Arc::new(crate::channels::dispatch::Channels::disabled()),
             admin: None,

@@ -1,5 +1,6 @@
 //! 今日校园 webhook over real HTTP: signed, fresh, single-use requests answered with the rendered reply; forged,
 //! stale and replayed requests refused; a retried event gets the very same answer.
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 use ehall_tests::{spawn_app_with, test_settings, TestApp, TestDb, WAIT};
 use serde_json::{json, Value};
@@ -47,7 +48,15 @@ async fn post_signed(app: &TestApp, body: &str, headers: &SignedHeaders) -> (u16
 }
 
 fn sign(secret: &str, body: &str, timestamp: u64) -> SignedHeaders {
-    SignedHeaders::sign(APP_ID, secret.as_bytes(), "POST", WEBHOOK, body.as_bytes(), timestamp, &new_nonce())
+    SignedHeaders::sign(
+        APP_ID,
+        secret.as_bytes(),
+        "POST",
+        WEBHOOK,
+        body.as_bytes(),
+        timestamp,
+        &new_nonce(),
+    )
 }
 
 #[tokio::test]
@@ -59,7 +68,12 @@ async fn a_signed_message_is_answered_and_its_retry_gets_the_same_answer() {
     assert_eq!(status, 200, "{answer}");
     let text = answer["reply"]["text"].as_str().unwrap();
     assert!(text.contains("学生助学金申请"), "{text}");
-    assert!(answer["reply"]["link"].as_str().is_none_or(|link| link.starts_with("http")), "{answer}");
+    assert!(
+        answer["reply"]["link"]
+            .as_str()
+            .is_none_or(|link| link.starts_with("http")),
+        "{answer}"
+    );
 
     // The very same request again is a replay.
     let (status, error) = post_signed(&app, &body, &headers).await;
@@ -85,7 +99,10 @@ async fn forged_and_stale_requests_are_refused() {
     assert_eq!((status, error["error"]["code"].as_str()), (401, Some("bad_signature")));
 
     let (status, error) = post_signed(&app, &body, &sign(SECRET, &body, unix_now() - 301)).await;
-    assert_eq!((status, error["error"]["code"].as_str()), (401, Some("stale_timestamp")));
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (401, Some("stale_timestamp"))
+    );
 
     let mut tampered = sign(SECRET, &body, unix_now());
     tampered.app_id = "someone-else".into();
@@ -98,7 +115,12 @@ async fn forged_and_stale_requests_are_refused() {
     let (status, error) = post_signed(&app, &altered, &headers).await;
     assert_eq!((status, error["error"]["code"].as_str()), (401, Some("bad_signature")));
 
-    let response = reqwest::Client::new().post(app.http_url(WEBHOOK)).body(body.clone()).send().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(app.http_url(WEBHOOK))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["code"], "missing_header");

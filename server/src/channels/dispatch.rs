@@ -657,6 +657,7 @@ pub enum Rendering {
 
 /// One rendered reply.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // Made once per reply and consumed at once; boxing buys nothing.
 pub enum Rendered {
     WebJson(serde_json::Value),
     WecomApp(Vec<WecomOutbound>),
