@@ -71,6 +71,8 @@ pub struct AppState {
     pub connection_permits: Arc<Semaphore>,
     pub limits: Arc<Limits>,
     pub closing: Closing,
+    /// The portal (campus data, notices); `None` until the database is open.
+    pub portal: Option<crate::campus::Portal>,
     /// WeCom, 智能机器人 and 今日校园, when configured.
     pub channels: Arc<crate::channels::dispatch::Channels>,
     /// The portal (campus data, notices); `None` until the database is open.
@@ -94,6 +96,7 @@ impl AppState {
             connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
             limits: Arc::new(limits),
             closing: Closing::new(),
+            portal: None,
             channels: Arc::new(crate::channels::dispatch::Channels::disabled()),
             portal: None,
             channels: Arc::new(crate::channels::dispatch::Channels::disabled()),
@@ -210,6 +213,7 @@ pub async fn build_app_with(settings: &Settings, retrieval: &Retrieval) -> Resul
     let mut state = AppState::new(engine, Arc::new(sql.clone()), settings.limits.clone(), Arc::new(auth));
     state.events = store::notify::Events::for_store(&sql);
     let state = crate::admin::with_admin(state, sql.pool().clone(), retrieval);
+    let state = crate::campus::attach(state, sql.pool().clone(), settings).await;
     let state = crate::campus::attach(state, sql.pool().clone(), &settings.data_dir).await;
     store::replicas::reload_engine_on_knowledge_events(
         &state.events,

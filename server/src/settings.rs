@@ -58,6 +58,8 @@ pub struct Settings {
     pub channels: crate::channels::dispatch::ChannelSettings,
     /// 统一身份认证 login (`[auth]`).
     pub auth: crate::auth::AuthSettings,
+    /// Where campus data (一卡通, 工资, 校园网, 邮箱, 办件, 消息) comes from (`[campus]`).
+    pub campus: crate::campus::config::CampusSettings,
 }
 
 /// Bounds that keep one busy client or a slow engine from taking the server down.
@@ -121,6 +123,7 @@ impl Default for Settings {
             limits: Limits::default(),
             channels: crate::channels::dispatch::ChannelSettings::default(),
             auth: crate::auth::AuthSettings::default(),
+            campus: crate::campus::config::CampusSettings::default(),
         }
     }
 }
@@ -139,6 +142,8 @@ pub struct FileSettings {
     pub limits: FileLimits,
     #[serde(default)]
     pub auth: crate::auth::FileAuthSettings,
+    #[serde(default)]
+    pub campus: crate::campus::config::CampusSettings,
 }
 
 /// `[limits]` of the config file; durations in milliseconds.
@@ -215,6 +220,7 @@ impl Settings {
         s.semantic = overrides.semantic.or(file.semantic).unwrap_or(s.semantic);
         s.channels = crate::channels::dispatch::ChannelSettings::from_args(&overrides.channels)?;
         s.auth = crate::auth::AuthSettings::layer(file.auth, overrides.auth)?;
+        s.campus = file.campus;
         let l = file.limits;
         let ms = Duration::from_millis;
         let d = &mut s.limits;

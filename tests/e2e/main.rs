@@ -17,3 +17,4 @@ mod wecom;
 mod portal;
 mod portal_forms;
 mod portal_user;
+mod portal_connector;

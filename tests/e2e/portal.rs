@@ -29,6 +29,11 @@ pub struct PortalApp {
 /// Starts the real server on `db` and keeps a handle on its portal.
 pub async fn spawn_portal_app(db: TestDb) -> PortalApp {
     let settings = test_settings(&db);
+    spawn_portal_app_with(db, settings).await
+}
+
+/// Starts the real server with custom settings and keeps a handle on its portal.
+pub async fn spawn_portal_app_with(db: TestDb, settings: server::Settings) -> PortalApp {
     let app = match server::app::build_app_with(&settings, &ehall_tests::shared_retrieval()).await {
         Ok(app) => app,
         Err(e) => panic!("the app does not start: {e}"),

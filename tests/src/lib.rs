@@ -209,6 +209,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
         semantic: true,
         limits: Limits::default(),
         channels: Default::default(),
+        campus: Default::default(),
         // A fixed secret: tests never write var/token-secret.
         auth: server::auth::AuthSettings {
             token_secret: Some(Secret::new("e2e-test-login-token-secret".to_owned())),

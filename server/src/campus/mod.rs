@@ -4,12 +4,15 @@
 //!
 //! The admin side answers a feedback with [`Portal::answer_feedback`]; it stores the answer and notifies the user.
 
+pub mod config;
 pub mod demo;
+pub mod http;
 pub mod seed;
 
 use bot::campus::{Affair, Campus, CampusError, FeedbackRecord, FeedbackStatus, Message};
 use bot::portal::cards as portal_cards;
 use bot::protocol::{Card, ServerFrame, UserInfo};
+use config::{CampusSettings, CampusSource};
 use demo::SqlCampus;
 use sqlx::{AnyPool, Row};
 use std::collections::HashMap;
@@ -96,8 +99,6 @@ pub struct Portal {
     pub store: SqlCampus,
     pub campus: Arc<dyn Campus>,
     pub hub: NoticeHub,
-    /// Test-only logins: token → user. Empty in every server built from settings.
-    fixed_users: Arc<HashMap<String, UserInfo>>,
 }
 
 fn now() -> String {
@@ -105,30 +106,28 @@ fn now() -> String {
 }
 
 impl Portal {
-    /// Opens the portal on the server's database; seeds the demo data from `<data_dir>/demo/campus.toml` when it
-    /// exists. Must be called inside the runtime.
-    pub async fn open(pool: AnyPool, data_dir: &Path) -> Result<Portal, PortalError> {
+    /// Opens the portal on the server's database. With the demo source, seeds the demo data from
+    /// `<data_dir>/demo/campus.toml` when it exists; with the http source, connects to the campus systems. Must be
+    /// called inside the runtime.
+    pub async fn open(pool: AnyPool, data_dir: &Path, settings: &CampusSettings) -> Result<Portal, PortalError> {
+        let configured_binding = settings.mail_binding_url.clone().unwrap_or_else(|| "https://ehall.tjcu.edu.cn/".to_owned());
+        if settings.source == CampusSource::Http {
+            let store = SqlCampus::new(pool, configured_binding);
+            let systems = http::HttpCampus::new(settings)?;
+            tracing::info!("campus data from the HTTP connectors");
+            let campus: Arc<dyn Campus> = Arc::new(http::Connected { systems, local: store.clone() });
+            return Ok(Portal { store, campus, hub: NoticeHub::default() });
+        }
         let path = data_dir.join("demo").join("campus.toml");
         let demo = if path.exists() { Some(seed::DemoCampus::read(&path)?) } else { None };
-        let binding = demo.as_ref().map_or_else(|| "https://ehall.tjcu.edu.cn/".to_owned(), |d| d.mail_binding_url.clone());
+        let binding = demo.as_ref().map_or(configured_binding, |d| d.mail_binding_url.clone());
         let store = SqlCampus::new(pool, binding);
         if let Some(demo) = &demo {
             let seeded = seed::seed(&store, demo).await?;
             tracing::info!(seeded, "demo campus data ready");
         }
         let campus: Arc<dyn Campus> = Arc::new(store.clone());
-        Ok(Portal { store, campus, hub: NoticeHub::default(), fixed_users: Arc::new(HashMap::new()) })
-    }
-
-    /// The same portal that also logs in the given token → user pairs (tests only, before real login tokens).
-    pub fn with_fixed_users(mut self, users: HashMap<String, UserInfo>) -> Portal {
-        self.fixed_users = Arc::new(users);
-        self
-    }
-
-    /// The user a fixed test token stands for.
-    pub fn fixed_user(&self, token: Option<&str>) -> Option<UserInfo> {
-        token.and_then(|t| self.fixed_users.get(t)).cloned()
+        Ok(Portal { store, campus, hub: NoticeHub::default() })
     }
 
     /// Delivers a notice to the user's open sessions now, or keeps it for their next login.
@@ -195,8 +194,8 @@ impl Portal {
 
 /// Opens the portal on the app's database and connects it to the engine. A portal that cannot start is logged and
 /// left out: personal questions then get a polite "not connected" while everything else keeps working.
-pub async fn attach(mut state: crate::app::AppState, pool: AnyPool, data_dir: &Path) -> crate::app::AppState {
-    match Portal::open(pool, data_dir).await {
+pub async fn attach(mut state: crate::app::AppState, pool: AnyPool, settings: &crate::settings::Settings) -> crate::app::AppState {
+    match Portal::open(pool, &settings.data_dir, &settings.campus).await {
         Ok(portal) => {
             state.engine.current().set_campus(Arc::clone(&portal.campus));
             state.portal = Some(portal);
