@@ -75,10 +75,6 @@ pub struct AppState {
     pub portal: Option<crate::campus::Portal>,
     /// WeCom, 智能机器人 and 今日校园, when configured.
     pub channels: Arc<crate::channels::dispatch::Channels>,
-    /// The portal (campus data, notices); `None` until the database is open.
-    pub portal: Option<crate::campus::Portal>,
-    /// WeCom, 智能机器人 and 今日校园, when configured.
-    pub channels: Arc<crate::channels::dispatch::Channels>,
     /// The admin API's context (knowledge in the database, live reload); `None` in apps built without one.
     pub admin: Option<Arc<crate::admin::AdminContext>>,
     /// 统一身份认证 login: token signing, session binding, the demo CAS server.
@@ -96,8 +92,6 @@ impl AppState {
             connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
             limits: Arc::new(limits),
             closing: Closing::new(),
-            portal: None,
-            channels: Arc::new(crate::channels::dispatch::Channels::disabled()),
             portal: None,
             channels: Arc::new(crate::channels::dispatch::Channels::disabled()),
             admin: None,
@@ -213,7 +207,6 @@ pub async fn build_app_with(settings: &Settings, retrieval: &Retrieval) -> Resul
     let mut state = AppState::new(engine, Arc::new(sql.clone()), settings.limits.clone(), Arc::new(auth));
     state.events = store::notify::Events::for_store(&sql);
     let state = crate::admin::with_admin(state, sql.pool().clone(), retrieval);
-    let state = crate::campus::attach(state, sql.pool().clone(), settings).await;
     let state = crate::campus::attach(state, sql.pool().clone(), &settings.data_dir).await;
     store::replicas::reload_engine_on_knowledge_events(
         &state.events,
