@@ -207,7 +207,7 @@ pub async fn build_app_with(settings: &Settings, retrieval: &Retrieval) -> Resul
     let mut state = AppState::new(engine, Arc::new(sql.clone()), settings.limits.clone(), Arc::new(auth));
     state.events = store::notify::Events::for_store(&sql);
     let state = crate::admin::with_admin(state, sql.pool().clone(), retrieval);
-    let state = crate::campus::attach(state, sql.pool().clone(), &settings.data_dir).await;
+    let state = crate::campus::attach(state, sql.pool().clone(), settings).await;
     store::replicas::reload_engine_on_knowledge_events(
         &state.events,
         state.engine.clone(),
