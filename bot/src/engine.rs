@@ -54,6 +54,8 @@ pub struct Engine {
     recognizer: Recognizer,
     /// Campus data for the portal dialogue; without it personal questions get a polite "not connected".
     campus: std::sync::RwLock<Option<Arc<dyn Campus>>>,
+    /// 热门问题 from real traffic (set by the server); when present, the welcome suggests them.
+    popular: std::sync::RwLock<Vec<String>>,
 }
 
 /// A reply under construction.
@@ -93,7 +95,7 @@ impl Engine {
     pub fn new(retriever: Arc<Retriever>) -> Engine {
         let kb = Arc::clone(retriever.knowledge());
         let recognizer = Recognizer::new(&kb);
-        Engine { kb, retriever, recognizer, campus: std::sync::RwLock::new(None) }
+        Engine { kb, retriever, recognizer, campus: std::sync::RwLock::new(None), popular: std::sync::RwLock::new(Vec::new()) }
     }
 
     /// An engine with lexical retrieval only (no embedding model).
@@ -142,7 +144,23 @@ impl Engine {
             Some(u) => format!("{}，{}", u.name, w.text),
             None => w.text.clone(),
         };
+        let popular = self.popular.read().map(|p| p.clone()).unwrap_or_default();
+        if !popular.is_empty() {
+            return (text, popular.iter().take(4).map(Suggestion::text).collect());
+        }
         (text, w.suggestions.iter().map(Suggestion::text).collect())
+    }
+
+    /// Sets the 热门问题 the welcome suggests (empty: the authored suggestions).
+    pub fn set_popular(&self, questions: Vec<String>) {
+        if let Ok(mut p) = self.popular.write() {
+            *p = questions;
+        }
+    }
+
+    /// The 热门问题 the welcome suggests, when set.
+    pub fn popular(&self) -> Vec<String> {
+        self.popular.read().map(|p| p.clone()).unwrap_or_default()
     }
 
     /// Answers one turn, updating the session's state.

@@ -321,3 +321,22 @@ async fn export_writes_the_edited_knowledge_as_a_data_folder() {
     let item = kb.by_id("f-service-not-found").expect("by id");
     assert!(kb.questions.get(&item).is_some_and(|q| q.iter().any(|x| x == "找不到想办的事项")));
 }
+
+#[tokio::test]
+async fn the_welcome_suggests_popular_questions_once_there_is_traffic() {
+    let app = admin_app().await;
+    let authored = connect(app.addr, None).await.welcome["suggestions"].clone();
+    for _ in 0..12 {
+        chat(app.addr, None, "校园卡丢了怎么补办").await;
+    }
+    for _ in 0..10 {
+        chat(app.addr, None, "助学金怎么申请").await;
+    }
+    let (status, popular) = call(&app, reqwest::Method::GET, "/api/v1/popular", None, None).await;
+    assert_eq!(status, 200);
+    let questions = popular["questions"].as_array().cloned().unwrap_or_default();
+    assert!(questions.iter().any(|q| q == "校园卡丢了怎么补办"), "{popular}");
+    let welcome = connect(app.addr, None).await.welcome;
+    let texts: Vec<&str> = welcome["suggestions"].as_array().into_iter().flatten().filter_map(|s| s["text"].as_str()).collect();
+    assert_eq!(texts.first().copied(), Some("校园卡丢了怎么补办"), "{welcome} (authored: {authored})");
+}

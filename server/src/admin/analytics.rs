@@ -163,10 +163,11 @@ pub async fn popular_questions(pool: &AnyPool, days: i64, n: usize) -> Result<Ve
     Ok(out)
 }
 
-/// `GET /api/v1/popular`: 热门问题 from real traffic (empty when there is too little).
+/// `GET /api/v1/popular`: 热门问题 from real traffic (empty when there is too little); computing them also
+/// refreshes the ones the welcome suggests.
 async fn popular(State(state): State<AppState>) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
-    let questions = popular_questions(&ctx.pool, POPULAR_DAYS, POPULAR_COUNT).await?;
+    let questions = ctx.refresh_popular().await;
     Ok(Json(json!({ "days": POPULAR_DAYS, "questions": questions })))
 }
 

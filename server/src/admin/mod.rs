@@ -129,6 +129,7 @@ impl AdminContext {
         crate::metrics::count_reload();
         let version = self.version.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::info!(version, elapsed_ms = started.elapsed().as_millis() as u64, "knowledge change is live");
+        self.refresh_popular().await;
         if let Some(events) = &self.events {
             // The change is committed and live here; another replica that misses the event still has it on its
             // next start, so a failed publish is logged, not failed.
@@ -139,6 +140,25 @@ impl AdminContext {
         Ok(())
     }
 }
+
+impl AdminContext {
+    /// Recomputes the 热门问题 of real traffic and hands them to the engine answering now, for its welcome.
+    pub async fn refresh_popular(&self) -> Vec<String> {
+        match analytics::popular_questions(&self.pool, analytics::POPULAR_DAYS, analytics::POPULAR_COUNT).await {
+            Ok(questions) => {
+                self.engine.current().set_popular(questions.clone());
+                questions
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot compute the popular questions");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// How often the welcome's 热门问题 are recomputed from the question log.
+const POPULAR_REFRESH: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// One record a change touched, for its audit line.
 #[derive(Debug, Clone)]
@@ -207,6 +227,17 @@ pub fn router() -> Router<AppState> {
 pub fn with_admin(mut state: AppState, pool: AnyPool, retrieval: &Retrieval) -> AppState {
     let mut ctx = AdminContext::from_env(pool, retrieval.clone(), state.engine.clone());
     ctx.events = Some(state.events.clone());
-    state.admin = Some(Arc::new(ctx));
+    let ctx = Arc::new(ctx);
+    // The refresher holds only a weak reference, so it ends with the app.
+    let weak = Arc::downgrade(&ctx);
+    tokio::spawn(async move {
+        loop {
+            let Some(ctx) = weak.upgrade() else { break };
+            ctx.refresh_popular().await;
+            drop(ctx);
+            tokio::time::sleep(POPULAR_REFRESH).await;
+        }
+    });
+    state.admin = Some(ctx);
     state
 }
