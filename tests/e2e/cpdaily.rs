@@ -6,6 +6,7 @@ use ehall_tests::{spawn_app_with, test_settings, TestApp, TestDb, WAIT};
 use serde_json::{json, Value};
 use server::channels::cpdaily::{new_nonce, unix_now, SignedHeaders};
 use server::channels::dispatch::{ChannelArgs, ChannelSettings};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const APP_ID: &str = "campus-gateway";
@@ -13,17 +14,22 @@ const SECRET: &str = "cpdaily-test-secret";
 const WEBHOOK: &str = "/channels/cpdaily/webhook";
 
 async fn spawn_cpdaily_app() -> TestApp {
+    spawn_cpdaily_app_with(None, Duration::from_secs(15)).await
+}
+
+async fn spawn_cpdaily_app_with(push_url: Option<String>, reply_deadline: Duration) -> TestApp {
     let db = TestDb::new();
     let mut settings = test_settings(&db);
     let args = ChannelArgs {
         cpdaily_app_id: Some(APP_ID.into()),
         cpdaily_secret: Some(SECRET.into()),
+        cpdaily_push_url: push_url,
         ..ChannelArgs::default()
     };
     settings.channels = ChannelSettings::from_args(&args).unwrap();
     if let Some(cpdaily) = settings.channels.cpdaily.as_mut() {
         // The first answer of a fresh test server may be slow to warm up; the contract's 3 s is for production.
-        cpdaily.reply_deadline = Duration::from_secs(15);
+        cpdaily.reply_deadline = reply_deadline;
     }
     spawn_app_with(db, settings).await
 }
@@ -124,4 +130,69 @@ async fn forged_and_stale_requests_are_refused() {
     assert_eq!(response.status().as_u16(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["code"], "missing_header");
+}
+
+/// What the fake campus gateway received: (verified, body).
+type Pushes = Arc<Mutex<Vec<(bool, Value)>>>;
+
+async fn spawn_fake_gateway() -> (String, Pushes) {
+    use axum::body::Bytes;
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use server::channels::cpdaily::{CpdailyVerifier, MemorySeenStore};
+    let pushes: Pushes = Arc::default();
+    let verifier = Arc::new(CpdailyVerifier::new(
+        [(APP_ID.to_owned(), SECRET.as_bytes().to_vec())],
+        Arc::new(MemorySeenStore::new(100)),
+    ));
+    let handler = move |State(pushes): State<Pushes>, headers: HeaderMap, body: Bytes| {
+        let verifier = verifier.clone();
+        async move {
+            let verified = match SignedHeaders::from_header_map(&headers) {
+                Ok(signed) => verifier
+                    .verify("POST", "/v1/messages", &signed, &body, unix_now())
+                    .await
+                    .is_ok(),
+                Err(_) => false,
+            };
+            let has_key = headers.contains_key("Idempotency-Key");
+            pushes.lock().unwrap().push((
+                verified && has_key,
+                serde_json::from_slice(&body).unwrap_or(Value::Null),
+            ));
+            (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({"message_id": "m-1", "accepted": ["2021001234"]})),
+            )
+        }
+    };
+    let app = axum::Router::new()
+        .route("/v1/messages", axum::routing::post(handler))
+        .with_state(pushes.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), pushes)
+}
+
+#[tokio::test]
+async fn a_late_answer_is_pushed_through_the_gateway() {
+    let (gateway, pushes) = spawn_fake_gateway().await;
+    let app = spawn_cpdaily_app_with(Some(gateway), Duration::from_millis(1)).await;
+    let body = event("ev-3001", "助学金怎么申请");
+    let (status, accepted) = post_signed(&app, &body, &sign(SECRET, &body, unix_now())).await;
+    assert_eq!((status, accepted["status"].as_str()), (202, Some("accepted")));
+    let started = std::time::Instant::now();
+    while pushes.lock().unwrap().is_empty() && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pushes = pushes.lock().unwrap().clone();
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
+    let (verified, push) = &pushes[0];
+    assert!(
+        verified,
+        "the push is signed with our secret and carries an Idempotency-Key"
+    );
+    assert_eq!(push["to"], json!({"type": "xgh", "ids": ["2021001234"]}));
+    assert!(push["content"].as_str().unwrap().contains("学生助学金申请"), "{push}");
 }

@@ -256,6 +256,30 @@ async fn a_slow_answer_goes_through_message_send_once() {
 }
 
 #[tokio::test]
+async fn a_template_card_button_runs_its_action() {
+    let app = spawn_wecom_app(None, 15_000).await;
+    // The key our button_interaction cards carry: the chat action and its arguments.
+    let event = format!(
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[2021001234]]></FromUserName>\
+         <CreateTime>1732700100</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+         <Event><![CDATA[template_card_event]]></Event><EventKey><![CDATA[item.show?{{\"id\":\"s1-xg-grant\"}}]]></EventKey>\
+         <TaskId><![CDATA[r_1]]></TaskId><CardType><![CDATA[button_interaction]]></CardType>\
+         <ResponseCode><![CDATA[rc-1]]></ResponseCode><AgentID>1000002</AgentID></xml>"
+    );
+    let (status, body) = post_encrypted(&app, &event, false).await;
+    assert_eq!(status, 200, "{body}");
+    let reply = open_passive(&body);
+    let shown: Vec<&str> = reply.all("Articles/item/Title").chain(reply.all("Content")).collect();
+    assert!(shown.iter().any(|t| t.contains("学生助学金申请")), "{shown:?}");
+    let pool = app.db.pool().await;
+    let logged: Vec<String> = sqlx::query_scalar("SELECT text FROM question_log WHERE channel = 'wecom'")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(logged, ["action:item.show"]);
+}
+
+#[tokio::test]
 async fn tampered_or_broken_callbacks_are_refused_without_harm() {
     let app = spawn_wecom_app(None, 4000).await;
     let inner = text_message("u1", "你好", "7003");
