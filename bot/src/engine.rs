@@ -5,6 +5,7 @@ use crate::protocol::{Card, Mode, Reply, Role, Suggestion, UserInfo};
 use crate::campus::Campus;
 use crate::portal;
 use crate::state::DialogueState;
+use intents::portal::PortalIntent;
 use intents::{GuideField, Intent, OutOfScope, Recognizer};
 use knowledge::retrieve::{Decision, RetrieveError, SearchResult};
 use knowledge::{Audience, ItemKind, ItemRef, KnowledgeBase, Retriever, SmallTalkKind};
@@ -217,6 +218,20 @@ impl Engine {
                 Draft::from_portal(self.desk(user, campus.as_deref()).start_form(state, crate::campus::FeedbackKind::Feedback))
             }
             Intent::Portal(p) => {
+                // A guest's "my data" question, or anyone's how-to question that merely mentions personal data
+                // (过渡余额是啥意思, 补办校园卡要带啥), is first a knowledge question: a confident guide beats a
+                // login card.
+                if (user.is_none() && portal_needs_login(&p)) || is_how_to(text) {
+                    if let Some(result) = self.run_search(text, user) {
+                        if let (Decision::Answer, Some(top)) = (result.decision, result.candidates.first()) {
+                            let mut d = self.answer_item(state, top.item, result.confidence, "search");
+                            if user.is_none() {
+                                d.suggestions.push(Suggestion::text("登录"));
+                            }
+                            return d;
+                        }
+                    }
+                }
                 let campus = self.campus();
                 match self.desk(user, campus.as_deref()).answer(state, p) {
                     Some(answer) => Draft::from_portal(answer),
@@ -500,6 +515,38 @@ fn logout_reply(user: Option<&UserInfo>) -> Draft {
             d
         }
     }
+}
+
+/// Portal requests that only make sense for a logged-in user.
+fn portal_needs_login(p: &PortalIntent) -> bool {
+    match p {
+        PortalIntent::Personal { .. }
+        | PortalIntent::BindMail
+        | PortalIntent::Affairs(_)
+        | PortalIntent::AffairStatus { .. }
+        | PortalIntent::Messages
+        | PortalIntent::MarkAllRead
+        | PortalIntent::Favorite { .. }
+        | PortalIntent::Unfavorite { .. }
+        | PortalIntent::Favorites
+        | PortalIntent::Recent
+        | PortalIntent::FeedbackStatus => true,
+        PortalIntent::PasswordShared
+        | PortalIntent::Catalog(_)
+        | PortalIntent::News { .. }
+        | PortalIntent::StartService { .. }
+        | PortalIntent::Ticket
+        | PortalIntent::Rate { .. } => false,
+    }
+}
+
+/// Words that ask how something works rather than for one's own data.
+fn is_how_to(text: &str) -> bool {
+    const MARKERS: &[&str] = &[
+        "怎么", "如何", "为啥", "为什么", "什么意思", "啥意思", "是什么", "是啥", "要带", "带什么", "带啥", "在哪办", "去哪办",
+        "多少钱", "流程", "手续", "能不能", "可以吗", "在哪看", "在哪查", "在哪里看", "在哪里查", "怎样",
+    ];
+    MARKERS.iter().any(|m| text.contains(m))
 }
 
 /// "第二个", "2", "选3": a pick among the offered candidates (0-based).

@@ -192,9 +192,9 @@ impl Recognizer {
             laughter: re(r"^(哈|呵|嘿|嘻|h){2,}$|^(lol|233+|hh+|xswl)$"),
             identity: re(r"(你是谁|你叫什么|你是机器人|真人还是机器人|是真人吗|机器人吗|are you (a )?(bot|robot|human))"),
             capabilities: re(r"(你能做什么|你会什么|你能干什么|有什么功能|能帮我做什么|你能帮我什么|怎么用你|what can you do)"),
-            portal: portal::PortalRecognizer::new(kb),
             login: re(r"^(我要|我想|我想要|请|帮我|去)?(登录|登陆|登入)(一下|吧|账号|帐号)?$|^统一身份认证(登录|登陆)$|^(login|signin)$"),
             logout: re(r"^(我要|我想|请|帮我)?(退出登录|退出登陆|注销登录|登出|注销|退出账号|退出帐号)(一下|吧)?$|^(logout|signout)$"),
+            portal: portal::PortalRecognizer::new(kb),
             closing: re(r"^(好的?|好吧|嗯+|ok|okay|行|知道了|明白了)?(谢谢|多谢|谢啦|感谢|thanks|thank you)?(您|你)?(啦|了)?(没事了|没有了|没别的了|就这些|再见|拜拜|bye)$"),
         }
     }
