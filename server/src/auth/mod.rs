@@ -35,7 +35,8 @@ pub const LOGIN_PATH: &str = "/auth/login";
 /// The path of logout.
 pub const LOGOUT_PATH: &str = "/auth/logout";
 /// Put before the welcome text when a presented token is no longer valid.
-pub const LOGIN_EXPIRED_NOTICE: &str = "您的登录已过期或已退出，现在以游客身份为您服务，如需查询个人信息请重新登录。";
+pub const LOGIN_EXPIRED_NOTICE: &str =
+    "您的登录已过期或已退出，现在以游客身份为您服务，如需查询个人信息请重新登录。";
 
 /// Why login could not be set up at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +103,10 @@ pub struct Auth {
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auth").field("settings", &self.settings).field("demo_cas", &self.demo.is_some()).finish()
+        f.debug_struct("Auth")
+            .field("settings", &self.settings)
+            .field("demo_cas", &self.demo.is_some())
+            .finish()
     }
 }
 
@@ -122,17 +126,30 @@ fn base_for(addr: SocketAddr) -> String {
 
 impl Auth {
     /// Sets up login: the token secret (configured, or the demo default's generated file), the demo accounts.
-    pub fn new(settings: &AuthSettings, data_dir: &Path, addr: SocketAddr, pool: AnyPool) -> Result<Auth, AuthError> {
+    pub fn new(
+        settings: &AuthSettings,
+        data_dir: &Path,
+        addr: SocketAddr,
+        pool: AnyPool,
+    ) -> Result<Auth, AuthError> {
         let secret = match &settings.token_secret {
             Some(secret) => secret.expose().as_bytes().to_vec(),
-            None if settings.demo_cas => secret::load_or_create(&settings.token_secret_file, config::MIN_SECRET_BYTES)?,
+            None if settings.demo_cas => {
+                secret::load_or_create(&settings.token_secret_file, config::MIN_SECRET_BYTES)?
+            }
             None => return Err(AuthError::SecretRequired),
         };
         let signer = TokenSigner::new(&secret, settings.token_ttl)?;
         let demo = if settings.demo_cas {
-            let path = settings.demo_accounts.clone().unwrap_or_else(|| data_dir.join("demo").join("accounts.toml"));
+            let path = settings
+                .demo_accounts
+                .clone()
+                .unwrap_or_else(|| data_dir.join("demo").join("accounts.toml"));
             let accounts = demo_cas::load_accounts(&path)?;
-            tracing::warn!(accounts = accounts.len(), "the demo CAS server is on (/cas): for demonstration only");
+            tracing::warn!(
+                accounts = accounts.len(),
+                "the demo CAS server is on (/cas): for demonstration only"
+            );
             Some(DemoCas::new(accounts))
         } else {
             None
@@ -162,12 +179,18 @@ impl Auth {
 
     /// Our public address without a trailing slash, e.g. `http://127.0.0.1:8080`.
     pub fn public_base(&self) -> String {
-        self.public_base.get().cloned().unwrap_or_else(|| base_for(self.fallback_addr))
+        self.public_base
+            .get()
+            .cloned()
+            .unwrap_or_else(|| base_for(self.fallback_addr))
     }
 
     /// The CAS server base: configured, or our own demo server.
     pub fn cas_base(&self) -> String {
-        self.settings.cas_url.clone().unwrap_or_else(|| format!("{}/cas", self.public_base()))
+        self.settings
+            .cas_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/cas", self.public_base()))
     }
 
     pub fn demo(&self) -> Option<&DemoCas> {
@@ -187,7 +210,9 @@ impl Auth {
 
     /// Who a token belongs to. A token counts only while its session is still bound to its user.
     pub async fn resolve(&self, token: Option<&str>) -> Login {
-        let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else { return Login::Guest };
+        let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
+            return Login::Guest;
+        };
         let claims = match self.signer.verify(token, now_unix()) {
             Ok(claims) => claims,
             Err(e) => {
@@ -213,7 +238,10 @@ impl Auth {
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            });
         match (headers.contains_key(header::AUTHORIZATION), bearer) {
             (false, _) => Login::Guest,
             (true, None) => Login::Expired,
@@ -251,7 +279,8 @@ fn complete_link(url: &str, base: &str, session: &SessionId) -> Option<String> {
     }
     let mut full = url::Url::parse(base).ok()?.join(url).ok()?;
     if !full.query_pairs().any(|(k, _)| k == "session") {
-        full.query_pairs_mut().append_pair("session", session.as_str());
+        full.query_pairs_mut()
+            .append_pair("session", session.as_str());
     }
     Some(full.into())
 }
@@ -270,20 +299,35 @@ mod tests {
     fn login_links_get_the_session_and_our_address() {
         let session = SessionId::parse("s_abc").unwrap();
         let base = "http://127.0.0.1:8080";
-        assert_eq!(complete_link("/auth/login", base, &session).as_deref(), Some("http://127.0.0.1:8080/auth/login?session=s_abc"));
+        assert_eq!(
+            complete_link("/auth/login", base, &session).as_deref(),
+            Some("http://127.0.0.1:8080/auth/login?session=s_abc")
+        );
         assert_eq!(
             complete_link("/auth/login?session=s_x", base, &session).as_deref(),
             Some("http://127.0.0.1:8080/auth/login?session=s_x")
         );
-        assert_eq!(complete_link("/auth/logout", base, &session).as_deref(), Some("http://127.0.0.1:8080/auth/logout?session=s_abc"));
-        assert_eq!(complete_link("https://ehall.tjcu.edu.cn/", base, &session), None);
+        assert_eq!(
+            complete_link("/auth/logout", base, &session).as_deref(),
+            Some("http://127.0.0.1:8080/auth/logout?session=s_abc")
+        );
+        assert_eq!(
+            complete_link("https://ehall.tjcu.edu.cn/", base, &session),
+            None
+        );
         assert_eq!(complete_link("/auth/loginx", base, &session), None);
     }
 
     #[test]
     fn wildcard_addresses_become_loopback() {
-        assert_eq!(base_for("0.0.0.0:8080".parse().unwrap()), "http://127.0.0.1:8080");
+        assert_eq!(
+            base_for("0.0.0.0:8080".parse().unwrap()),
+            "http://127.0.0.1:8080"
+        );
         assert_eq!(base_for("[::]:80".parse().unwrap()), "http://[::1]:80");
-        assert_eq!(base_for("10.0.0.5:9000".parse().unwrap()), "http://10.0.0.5:9000");
+        assert_eq!(
+            base_for("10.0.0.5:9000".parse().unwrap()),
+            "http://10.0.0.5:9000"
+        );
     }
 }

@@ -73,15 +73,25 @@ fn allowed_return(auth: &Auth, raw: Option<&str>) -> Option<String> {
         if raw.starts_with("//") || raw.contains('\\') {
             return None;
         }
-        return url::Url::parse(&auth.public_base()).ok()?.join(raw).ok().map(Into::into);
+        return url::Url::parse(&auth.public_base())
+            .ok()?
+            .join(raw)
+            .ok()
+            .map(Into::into);
     }
     let origin = origin_of(raw)?;
-    allowed_origins(auth).contains(&origin).then(|| raw.to_owned())
+    allowed_origins(auth)
+        .contains(&origin)
+        .then(|| raw.to_owned())
 }
 
 /// Our CAS `service` URL: `/auth/callback` with the chat session and the return address. Built the same way at
 /// login and at validation, so it is byte-identical as CAS requires.
-fn callback_service(auth: &Auth, session: Option<&str>, return_to: Option<&str>) -> Result<String, CasError> {
+fn callback_service(
+    auth: &Auth,
+    session: Option<&str>,
+    return_to: Option<&str>,
+) -> Result<String, CasError> {
     let raw = format!("{}/auth/callback", auth.public_base());
     let mut url = url::Url::parse(&raw).map_err(|e| CasError::InvalidUrl(format!("{raw}: {e}")))?;
     let pairs = [("session", session), ("return", return_to)];
@@ -115,14 +125,22 @@ fn login_link(session: Option<&str>, return_to: Option<&str>) -> String {
 
 fn server_failure(detail: &str) -> Response {
     tracing::error!(detail, "login failed on our side");
-    pages::login_failed(StatusCode::INTERNAL_SERVER_ERROR, "登录服务出现内部错误，请稍后再试。", None)
+    pages::login_failed(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "登录服务出现内部错误，请稍后再试。",
+        None,
+    )
 }
 
 async fn login(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
     let auth = &state.auth;
     let session = query.session.as_deref().and_then(SessionId::parse);
     let return_to = allowed_return(auth, query.return_to.as_deref());
-    let service = match callback_service(auth, session.as_ref().map(SessionId::as_str), return_to.as_deref()) {
+    let service = match callback_service(
+        auth,
+        session.as_ref().map(SessionId::as_str),
+        return_to.as_deref(),
+    ) {
         Ok(service) => service,
         Err(e) => return server_failure(&e.to_string()),
     };
@@ -137,7 +155,9 @@ fn validation_failed(error: &CasError, retry: &str) -> Response {
     let (status, message) = match error {
         CasError::Failure { code, .. } => {
             let message = match code {
-                CasFailureCode::InvalidTicket => "登录凭证无效或已过期（例如刷新了页面或等待过久），请重新登录。".to_owned(),
+                CasFailureCode::InvalidTicket => {
+                    "登录凭证无效或已过期（例如刷新了页面或等待过久），请重新登录。".to_owned()
+                }
                 CasFailureCode::InvalidService => "登录凭证与本服务不匹配，请重新登录。".to_owned(),
                 CasFailureCode::InvalidRequest => "登录请求不完整，请重新登录。".to_owned(),
                 CasFailureCode::InvalidTicketSpec => "登录凭证不符合要求，请重新登录。".to_owned(),
@@ -145,14 +165,22 @@ fn validation_failed(error: &CasError, retry: &str) -> Response {
             };
             (StatusCode::UNAUTHORIZED, message)
         }
-        CasError::InvalidTicketFormat => (StatusCode::UNAUTHORIZED, "登录凭证格式不正确，请重新登录。".to_owned()),
-        CasError::Malformed(_) => {
-            (StatusCode::BAD_GATEWAY, "统一身份认证服务返回了无法识别的结果，请稍后再试。".to_owned())
-        }
-        CasError::Timeout | CasError::Transport(_) | CasError::Status(_) => {
-            (StatusCode::BAD_GATEWAY, "暂时无法连接统一身份认证服务，请稍后再试。".to_owned())
-        }
-        CasError::InvalidUrl(_) => (StatusCode::INTERNAL_SERVER_ERROR, "登录服务配置有误，请联系网信办。".to_owned()),
+        CasError::InvalidTicketFormat => (
+            StatusCode::UNAUTHORIZED,
+            "登录凭证格式不正确，请重新登录。".to_owned(),
+        ),
+        CasError::Malformed(_) => (
+            StatusCode::BAD_GATEWAY,
+            "统一身份认证服务返回了无法识别的结果，请稍后再试。".to_owned(),
+        ),
+        CasError::Timeout | CasError::Transport(_) | CasError::Status(_) => (
+            StatusCode::BAD_GATEWAY,
+            "暂时无法连接统一身份认证服务，请稍后再试。".to_owned(),
+        ),
+        CasError::InvalidUrl(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "登录服务配置有误，请联系网信办。".to_owned(),
+        ),
     };
     tracing::info!(%error, "CAS login refused");
     pages::login_failed(status, &message, Some(retry))
@@ -160,12 +188,20 @@ fn validation_failed(error: &CasError, retry: &str) -> Response {
 
 /// Binds the requested chat session to `user` when it is a guest's or already theirs; otherwise (unknown, or
 /// someone else's) a new session is made for them, so that nobody can take over another user's session.
-async fn bind_session(auth: &Auth, requested: Option<&str>, user: &UserInfo) -> Result<SessionId, sqlx::Error> {
+async fn bind_session(
+    auth: &Auth,
+    requested: Option<&str>,
+    user: &UserInfo,
+) -> Result<SessionId, sqlx::Error> {
     if let Some(id) = requested.and_then(SessionId::parse) {
         match store::session_user(&auth.pool, id.as_str()).await? {
-            Some(None) if store::bind_guest_session(&auth.pool, id.as_str(), &user.id).await? => return Ok(id),
+            Some(None) if store::bind_guest_session(&auth.pool, id.as_str(), &user.id).await? => {
+                return Ok(id)
+            }
             Some(Some(owner)) if owner == user.id => return Ok(id),
-            Some(Some(_)) => tracing::info!("the session to bind is another user's; starting a new one"),
+            Some(Some(_)) => {
+                tracing::info!("the session to bind is another user's; starting a new one")
+            }
             Some(None) | None => {}
         }
     }
@@ -178,10 +214,15 @@ async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQue
     let auth = &state.auth;
     let retry = login_link(query.session.as_deref(), query.return_to.as_deref());
     let Some(ticket) = query.ticket.as_deref().filter(|t| !t.is_empty()) else {
-        return pages::login_failed(StatusCode::UNAUTHORIZED, "没有收到统一身份认证的登录凭证，请重新登录。", Some(&retry));
+        return pages::login_failed(
+            StatusCode::UNAUTHORIZED,
+            "没有收到统一身份认证的登录凭证，请重新登录。",
+            Some(&retry),
+        );
     };
     // The service exactly as /auth/login built it, from the parameters CAS handed back.
-    let service = match callback_service(auth, query.session.as_deref(), query.return_to.as_deref()) {
+    let service = match callback_service(auth, query.session.as_deref(), query.return_to.as_deref())
+    {
         Ok(service) => service,
         Err(e) => return server_failure(&e.to_string()),
     };
@@ -199,8 +240,14 @@ async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQue
         Role::Student
     });
     let name = identity.name.clone().unwrap_or_else(|| identity.id.clone());
-    let user = UserInfo { id: identity.id, name, role };
-    let admin = success.attribute("admin").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    let user = UserInfo {
+        id: identity.id,
+        name,
+        role,
+    };
+    let admin = success
+        .attribute("admin")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
     let session = match bind_session(auth, query.session.as_deref(), &user).await {
         Ok(session) => session,
         Err(e) => return server_failure(&e.to_string()),
@@ -250,6 +297,9 @@ mod tests {
     #[test]
     fn the_retry_link_keeps_session_and_return() {
         assert_eq!(login_link(None, None), "/auth/login");
-        assert_eq!(login_link(Some("s_1"), Some("/x?a=1")), "/auth/login?session=s_1&return=%2Fx%3Fa%3D1");
+        assert_eq!(
+            login_link(Some("s_1"), Some("/x?a=1")),
+            "/auth/login?session=s_1&return=%2Fx%3Fa%3D1"
+        );
     }
 }

@@ -11,25 +11,43 @@ fn now() -> String {
 }
 
 /// Who a session is bound to: `None` when the session does not exist, `Some(None)` for a guest's session.
-pub async fn session_user(pool: &AnyPool, session: &str) -> Result<Option<Option<String>>, sqlx::Error> {
-    let row = sqlx::query("SELECT user_id FROM sessions WHERE id = $1").bind(session).fetch_optional(pool).await?;
-    row.map(|r| r.try_get::<Option<String>, _>("user_id")).transpose()
+pub async fn session_user(
+    pool: &AnyPool,
+    session: &str,
+) -> Result<Option<Option<String>>, sqlx::Error> {
+    let row = sqlx::query("SELECT user_id FROM sessions WHERE id = $1")
+        .bind(session)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| r.try_get::<Option<String>, _>("user_id"))
+        .transpose()
 }
 
 /// Binds a guest's session to `user_id`; false when the session is gone or already someone's.
-pub async fn bind_guest_session(pool: &AnyPool, session: &str, user_id: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE sessions SET user_id = $1, updated_at = $2 WHERE id = $3 AND user_id IS NULL")
-        .bind(user_id)
-        .bind(now())
-        .bind(session)
-        .execute(pool)
-        .await?;
+pub async fn bind_guest_session(
+    pool: &AnyPool,
+    session: &str,
+    user_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE sessions SET user_id = $1, updated_at = $2 WHERE id = $3 AND user_id IS NULL",
+    )
+    .bind(user_id)
+    .bind(now())
+    .bind(session)
+    .execute(pool)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// A new, empty session bound to `user_id`.
-pub async fn create_bound_session(pool: &AnyPool, session: &str, user_id: &str) -> Result<(), sqlx::Error> {
-    let state = serde_json::to_string(&DialogueState::default()).unwrap_or_else(|_| "{}".to_owned());
+pub async fn create_bound_session(
+    pool: &AnyPool,
+    session: &str,
+    user_id: &str,
+) -> Result<(), sqlx::Error> {
+    let state =
+        serde_json::to_string(&DialogueState::default()).unwrap_or_else(|_| "{}".to_owned());
     let now = now();
     sqlx::query("INSERT INTO sessions (id, user_id, state_json, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(session)
@@ -43,13 +61,19 @@ pub async fn create_bound_session(pool: &AnyPool, session: &str, user_id: &str) 
 }
 
 /// Unbinds a session from `user_id` (the session stays, as a guest's); false when it was not bound to them.
-pub async fn unbind_session(pool: &AnyPool, session: &str, user_id: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE sessions SET user_id = NULL, updated_at = $1 WHERE id = $2 AND user_id = $3")
-        .bind(now())
-        .bind(session)
-        .bind(user_id)
-        .execute(pool)
-        .await?;
+pub async fn unbind_session(
+    pool: &AnyPool,
+    session: &str,
+    user_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE sessions SET user_id = NULL, updated_at = $1 WHERE id = $2 AND user_id = $3",
+    )
+    .bind(now())
+    .bind(session)
+    .bind(user_id)
+    .execute(pool)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
