@@ -59,7 +59,10 @@ async fn every_migration_runs_and_the_store_round_trips_on_postgres() {
         .fetch_one(store.pool())
         .await
         .expect("the log row")
-        .get::<f64, _>("confidence");
+        // PostgreSQL's REAL is float4 and sqlx's Any refuses it as f64 in `get`; the unchecked read widens it
+        // (and is a plain f64 on SQLite). Code reading REAL columns must read them this way.
+        .try_get_unchecked::<f64, _>("confidence")
+        .expect("confidence as f64");
     assert!((conf - 0.75).abs() < 1e-6);
     store.ping().await.expect("ping");
 }
