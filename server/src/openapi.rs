@@ -91,6 +91,8 @@ pub const ROUTES: &[RouteDoc] = &[
     route("get", "/api/v1/admin/questions", Admin, "The question log, newest first (mode, q, limit)", "review"),
     route("get", "/api/v1/admin/questions/{id}/explain", Admin, "Why the bot answered a logged question as it did", "review"),
     route("get", "/api/v1/admin/explain", Admin, "Re-run retrieval on a text: terms, ranks, scores, decision", "review"),
+    route("get", "/api/v1/admin/feedback", Admin, "The feedback and 工单 inbox (status, limit)", "inbox"),
+    route("post", "/api/v1/admin/feedback/{id}", Admin, "Set a feedback's status; an answer reaches its author as a notice", "inbox"),
     route("get", "/api/v1/admin/analytics", Admin, "Questions per day and channel, rates, satisfaction, top questions and items, latency", "analytics"),
 ];
 

@@ -3,6 +3,7 @@
 
 use ehall_tests::{chat, connect, spawn_app, TestApp};
 use serde_json::{json, Value};
+use sqlx::Row;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -339,4 +340,40 @@ async fn the_welcome_suggests_popular_questions_once_there_is_traffic() {
     let welcome = connect(app.addr, None).await.welcome;
     let texts: Vec<&str> = welcome["suggestions"].as_array().into_iter().flatten().filter_map(|s| s["text"].as_str()).collect();
     assert_eq!(texts.first().copied(), Some("校园卡丢了怎么补办"), "{welcome} (authored: {authored})");
+}
+
+#[tokio::test]
+async fn feedback_is_listed_answered_and_the_answer_is_kept_as_a_notice_for_its_author() {
+    let app = admin_app().await;
+    let pool = app.db.pool().await;
+    sqlx::query(
+        "INSERT INTO portal_feedback (id, user_id, kind, content, contact, status, answer, created_at, updated_at) \
+         VALUES ('GD20261127001', '2021001234', 'ticket', '宿舍网络经常断线', NULL, 'submitted', NULL, $1, $1)",
+    )
+    .bind("2026-11-27T08:00:00.000Z")
+    .execute(&pool)
+    .await
+    .expect("a feedback row");
+
+    let inbox = admin_get(&app, "/api/v1/admin/feedback?status=submitted").await;
+    assert_eq!(inbox["items"][0]["id"], "GD20261127001", "{inbox}");
+
+    let path = "/api/v1/admin/feedback/GD20261127001";
+    let (status, body) = call(&app, reqwest::Method::POST, path, Some(ADMIN_TOKEN), Some(json!({"status": "processing"}))).await;
+    assert_eq!(status, 200, "{body}");
+    let answer = json!({"status": "answered", "answer": "已派工程师检修宿舍交换机，请明天再试。"});
+    let (status, body) = call(&app, reqwest::Method::POST, path, Some(ADMIN_TOKEN), Some(answer)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["notified"], true);
+
+    let row = sqlx::query("SELECT status, answer FROM portal_feedback WHERE id = 'GD20261127001'").fetch_one(&pool).await.expect("row");
+    assert_eq!(row.get::<String, _>("status"), "answered");
+    let notices: i64 = sqlx::query("SELECT COUNT(*) AS n FROM portal_notices WHERE user_id = '2021001234'")
+        .fetch_one(&pool)
+        .await
+        .expect("count")
+        .get("n");
+    assert!(notices >= 1, "the answer waits as a notice for its author, who is not connected");
+    let (status, _) = call(&app, reqwest::Method::POST, "/api/v1/admin/feedback/NOPE", Some(ADMIN_TOKEN), Some(json!({"status": "closed"}))).await;
+    assert_eq!(status, 404);
 }

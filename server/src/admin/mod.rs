@@ -10,6 +10,7 @@ pub mod analytics;
 pub mod error;
 pub mod export;
 pub mod identity;
+pub mod inbox;
 pub mod items;
 pub mod page;
 pub mod records;
@@ -220,7 +221,7 @@ pub async fn boot_engine(pool: &AnyPool, data_dir: &Path, retrieval: &Retrieval)
 
 /// Every admin route.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(page::router()).merge(items::router()).merge(review::router()).merge(analytics::router())
+    Router::new().merge(page::router()).merge(items::router()).merge(review::router()).merge(analytics::router()).merge(inbox::router())
 }
 
 /// Gives the app its admin context, configured from the environment.
