@@ -379,6 +379,34 @@
     if (t) api("GET", "/api/v1/admin/explain?text=" + encodeURIComponent(t)).then(renderExplain).catch(function (e) { message($("explain"), describe(e), false); });
   });
 
+  // ---- feedback and 工单 ----
+  var STATUSES = { submitted: "待处理", processing: "处理中", answered: "已答复", closed: "已关闭" };
+  loaders.feedback = function () {
+    var st = $("fb-status").value;
+    api("GET", "/api/v1/admin/feedback" + (st ? "?status=" + st : "")).then(function (res) {
+      var list = clear($("fb-list"));
+      if (!res.items.length) { list.appendChild(el("p", { class: "muted", text: "没有记录。" })); return; }
+      res.items.forEach(function (f) {
+        var select = el("select", {});
+        Object.keys(STATUSES).forEach(function (k) { var o = el("option", { value: k, text: STATUSES[k] }); if (k === f.status) o.selected = true; select.appendChild(o); });
+        var answer = el("textarea", { placeholder: "答复内容（填写后将以通知发送给提交人）" });
+        var status = el("div");
+        list.appendChild(el("div", { class: "card", "data-feedback": f.id }, [
+          el("div", {}, [el("b", { text: f.id }), " ", el("span", { class: "pill", text: STATUSES[f.status] || f.status }), " ", el("span", { class: "muted", text: f.user_id + " · " + f.created_at.slice(0, 16).replace("T", " ") })]),
+          el("p", { text: f.content }),
+          f.answer ? el("p", { class: "muted", text: "已答复：" + f.answer }) : null,
+          el("div", { class: "row" }, [answer, select, el("button", { class: "primary", text: "保存", onclick: function () {
+            var body = { status: select.value }; if (answer.value.trim()) { body.answer = answer.value.trim(); if (body.status === "submitted" || body.status === "processing") body.status = "answered"; }
+            api("POST", "/api/v1/admin/feedback/" + encodeURIComponent(f.id), body).then(function (r) {
+              message(status, r.notified ? "已答复，并已通知提交人。" : "状态已更新。", true); setTimeout(loaders.feedback, 800);
+            }).catch(function (e) { message(status, describe(e), false); });
+          } })]), status]));
+      });
+    }).catch(function (e) { message($("fb-list"), describe(e), false); });
+  };
+  $("fb-status").addEventListener("change", loaders.feedback);
+  $("fb-refresh").addEventListener("click", loaders.feedback);
+
   // ---- freshness and audit ----
   loaders.stale = function () {
     var days = $("st-days").value;
@@ -389,7 +417,7 @@
     });
   };
   $("st-refresh").addEventListener("click", loaders.stale);
-  var ACTIONS = { create: "新建", edit: "修改", retire: "下线", restore: "恢复", review: "复核", add_question: "加相似问题", create_from_question: "由问题新建" };
+  var ACTIONS = { create: "新建", edit: "修改", retire: "下线", restore: "恢复", review: "复核", add_question: "加相似问题", create_from_question: "由问题新建", answer: "答复反馈", set_status: "反馈状态" };
   loaders.audit = function () {
     api("GET", "/api/v1/admin/audit?limit=200").then(function (res) {
       clear($("audit-list")).appendChild(table(["时间", "操作人", "操作", "对象"], res.entries.map(function (e) {
