@@ -1023,7 +1023,8 @@ pub async fn wait_for_answer(mut answer: oneshot::Receiver<Reply>, deadline: Dur
     }
 }
 
-/// The session of one channel member: a stable id derived from the channel and the member, created on first use.
+/// The session of one channel member: a stable id derived from the channel, the member and their campus id, created
+/// on first use.
 pub async fn channel_session(
     state: &AppState,
     channel: ChannelKind,
@@ -1035,7 +1036,9 @@ pub async fn channel_session(
         ChannelKind::WecomBot => "wecombot",
         ChannelKind::Cpdaily => "cpdaily",
     };
-    let digest = hex::encode(Sha256::digest(channel_user.as_bytes()));
+    // The campus id is part of the key: when a binding changes, the member starts a session as the new user
+    // (a session's turns only carry the user it was created for).
+    let digest = hex::encode(Sha256::digest(format!("{channel_user}|{}", user.id).as_bytes()));
     let raw = format!("{prefix}_{}", &digest[..40]);
     let id = SessionId::parse(&raw).unwrap_or_else(SessionId::generate);
     if state.store.load(&id).await?.is_some() {
