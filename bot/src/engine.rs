@@ -227,6 +227,10 @@ impl Engine {
                             let mut d = self.answer_item(state, top.item, result.confidence, "search");
                             if user.is_none() {
                                 d.suggestions.push(Suggestion::text("登录"));
+                                // The guide comes first; the guest still learns that their own figures need a login.
+                                if portal_needs_login(&p) {
+                                    d.cards.push(portal::cards::login_card("查看个人数据"));
+                                }
                             }
                             return d;
                         }
@@ -542,6 +546,10 @@ fn portal_needs_login(p: &PortalIntent) -> bool {
 
 /// Words that ask how something works rather than for one's own data.
 fn is_how_to(text: &str) -> bool {
+    // "饭卡还有多少钱" asks for one's balance, not for a price.
+    if ["还有多少", "还剩", "剩多少", "剩下多少"].iter().any(|m| text.contains(m)) {
+        return false;
+    }
     const MARKERS: &[&str] = &[
         "怎么", "如何", "为啥", "为什么", "什么意思", "啥意思", "是什么", "是啥", "要带", "带什么", "带啥", "在哪办", "去哪办",
         "多少钱", "流程", "手续", "能不能", "可以吗", "在哪看", "在哪查", "在哪里看", "在哪里查", "怎样",

@@ -6,6 +6,8 @@
 
 pub mod cards;
 pub mod form;
+#[cfg(test)]
+mod tests;
 
 use crate::campus::{AffairKind, Campus, CampusError, FeedbackKind, Shortcut, ShortcutKind};
 use crate::cards::{args1, contact_card, news_card, service_card};
@@ -724,7 +726,7 @@ fn title_matches(title: &str, words: &str) -> bool {
     }
     let pairs: Vec<String> = chars.windows(2).map(|w| w.iter().collect()).collect();
     let hits = pairs.iter().filter(|p| title.contains(p.as_str())).count();
-    hits * 10 >= pairs.len() * 7
+    hits * 10 >= pairs.len() * 6
 }
 
 /// Runs before intent recognition: a form in progress takes the message (取消 leaves it), and a message that seems to
@@ -744,7 +746,7 @@ pub fn intercept_text(desk: &Desk<'_>, state: &mut DialogueState, text: &str) ->
 }
 
 #[cfg(test)]
-mod tests {
+mod title_tests {
     use super::*;
 
     #[test]
