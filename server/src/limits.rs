@@ -68,9 +68,14 @@ impl IpRateLimiter {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > SWEEP_ABOVE {
             let (burst, rate) = (self.burst, self.per_second);
-            buckets.retain(|_, b| b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * rate < burst);
+            buckets.retain(|_, b| {
+                b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * rate < burst
+            });
         }
-        let bucket = buckets.entry(ip).or_insert(Bucket { tokens: self.burst, updated: now });
+        let bucket = buckets.entry(ip).or_insert(Bucket {
+            tokens: self.burst,
+            updated: now,
+        });
         let refill = now.saturating_duration_since(bucket.updated).as_secs_f64() * self.per_second;
         bucket.tokens = (bucket.tokens + refill).min(self.burst);
         bucket.updated = now;
@@ -90,8 +95,15 @@ impl IpRateLimiter {
 
 /// Middleware: refuses a request with `429 rate_limited` when its peer address is over budget. Requests whose
 /// peer is unknown (an app served without connect info, as in router unit tests) pass.
-pub async fn limit_per_ip(State(limiter): State<Arc<IpRateLimiter>>, request: Request, next: Next) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+pub async fn limit_per_ip(
+    State(limiter): State<Arc<IpRateLimiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     if let Some(ip) = peer {
         if !limiter.allow(ip, Instant::now()) {
             tracing::warn!(%ip, "per-address request budget exceeded");

@@ -19,9 +19,18 @@ const QUESTIONS_PER_CLIENT: usize = 25;
 
 /// Asks questions until the connection dies; returns the reply ids received.
 async fn ask_until_killed(addr: std::net::SocketAddr, client: usize) -> Vec<String> {
-    let Ok((mut socket, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await else { return vec![] };
+    let Ok((mut socket, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await
+    else {
+        return vec![];
+    };
     let _welcome = socket.next().await;
-    let questions = ["怎么申请助学金", "校园卡丢了怎么补办", "校园网怎么缴费", "成绩单在哪里打印", "请假流程"];
+    let questions = [
+        "怎么申请助学金",
+        "校园卡丢了怎么补办",
+        "校园网怎么缴费",
+        "成绩单在哪里打印",
+        "请假流程",
+    ];
     let mut acknowledged = Vec::new();
     for i in 0..QUESTIONS_PER_CLIENT {
         let frame = json!({"type": "message", "id": format!("c{client}m{i}"), "text": questions[(client + i) % questions.len()]});
@@ -47,7 +56,9 @@ async fn every_acknowledged_turn_survives_a_sigkill() {
     let db = TestDb::new();
     let mut server = ServerProcess::start(&db.url(), &[]).await;
     let addr = server.addr;
-    let clients: Vec<_> = (0..CLIENTS).map(|c| tokio::spawn(ask_until_killed(addr, c))).collect();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| tokio::spawn(ask_until_killed(addr, c)))
+        .collect();
     tokio::time::sleep(Duration::from_millis(400)).await;
     // SIGKILL: no shutdown path runs, nothing is flushed by the server.
     server.child.kill().expect("SIGKILL the server");
@@ -56,21 +67,40 @@ async fn every_acknowledged_turn_survives_a_sigkill() {
     for c in clients {
         acknowledged.extend(c.await.expect("client task"));
     }
-    assert!(!acknowledged.is_empty(), "the load produced no replies before the kill");
-    assert!(acknowledged.len() < CLIENTS * QUESTIONS_PER_CLIENT, "the kill came after the load had finished");
+    assert!(
+        !acknowledged.is_empty(),
+        "the load produced no replies before the kill"
+    );
+    assert!(
+        acknowledged.len() < CLIENTS * QUESTIONS_PER_CLIENT,
+        "the kill came after the load had finished"
+    );
 
     // A restart recovers the database (SQLite replays its WAL), then every acknowledged turn must be there.
     drop(server);
     let restarted = ServerProcess::start(&db.url(), &[]).await;
     let pool = db.pool().await;
-    let stored: HashSet<String> = sqlx::query_scalar::<_, String>("SELECT reply_id FROM question_log")
-        .fetch_all(&pool)
-        .await
-        .expect("read the question log")
-        .into_iter()
+    let stored: HashSet<String> =
+        sqlx::query_scalar::<_, String>("SELECT reply_id FROM question_log")
+            .fetch_all(&pool)
+            .await
+            .expect("read the question log")
+            .into_iter()
+            .collect();
+    let missing: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(*id))
         .collect();
-    let missing: Vec<&String> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
-    assert!(missing.is_empty(), "{} of {} acknowledged turns were lost: {missing:?}", missing.len(), acknowledged.len());
-    eprintln!("{} acknowledged turns, all stored ({} rows in the log)", acknowledged.len(), stored.len());
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged turns were lost: {missing:?}",
+        missing.len(),
+        acknowledged.len()
+    );
+    eprintln!(
+        "{} acknowledged turns, all stored ({} rows in the log)",
+        acknowledged.len(),
+        stored.len()
+    );
     drop(restarted);
 }

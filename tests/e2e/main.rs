@@ -3,6 +3,7 @@
 mod admin;
 mod dialogue;
 mod durability;
+mod hardening;
 mod auth;
 mod check_data;
 mod cpdaily;
