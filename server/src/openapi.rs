@@ -30,8 +30,21 @@ pub struct RouteDoc {
     pub only_when: Option<&'static str>,
 }
 
-const fn route(method: &'static str, path: &'static str, access: Access, summary: &'static str, tag: &'static str) -> RouteDoc {
-    RouteDoc { method, path, access, summary, tag, only_when: None }
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    summary: &'static str,
+    tag: &'static str,
+) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        access,
+        summary,
+        tag,
+        only_when: None,
+    }
 }
 
 const fn configured(
@@ -41,59 +54,336 @@ const fn configured(
     tag: &'static str,
     only_when: &'static str,
 ) -> RouteDoc {
-    RouteDoc { method, path, access: Access::Public, summary, tag, only_when: Some(only_when) }
+    RouteDoc {
+        method,
+        path,
+        access: Access::Public,
+        summary,
+        tag,
+        only_when: Some(only_when),
+    }
 }
 
 use Access::{Admin, Public, User};
 
 /// Every route of the server.
 pub const ROUTES: &[RouteDoc] = &[
-    route("get", "/", Public, "The demo page with the chat widget", "assets"),
-    route("get", "/widget.js", Public, "The chat widget script", "assets"),
-    route("get", "/admin", Public, "The admin page (static; it calls the admin API with a bearer token)", "assets"),
-    route("get", "/admin.js", Public, "The admin page's script", "assets"),
-    route("get", "/healthz", Public, "Liveness: the process answers", "operations"),
-    route("get", "/readyz", Public, "Readiness: database reachable, engine loaded", "operations"),
-    route("get", "/metrics", Public, "Prometheus metrics (text exposition format)", "operations"),
-    route("get", "/api/v1/openapi.json", Public, "This document", "operations"),
-    route("get", "/ws", User, "The chat websocket (docs/protocol.md)", "chat"),
-    route("post", "/api/v1/chat", User, "One question or action over HTTP; answered with a reply frame", "chat"),
-    route("get", "/auth/login", Public, "统一身份认证 login: redirects to CAS (session, return)", "auth"),
-    route("get", "/auth/callback", Public, "CAS callback: validates the ticket, binds the session, hands the token over", "auth"),
-    route("get", "/auth/logout", Public, "Logout: unbinds the session (session, token, return)", "auth"),
+    route(
+        "get",
+        "/",
+        Public,
+        "The demo page with the chat widget",
+        "assets",
+    ),
+    route(
+        "get",
+        "/widget.js",
+        Public,
+        "The chat widget script",
+        "assets",
+    ),
+    route(
+        "get",
+        "/admin",
+        Public,
+        "The admin page (static; it calls the admin API with a bearer token)",
+        "assets",
+    ),
+    route(
+        "get",
+        "/admin.js",
+        Public,
+        "The admin page's script",
+        "assets",
+    ),
+    route(
+        "get",
+        "/healthz",
+        Public,
+        "Liveness: the process answers",
+        "operations",
+    ),
+    route(
+        "get",
+        "/readyz",
+        Public,
+        "Readiness: database reachable, engine loaded",
+        "operations",
+    ),
+    route(
+        "get",
+        "/metrics",
+        Public,
+        "Prometheus metrics (text exposition format)",
+        "operations",
+    ),
+    route(
+        "get",
+        "/api/v1/openapi.json",
+        Public,
+        "This document",
+        "operations",
+    ),
+    route(
+        "get",
+        "/ws",
+        User,
+        "The chat websocket (docs/protocol.md)",
+        "chat",
+    ),
+    route(
+        "post",
+        "/api/v1/chat",
+        User,
+        "One question or action over HTTP; answered with a reply frame",
+        "chat",
+    ),
+    route(
+        "get",
+        "/auth/login",
+        Public,
+        "统一身份认证 login: redirects to CAS (session, return)",
+        "auth",
+    ),
+    route(
+        "get",
+        "/auth/callback",
+        Public,
+        "CAS callback: validates the ticket, binds the session, hands the token over",
+        "auth",
+    ),
+    route(
+        "get",
+        "/auth/logout",
+        Public,
+        "Logout: unbinds the session (session, token, return)",
+        "auth",
+    ),
     route("get", "/auth/done", Public, "Login landing page", "auth"),
-    route("get", "/auth/logged-out", Public, "Logout landing page", "auth"),
-    configured("get", "/cas/login", "Demo CAS login form", "auth", "auth.demo_cas"),
-    configured("post", "/cas/login", "Demo CAS login submit", "auth", "auth.demo_cas"),
-    configured("get", "/cas/p3/serviceValidate", "Demo CAS 3.0 ticket validation", "auth", "auth.demo_cas"),
-    configured("get", "/cas/serviceValidate", "Demo CAS 2.0 ticket validation", "auth", "auth.demo_cas"),
-    configured("get", "/cas/logout", "Demo CAS logout", "auth", "auth.demo_cas"),
-    configured("get", "/channels/wecom/callback", "WeCom app callback URL verification", "channels", "the WeCom app channel"),
-    configured("post", "/channels/wecom/callback", "WeCom app messages (encrypted XML)", "channels", "the WeCom app channel"),
-    configured("get", "/channels/wecom-bot/callback", "WeCom 智能机器人 URL verification", "channels", "the WeCom AI bot channel"),
-    configured("post", "/channels/wecom-bot/callback", "WeCom 智能机器人 messages (encrypted JSON)", "channels", "the WeCom AI bot channel"),
-    configured("post", "/channels/cpdaily/webhook", "今日校园 gateway messages (HMAC-signed)", "channels", "the 今日校园 channel"),
-    route("get", "/api/v1/popular", Public, "热门问题 of the last 7 days from real traffic (empty with too little traffic)", "chat"),
-    route("get", "/api/v1/admin/me", Admin, "The calling admin", "admin"),
-    route("get", "/api/v1/admin/items", Admin, "List and search knowledge records (kind, q, retired)", "admin"),
-    route("post", "/api/v1/admin/items/{kind}", Admin, "Create a record (service, app, faq, department, news)", "admin"),
-    route("get", "/api/v1/admin/items/{kind}/{id}", Admin, "One record with its similar questions and freshness", "admin"),
-    route("put", "/api/v1/admin/items/{kind}/{id}", Admin, "Edit a record (lexicon/texts/systems use id `all`); live in seconds", "admin"),
-    route("delete", "/api/v1/admin/items/{kind}/{id}", Admin, "Retire a record", "admin"),
-    route("post", "/api/v1/admin/items/{kind}/{id}/restore", Admin, "Restore a retired record", "admin"),
-    route("post", "/api/v1/admin/items/{kind}/{id}/reviewed", Admin, "Mark a record reviewed today", "admin"),
-    route("get", "/api/v1/admin/stale", Admin, "Items not reviewed for `days` (default 180); a department admin sees their own", "admin"),
-    route("get", "/api/v1/admin/audit", Admin, "The audit trail (who, when, before and after)", "admin"),
-    route("get", "/api/v1/admin/unanswered", Admin, "Fallbacks, clarifies and 👎 grouped by similarity, with counts", "review"),
-    route("post", "/api/v1/admin/unanswered/attach", Admin, "Add a reviewed question to an item as a similar question", "review"),
-    route("post", "/api/v1/admin/unanswered/faq", Admin, "Start a new FAQ from a reviewed question", "review"),
-    route("post", "/api/v1/admin/unanswered/dismiss", Admin, "Drop questions from the review list", "review"),
-    route("get", "/api/v1/admin/questions", Admin, "The question log, newest first (mode, q, limit)", "review"),
-    route("get", "/api/v1/admin/questions/{id}/explain", Admin, "Why the bot answered a logged question as it did", "review"),
-    route("get", "/api/v1/admin/explain", Admin, "Re-run retrieval on a text: terms, ranks, scores, decision", "review"),
-    route("get", "/api/v1/admin/feedback", Admin, "The feedback and 工单 inbox (status, limit)", "inbox"),
-    route("post", "/api/v1/admin/feedback/{id}", Admin, "Set a feedback's status; an answer reaches its author as a notice", "inbox"),
-    route("get", "/api/v1/admin/analytics", Admin, "Questions per day and channel, rates, satisfaction, top questions and items, latency", "analytics"),
+    route(
+        "get",
+        "/auth/logged-out",
+        Public,
+        "Logout landing page",
+        "auth",
+    ),
+    configured(
+        "get",
+        "/cas/login",
+        "Demo CAS login form",
+        "auth",
+        "auth.demo_cas",
+    ),
+    configured(
+        "post",
+        "/cas/login",
+        "Demo CAS login submit",
+        "auth",
+        "auth.demo_cas",
+    ),
+    configured(
+        "get",
+        "/cas/p3/serviceValidate",
+        "Demo CAS 3.0 ticket validation",
+        "auth",
+        "auth.demo_cas",
+    ),
+    configured(
+        "get",
+        "/cas/serviceValidate",
+        "Demo CAS 2.0 ticket validation",
+        "auth",
+        "auth.demo_cas",
+    ),
+    configured(
+        "get",
+        "/cas/logout",
+        "Demo CAS logout",
+        "auth",
+        "auth.demo_cas",
+    ),
+    configured(
+        "get",
+        "/channels/wecom/callback",
+        "WeCom app callback URL verification",
+        "channels",
+        "the WeCom app channel",
+    ),
+    configured(
+        "post",
+        "/channels/wecom/callback",
+        "WeCom app messages (encrypted XML)",
+        "channels",
+        "the WeCom app channel",
+    ),
+    configured(
+        "get",
+        "/channels/wecom-bot/callback",
+        "WeCom 智能机器人 URL verification",
+        "channels",
+        "the WeCom AI bot channel",
+    ),
+    configured(
+        "post",
+        "/channels/wecom-bot/callback",
+        "WeCom 智能机器人 messages (encrypted JSON)",
+        "channels",
+        "the WeCom AI bot channel",
+    ),
+    configured(
+        "post",
+        "/channels/cpdaily/webhook",
+        "今日校园 gateway messages (HMAC-signed)",
+        "channels",
+        "the 今日校园 channel",
+    ),
+    route(
+        "get",
+        "/api/v1/popular",
+        Public,
+        "热门问题 of the last 7 days from real traffic (empty with too little traffic)",
+        "chat",
+    ),
+    route(
+        "get",
+        "/api/v1/admin/me",
+        Admin,
+        "The calling admin",
+        "admin",
+    ),
+    route(
+        "get",
+        "/api/v1/admin/items",
+        Admin,
+        "List and search knowledge records (kind, q, retired)",
+        "admin",
+    ),
+    route(
+        "post",
+        "/api/v1/admin/items/{kind}",
+        Admin,
+        "Create a record (service, app, faq, department, news)",
+        "admin",
+    ),
+    route(
+        "get",
+        "/api/v1/admin/items/{kind}/{id}",
+        Admin,
+        "One record with its similar questions and freshness",
+        "admin",
+    ),
+    route(
+        "put",
+        "/api/v1/admin/items/{kind}/{id}",
+        Admin,
+        "Edit a record (lexicon/texts/systems use id `all`); live in seconds",
+        "admin",
+    ),
+    route(
+        "delete",
+        "/api/v1/admin/items/{kind}/{id}",
+        Admin,
+        "Retire a record",
+        "admin",
+    ),
+    route(
+        "post",
+        "/api/v1/admin/items/{kind}/{id}/restore",
+        Admin,
+        "Restore a retired record",
+        "admin",
+    ),
+    route(
+        "post",
+        "/api/v1/admin/items/{kind}/{id}/reviewed",
+        Admin,
+        "Mark a record reviewed today",
+        "admin",
+    ),
+    route(
+        "get",
+        "/api/v1/admin/stale",
+        Admin,
+        "Items not reviewed for `days` (default 180); a department admin sees their own",
+        "admin",
+    ),
+    route(
+        "get",
+        "/api/v1/admin/audit",
+        Admin,
+        "The audit trail (who, when, before and after)",
+        "admin",
+    ),
+    route(
+        "get",
+        "/api/v1/admin/unanswered",
+        Admin,
+        "Fallbacks, clarifies and 👎 grouped by similarity, with counts",
+        "review",
+    ),
+    route(
+        "post",
+        "/api/v1/admin/unanswered/attach",
+        Admin,
+        "Add a reviewed question to an item as a similar question",
+        "review",
+    ),
+    route(
+        "post",
+        "/api/v1/admin/unanswered/faq",
+        Admin,
+        "Start a new FAQ from a reviewed question",
+        "review",
+    ),
+    route(
+        "post",
+        "/api/v1/admin/unanswered/dismiss",
+        Admin,
+        "Drop questions from the review list",
+        "review",
+    ),
+    route(
+        "get",
+        "/api/v1/admin/questions",
+        Admin,
+        "The question log, newest first (mode, q, limit)",
+        "review",
+    ),
+    route(
+        "get",
+        "/api/v1/admin/questions/{id}/explain",
+        Admin,
+        "Why the bot answered a logged question as it did",
+        "review",
+    ),
+    route(
+        "get",
+        "/api/v1/admin/explain",
+        Admin,
+        "Re-run retrieval on a text: terms, ranks, scores, decision",
+        "review",
+    ),
+    route(
+        "get",
+        "/api/v1/admin/feedback",
+        Admin,
+        "The feedback and 工单 inbox (status, limit)",
+        "inbox",
+    ),
+    route(
+        "post",
+        "/api/v1/admin/feedback/{id}",
+        Admin,
+        "Set a feedback's status; an answer reaches its author as a notice",
+        "inbox",
+    ),
+    route(
+        "get",
+        "/api/v1/admin/analytics",
+        Admin,
+        "Questions per day and channel, rates, satisfaction, top questions and items, latency",
+        "analytics",
+    ),
 ];
 
 fn parameters(path: &str) -> Vec<Value> {
@@ -129,7 +419,11 @@ fn operation(r: &RouteDoc) -> Value {
         op["description"] = json!(format!("Routed only when {when} is configured."));
         op["x-only-when"] = json!(when);
     }
-    if matches!(r.method, "post" | "put") && r.path.contains("/items/") && !r.path.ends_with("restore") && !r.path.ends_with("reviewed") {
+    if matches!(r.method, "post" | "put")
+        && r.path.contains("/items/")
+        && !r.path.ends_with("restore")
+        && !r.path.ends_with("reviewed")
+    {
         op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EditRequest"}}}});
     }
     op
@@ -178,11 +472,21 @@ mod tests {
     fn every_route_is_in_the_document_once() {
         let doc = document();
         for r in ROUTES {
-            assert!(doc["paths"][r.path][r.method].is_object(), "{} {}", r.method, r.path);
+            assert!(
+                doc["paths"][r.path][r.method].is_object(),
+                "{} {}",
+                r.method,
+                r.path
+            );
         }
         let mut seen = std::collections::HashSet::new();
         for r in ROUTES {
-            assert!(seen.insert((r.method, r.path)), "duplicate {} {}", r.method, r.path);
+            assert!(
+                seen.insert((r.method, r.path)),
+                "duplicate {} {}",
+                r.method,
+                r.path
+            );
         }
     }
 }

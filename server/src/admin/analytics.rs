@@ -13,7 +13,9 @@ use sqlx::{AnyPool, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/admin/analytics", get(analytics)).route("/api/v1/popular", get(popular))
+    Router::new()
+        .route("/api/v1/admin/analytics", get(analytics))
+        .route("/api/v1/popular", get(popular))
 }
 
 /// One logged question, as analytics reads it.
@@ -29,7 +31,8 @@ pub struct LoggedQuestion {
 }
 
 async fn logged_since(pool: &AnyPool, days: i64) -> Result<Vec<LoggedQuestion>, AdminError> {
-    let since = (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let since = (chrono::Utc::now() - chrono::Duration::days(days))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let rows = sqlx::query(
         "SELECT q.created_at AS created_at, q.channel AS channel, q.text AS text, q.mode AS mode, q.top_item AS top_item, \
          q.latency_ms AS latency_ms, r.helpful AS helpful \
@@ -80,16 +83,32 @@ pub fn summarize(log: &[LoggedQuestion], all_items: &[(String, String)]) -> Valu
     let mut per_day: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
     let mut modes: BTreeMap<&str, usize> = BTreeMap::new();
     for q in log {
-        *per_day.entry(&q.day).or_default().entry(&q.channel).or_default() += 1;
+        *per_day
+            .entry(&q.day)
+            .or_default()
+            .entry(&q.channel)
+            .or_default() += 1;
         *modes.entry(&q.mode).or_default() += 1;
     }
     let total = log.len();
-    let rate = |m: &str| if total == 0 { 0.0 } else { *modes.get(m).unwrap_or(&0) as f64 / total as f64 };
+    let rate = |m: &str| {
+        if total == 0 {
+            0.0
+        } else {
+            *modes.get(m).unwrap_or(&0) as f64 / total as f64
+        }
+    };
     let up = log.iter().filter(|q| q.helpful == Some(true)).count();
     let down = log.iter().filter(|q| q.helpful == Some(false)).count();
-    let questions = log.iter().filter(|q| !q.text.starts_with("action:")).map(|q| q.text.trim());
+    let questions = log
+        .iter()
+        .filter(|q| !q.text.starts_with("action:"))
+        .map(|q| q.text.trim());
     let asked: HashSet<&str> = log.iter().filter_map(|q| q.top_item.as_deref()).collect();
-    let titles: HashMap<&str, &str> = all_items.iter().map(|(id, t)| (id.as_str(), t.as_str())).collect();
+    let titles: HashMap<&str, &str> = all_items
+        .iter()
+        .map(|(id, t)| (id.as_str(), t.as_str()))
+        .collect();
     let top_items: Vec<Value> = top_counts(log.iter().filter(|q| q.mode == "answer").filter_map(|q| q.top_item.as_deref()), 15)
         .into_iter()
         .map(|(id, n)| json!({"id": id, "title": titles.get(id.as_str()).copied().unwrap_or(""), "count": n}))
@@ -119,13 +138,20 @@ struct DaysQuery {
     days: Option<i64>,
 }
 
-async fn analytics(_: Admin, State(state): State<AppState>, Query(q): Query<DaysQuery>) -> Result<Json<Value>, AdminError> {
+async fn analytics(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(q): Query<DaysQuery>,
+) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let days = q.days.unwrap_or(30).clamp(1, 3650);
     let log = logged_since(&ctx.pool, days).await?;
     let engine = state.engine.current();
     let kb = engine.knowledge();
-    let items: Vec<(String, String)> = kb.items().map(|r| (kb.item_id(r).to_owned(), kb.item_title(r).to_owned())).collect();
+    let items: Vec<(String, String)> = kb
+        .items()
+        .map(|r| (kb.item_id(r).to_owned(), kb.item_title(r).to_owned()))
+        .collect();
     let mut v = summarize(&log, &items);
     v["days"] = json!(days);
     v["popular"] = json!(popular_questions(&ctx.pool, POPULAR_DAYS, POPULAR_COUNT).await?);
@@ -141,17 +167,28 @@ pub const POPULAR_MIN_TRAFFIC: usize = 20;
 
 /// The most asked answered questions of the last `days` (one wording per answered item), or nothing when there
 /// is too little traffic.
-pub async fn popular_questions(pool: &AnyPool, days: i64, n: usize) -> Result<Vec<String>, AdminError> {
+pub async fn popular_questions(
+    pool: &AnyPool,
+    days: i64,
+    n: usize,
+) -> Result<Vec<String>, AdminError> {
     let log = logged_since(pool, days).await?;
-    let answered: Vec<&LoggedQuestion> =
-        log.iter().filter(|q| q.mode == "answer" && !q.text.starts_with("action:") && q.helpful != Some(false)).collect();
+    let answered: Vec<&LoggedQuestion> = log
+        .iter()
+        .filter(|q| {
+            q.mode == "answer" && !q.text.starts_with("action:") && q.helpful != Some(false)
+        })
+        .collect();
     if answered.len() < POPULAR_MIN_TRAFFIC {
         return Ok(Vec::new());
     }
     let mut seen_items = HashSet::new();
     let mut out = Vec::new();
     for (text, _) in top_counts(answered.iter().map(|q| q.text.trim()), usize::MAX) {
-        let item = answered.iter().find(|q| q.text.trim() == text).and_then(|q| q.top_item.clone());
+        let item = answered
+            .iter()
+            .find(|q| q.text.trim() == text)
+            .and_then(|q| q.top_item.clone());
         if item.is_some_and(|i| !seen_items.insert(i)) || text.chars().count() > 30 {
             continue;
         }
@@ -168,7 +205,9 @@ pub async fn popular_questions(pool: &AnyPool, days: i64, n: usize) -> Result<Ve
 async fn popular(State(state): State<AppState>) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let questions = ctx.refresh_popular().await;
-    Ok(Json(json!({ "days": POPULAR_DAYS, "questions": questions })))
+    Ok(Json(
+        json!({ "days": POPULAR_DAYS, "questions": questions }),
+    ))
 }
 
 #[cfg(test)]
@@ -194,7 +233,10 @@ mod tests {
             latency_ms: 10,
             helpful,
         };
-        let log = vec![q("2026-11-26", "answer", Some("a"), Some(true)), q("2026-11-27", "fallback", None, Some(false))];
+        let log = vec![
+            q("2026-11-26", "answer", Some("a"), Some(true)),
+            q("2026-11-27", "fallback", None, Some(false)),
+        ];
         let s = summarize(&log, &[("a".into(), "A".into()), ("b".into(), "B".into())]);
         assert_eq!(s["total"], 2);
         assert_eq!(s["per_day"].as_array().map(Vec::len), Some(2));

@@ -39,20 +39,42 @@ pub enum AdminError {
 impl AdminError {
     /// A single invalid field.
     pub fn field(field: &str, message: impl Into<String>) -> AdminError {
-        AdminError::Invalid(vec![Problem { item: None, field: Some(field.to_owned()), message: message.into() }])
+        AdminError::Invalid(vec![Problem {
+            item: None,
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }])
     }
 
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
-            AdminError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "请先登录".into()),
-            AdminError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "需要管理员权限".into()),
-            AdminError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", format!("找不到：{what}")),
-            AdminError::Conflict(what) => (StatusCode::CONFLICT, "conflict", format!("已存在：{what}")),
-            AdminError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "提交的内容有误".into()),
-            AdminError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "管理功能未启用".into()),
-            AdminError::Database(_) | AdminError::Internal(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务器内部错误，请稍后再试".into())
+            AdminError::Unauthorized => {
+                (StatusCode::UNAUTHORIZED, "unauthorized", "请先登录".into())
             }
+            AdminError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "需要管理员权限".into()),
+            AdminError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("找不到：{what}"),
+            ),
+            AdminError::Conflict(what) => {
+                (StatusCode::CONFLICT, "conflict", format!("已存在：{what}"))
+            }
+            AdminError::Invalid(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                "提交的内容有误".into(),
+            ),
+            AdminError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "管理功能未启用".into(),
+            ),
+            AdminError::Database(_) | AdminError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "服务器内部错误，请稍后再试".into(),
+            ),
         }
     }
 }
@@ -61,7 +83,9 @@ impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
         match &self {
-            AdminError::Database(_) | AdminError::Internal(_) => tracing::error!(error = %self, "admin request failed"),
+            AdminError::Database(_) | AdminError::Internal(_) => {
+                tracing::error!(error = %self, "admin request failed")
+            }
             _ => tracing::debug!(error = %self, "admin request refused"),
         }
         crate::metrics::count_error(code);

@@ -45,16 +45,25 @@ impl StaticTokens {
     pub fn parse(spec: &str) -> StaticTokens {
         let mut by_token = HashMap::new();
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let Some((token, who)) = entry.split_once('=') else { continue };
+            let Some((token, who)) = entry.split_once('=') else {
+                continue;
+            };
             let (id, department) = match who.split_once(':') {
                 Some((id, dept)) => (id, Some(dept.to_owned())),
                 None => (who, None),
             };
             if token.len() < 8 || id.is_empty() {
-                tracing::warn!("ignoring an EHALL_ADMIN_TOKENS entry with a short token or no user id");
+                tracing::warn!(
+                    "ignoring an EHALL_ADMIN_TOKENS entry with a short token or no user id"
+                );
                 continue;
             }
-            let principal = Principal { id: id.to_owned(), name: id.to_owned(), admin: false, department };
+            let principal = Principal {
+                id: id.to_owned(),
+                name: id.to_owned(),
+                admin: false,
+                department,
+            };
             by_token.insert(token.to_owned(), principal);
         }
         StaticTokens { by_token }
@@ -80,7 +89,14 @@ pub struct AdminPolicy {
 
 impl AdminPolicy {
     pub fn parse(list: &str) -> AdminPolicy {
-        AdminPolicy { admin_ids: list.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect() }
+        AdminPolicy {
+            admin_ids: list
+                .split([',', ' '])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }
     }
 
     pub fn from_env() -> AdminPolicy {
@@ -99,7 +115,10 @@ pub struct Admin(pub Principal);
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The admin context of the app, or 503 when the app was built without one.
@@ -110,7 +129,10 @@ pub fn context(state: &AppState) -> Result<Arc<AdminContext>, AdminError> {
 impl FromRequestParts<AppState> for Admin {
     type Rejection = AdminError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let ctx = context(state)?;
         let token = bearer(parts).ok_or(AdminError::Unauthorized)?;
         let principal = match state.auth.resolve(Some(token)).await {
@@ -120,9 +142,11 @@ impl FromRequestParts<AppState> for Admin {
                 admin: claims.admin,
                 department: None,
             },
-            crate::auth::Login::Guest | crate::auth::Login::Expired => {
-                ctx.verifier.verify(token).await.ok_or(AdminError::Unauthorized)?
-            }
+            crate::auth::Login::Guest | crate::auth::Login::Expired => ctx
+                .verifier
+                .verify(token)
+                .await
+                .ok_or(AdminError::Unauthorized)?,
         };
         if !ctx.policy.is_admin(&principal) {
             return Err(AdminError::Forbidden);
@@ -137,11 +161,21 @@ mod tests {
 
     #[tokio::test]
     async fn static_tokens_and_the_admin_list() {
-        let tokens = StaticTokens::parse("tok-admin-1=A0001, tok-dept-22=A0002:网信办, short=x, tok-student=S001");
+        let tokens = StaticTokens::parse(
+            "tok-admin-1=A0001, tok-dept-22=A0002:网信办, short=x, tok-student=S001",
+        );
         let policy = AdminPolicy::parse("A0001,A0002");
         let admin = tokens.verify("tok-admin-1").await.expect("a known token");
         assert!(policy.is_admin(&admin));
-        assert_eq!(tokens.verify("tok-dept-22").await.expect("a known token").department.as_deref(), Some("网信办"));
+        assert_eq!(
+            tokens
+                .verify("tok-dept-22")
+                .await
+                .expect("a known token")
+                .department
+                .as_deref(),
+            Some("网信办")
+        );
         assert!(tokens.verify("short").await.is_none());
         assert!(!policy.is_admin(&tokens.verify("tok-student").await.expect("a known token")));
     }

@@ -19,7 +19,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/me", get(me))
         .route("/api/v1/admin/items", get(list))
         .route("/api/v1/admin/items/{kind}", post(create))
-        .route("/api/v1/admin/items/{kind}/{id}", get(read).put(edit).delete(retire))
+        .route(
+            "/api/v1/admin/items/{kind}/{id}",
+            get(read).put(edit).delete(retire),
+        )
         .route("/api/v1/admin/items/{kind}/{id}/restore", post(restore))
         .route("/api/v1/admin/items/{kind}/{id}/reviewed", post(reviewed))
         .route("/api/v1/admin/stale", get(stale))
@@ -51,10 +54,18 @@ struct ListQuery {
     retired: bool,
 }
 
-async fn list(_: Admin, State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Value>, AdminError> {
+async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let kind = q.kind.as_deref().map(kind_of).transpose()?;
-    let needle = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
+    let needle =
+        q.q.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_lowercase);
     let all = records::load_all(&ctx.pool).await?;
     let items: Vec<Value> = all
         .iter()
@@ -72,10 +83,17 @@ async fn list(_: Admin, State(state): State<AppState>, Query(q): Query<ListQuery
     Ok(Json(json!({ "total": items.len(), "items": items })))
 }
 
-async fn read(_: Admin, State(state): State<AppState>, Path((kind, id)): Path<(String, String)>) -> Result<Json<Record>, AdminError> {
+async fn read(
+    _: Admin,
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+) -> Result<Json<Record>, AdminError> {
     let ctx = context(&state)?;
     let kind = kind_of(&kind)?;
-    records::load_one(&ctx.pool, kind, &id).await?.map(Json).ok_or(AdminError::NotFound(format!("{}:{id}", kind.as_str())))
+    records::load_one(&ctx.pool, kind, &id)
+        .await?
+        .map(Json)
+        .ok_or(AdminError::NotFound(format!("{}:{id}", kind.as_str())))
 }
 
 /// A create or edit: the record's body exactly as its `data/` entry, its similar questions and its owner.
@@ -86,10 +104,18 @@ pub struct EditRequest {
     pub owner_department: Option<String>,
 }
 
-fn clean_questions(kind: RecordKind, questions: Option<Vec<String>>) -> Result<Option<Vec<String>>, AdminError> {
-    let Some(list) = questions else { return Ok(None) };
+fn clean_questions(
+    kind: RecordKind,
+    questions: Option<Vec<String>>,
+) -> Result<Option<Vec<String>>, AdminError> {
+    let Some(list) = questions else {
+        return Ok(None);
+    };
     if !kind.has_questions() && !list.is_empty() {
-        return Err(AdminError::field("questions", format!("{} 不能有相似问题", kind.as_str())));
+        return Err(AdminError::field(
+            "questions",
+            format!("{} 不能有相似问题", kind.as_str()),
+        ));
     }
     let mut out: Vec<String> = Vec::new();
     for q in list {
@@ -128,7 +154,10 @@ async fn create(
     let ctx = context(&state)?;
     let kind = kind_of(&kind)?;
     if !kind.is_list() {
-        return Err(AdminError::Conflict(format!("{} 只有一条记录，请修改它", kind.as_str())));
+        return Err(AdminError::Conflict(format!(
+            "{} 只有一条记录，请修改它",
+            kind.as_str()
+        )));
     }
     let id = body_id(kind, &req.body)?;
     let questions = clean_questions(kind, req.questions)?.unwrap_or_default();
@@ -138,8 +167,18 @@ async fn create(
             if all.iter().any(|r| r.kind == kind && r.id == id) {
                 return Err(AdminError::Conflict(format!("{}:{id}", kind.as_str())));
             }
-            let position = all.iter().filter(|r| r.kind == kind).map(|r| r.position + 1).max().unwrap_or(0);
-            let owner = req.owner_department.or_else(|| req.body.get("department").and_then(Value::as_str).map(str::to_owned));
+            let position = all
+                .iter()
+                .filter(|r| r.kind == kind)
+                .map(|r| r.position + 1)
+                .max()
+                .unwrap_or(0);
+            let owner = req.owner_department.or_else(|| {
+                req.body
+                    .get("department")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
             let at = now();
             all.push(Record {
                 kind,
@@ -153,10 +192,17 @@ async fn create(
                 updated_at: at,
                 updated_by: actor.clone(),
             });
-            Ok(vec![Changed { kind, id: id.clone(), action: "create" }])
+            Ok(vec![Changed {
+                kind,
+                id: id.clone(),
+                action: "create",
+            }])
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "saved": saved, "live": true, "version": ctx.version() }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "saved": saved, "live": true, "version": ctx.version() })),
+    ))
 }
 
 async fn edit(
@@ -169,13 +215,19 @@ async fn edit(
     let kind = kind_of(&kind)?;
     let declared = body_id(kind, &req.body)?;
     if declared != id {
-        return Err(AdminError::field(kind.id_field(), format!("不能修改编号（地址中为 '{id}'，内容中为 '{declared}'）")));
+        return Err(AdminError::field(
+            kind.id_field(),
+            format!("不能修改编号（地址中为 '{id}'，内容中为 '{declared}'）"),
+        ));
     }
     let questions = clean_questions(kind, req.questions)?;
     let actor = p.id.clone();
     let saved = ctx
         .change(&actor, |all| {
-            let r = all.iter_mut().find(|r| r.kind == kind && r.id == id).ok_or_else(|| AdminError::NotFound(format!("{}:{id}", kind.as_str())))?;
+            let r = all
+                .iter_mut()
+                .find(|r| r.kind == kind && r.id == id)
+                .ok_or_else(|| AdminError::NotFound(format!("{}:{id}", kind.as_str())))?;
             r.body = req.body;
             if let Some(q) = questions {
                 r.questions = q;
@@ -188,13 +240,25 @@ async fn edit(
             r.last_reviewed = at.clone();
             r.updated_at = at;
             r.updated_by = actor.clone();
-            Ok(vec![Changed { kind, id: id.clone(), action: "edit" }])
+            Ok(vec![Changed {
+                kind,
+                id: id.clone(),
+                action: "edit",
+            }])
         })
         .await?;
-    Ok(Json(json!({ "saved": saved, "live": true, "version": ctx.version() })))
+    Ok(Json(
+        json!({ "saved": saved, "live": true, "version": ctx.version() }),
+    ))
 }
 
-async fn set_retired(state: &AppState, actor: &str, kind: &str, id: &str, retired: bool) -> Result<Json<Value>, AdminError> {
+async fn set_retired(
+    state: &AppState,
+    actor: &str,
+    kind: &str,
+    id: &str,
+    retired: bool,
+) -> Result<Json<Value>, AdminError> {
     let ctx = context(state)?;
     let kind = kind_of(kind)?;
     if !kind.is_list() {
@@ -202,32 +266,60 @@ async fn set_retired(state: &AppState, actor: &str, kind: &str, id: &str, retire
     }
     let saved = ctx
         .change(actor, |all| {
-            let r = all.iter_mut().find(|r| r.kind == kind && r.id == id).ok_or_else(|| AdminError::NotFound(format!("{}:{id}", kind.as_str())))?;
+            let r = all
+                .iter_mut()
+                .find(|r| r.kind == kind && r.id == id)
+                .ok_or_else(|| AdminError::NotFound(format!("{}:{id}", kind.as_str())))?;
             r.retired = retired;
             r.updated_at = now();
             r.updated_by = actor.to_owned();
-            Ok(vec![Changed { kind, id: id.to_owned(), action: if retired { "retire" } else { "restore" } }])
+            Ok(vec![Changed {
+                kind,
+                id: id.to_owned(),
+                action: if retired { "retire" } else { "restore" },
+            }])
         })
         .await?;
-    Ok(Json(json!({ "saved": saved, "live": true, "version": ctx.version() })))
+    Ok(Json(
+        json!({ "saved": saved, "live": true, "version": ctx.version() }),
+    ))
 }
 
-async fn retire(Admin(p): Admin, State(state): State<AppState>, Path((kind, id)): Path<(String, String)>) -> Result<Json<Value>, AdminError> {
+async fn retire(
+    Admin(p): Admin,
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+) -> Result<Json<Value>, AdminError> {
     set_retired(&state, &p.id, &kind, &id, true).await
 }
 
-async fn restore(Admin(p): Admin, State(state): State<AppState>, Path((kind, id)): Path<(String, String)>) -> Result<Json<Value>, AdminError> {
+async fn restore(
+    Admin(p): Admin,
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+) -> Result<Json<Value>, AdminError> {
     set_retired(&state, &p.id, &kind, &id, false).await
 }
 
-async fn reviewed(Admin(p): Admin, State(state): State<AppState>, Path((kind, id)): Path<(String, String)>) -> Result<Json<Value>, AdminError> {
+async fn reviewed(
+    Admin(p): Admin,
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let kind = kind_of(&kind)?;
     let saved = ctx
         .change(&p.id, |all| {
-            let r = all.iter_mut().find(|r| r.kind == kind && r.id == id).ok_or_else(|| AdminError::NotFound(format!("{}:{id}", kind.as_str())))?;
+            let r = all
+                .iter_mut()
+                .find(|r| r.kind == kind && r.id == id)
+                .ok_or_else(|| AdminError::NotFound(format!("{}:{id}", kind.as_str())))?;
             r.last_reviewed = now();
-            Ok(vec![Changed { kind, id: id.clone(), action: "review" }])
+            Ok(vec![Changed {
+                kind,
+                id: id.clone(),
+                action: "review",
+            }])
         })
         .await?;
     Ok(Json(json!({ "saved": saved })))
@@ -241,19 +333,30 @@ struct StaleQuery {
 
 /// Items (services, apps, FAQs) not reviewed for `days` (default: the configured threshold). An admin bound to a
 /// department sees only that department's items.
-async fn stale(Admin(p): Admin, State(state): State<AppState>, Query(q): Query<StaleQuery>) -> Result<Json<Value>, AdminError> {
+async fn stale(
+    Admin(p): Admin,
+    State(state): State<AppState>,
+    Query(q): Query<StaleQuery>,
+) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let days = q.days.unwrap_or(ctx.stale_after_days).max(0);
-    let cutoff = (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let cutoff = (chrono::Utc::now() - chrono::Duration::days(days))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let department = p.department.clone().or(q.department);
     let all = records::load_all(&ctx.pool).await?;
     let items: Vec<Value> = all
         .iter()
         .filter(|r| r.kind.has_questions() && !r.retired && r.last_reviewed < cutoff)
-        .filter(|r| department.as_ref().is_none_or(|d| r.owner_department.as_ref() == Some(d)))
+        .filter(|r| {
+            department
+                .as_ref()
+                .is_none_or(|d| r.owner_department.as_ref() == Some(d))
+        })
         .map(summary)
         .collect();
-    Ok(Json(json!({ "days": days, "department": department, "total": items.len(), "items": items })))
+    Ok(Json(
+        json!({ "days": days, "department": department, "total": items.len(), "items": items }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -262,22 +365,35 @@ struct AuditQuery {
     item: Option<String>,
 }
 
-async fn audit(_: Admin, State(state): State<AppState>, Query(q): Query<AuditQuery>) -> Result<Json<Value>, AdminError> {
+async fn audit(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = match &q.item {
-        Some(item) => {
-            sqlx::query("SELECT * FROM admin_audit WHERE item_id = $1 ORDER BY created_at DESC LIMIT $2")
-                .bind(item.clone())
-                .bind(limit)
-                .fetch_all(&ctx.pool)
-                .await?
-        }
-        None => sqlx::query("SELECT * FROM admin_audit ORDER BY created_at DESC LIMIT $1").bind(limit).fetch_all(&ctx.pool).await?,
-    };
+    let rows =
+        match &q.item {
+            Some(item) => sqlx::query(
+                "SELECT * FROM admin_audit WHERE item_id = $1 ORDER BY created_at DESC LIMIT $2",
+            )
+            .bind(item.clone())
+            .bind(limit)
+            .fetch_all(&ctx.pool)
+            .await?,
+            None => {
+                sqlx::query("SELECT * FROM admin_audit ORDER BY created_at DESC LIMIT $1")
+                    .bind(limit)
+                    .fetch_all(&ctx.pool)
+                    .await?
+            }
+        };
     let mut entries = Vec::new();
     for row in rows {
-        let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str::<Value>(&s).ok()).unwrap_or(Value::Null);
+        let parse = |s: Option<String>| {
+            s.and_then(|s| serde_json::from_str::<Value>(&s).ok())
+                .unwrap_or(Value::Null)
+        };
         entries.push(json!({
             "id": row.try_get::<String, _>("id")?,
             "actor": row.try_get::<String, _>("actor")?,

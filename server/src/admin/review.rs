@@ -38,7 +38,10 @@ pub enum ReviewReason {
 
 /// A text's grouping key: normalized, spaces dropped.
 pub fn text_key(text: &str) -> String {
-    normalize(text).chars().filter(|c| !c.is_whitespace()).collect()
+    normalize(text)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect()
 }
 
 fn bigrams(key: &str) -> HashSet<(char, char)> {
@@ -92,7 +95,9 @@ pub fn group_questions(questions: &[ReviewQuestion]) -> Vec<ReviewGroup> {
         if key.is_empty() {
             continue;
         }
-        let found = groups.iter_mut().find(|(lead, g, _)| *lead == key || g.keys.contains(&key) || similarity(lead, &key) >= GROUP_SIMILARITY);
+        let found = groups.iter_mut().find(|(lead, g, _)| {
+            *lead == key || g.keys.contains(&key) || similarity(lead, &key) >= GROUP_SIMILARITY
+        });
         let (_, group, counts) = match found {
             Some(g) => g,
             None => {
@@ -135,13 +140,21 @@ pub fn group_questions(questions: &[ReviewQuestion]) -> Vec<ReviewGroup> {
 }
 
 async fn resolved_keys(pool: &AnyPool) -> Result<HashSet<String>, AdminError> {
-    let rows = sqlx::query("SELECT text_key FROM review_resolved").fetch_all(pool).await?;
-    rows.iter().map(|r| r.try_get::<String, _>("text_key").map_err(AdminError::from)).collect()
+    let rows = sqlx::query("SELECT text_key FROM review_resolved")
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>("text_key").map_err(AdminError::from))
+        .collect()
 }
 
 /// The questions of the last `days` that fell back, were clarified or got a 👎, minus those already resolved.
-pub async fn review_questions(pool: &AnyPool, days: i64) -> Result<Vec<ReviewQuestion>, AdminError> {
-    let since = (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+pub async fn review_questions(
+    pool: &AnyPool,
+    days: i64,
+) -> Result<Vec<ReviewQuestion>, AdminError> {
+    let since = (chrono::Utc::now() - chrono::Duration::days(days))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let rows = sqlx::query(
         "SELECT q.text AS text, q.mode AS mode, q.created_at AS created_at, r.helpful AS helpful \
          FROM question_log q LEFT JOIN ratings r ON r.reply_id = q.reply_id \
@@ -164,7 +177,11 @@ pub async fn review_questions(pool: &AnyPool, days: i64) -> Result<Vec<ReviewQue
             (_, "fallback") => ReviewReason::Fallback,
             _ => ReviewReason::Clarify,
         };
-        out.push(ReviewQuestion { text, reason, created_at: row.try_get("created_at")? });
+        out.push(ReviewQuestion {
+            text,
+            reason,
+            created_at: row.try_get("created_at")?,
+        });
     }
     Ok(out)
 }
@@ -174,7 +191,11 @@ struct DaysQuery {
     days: Option<i64>,
 }
 
-async fn unanswered(_: Admin, State(state): State<AppState>, Query(q): Query<DaysQuery>) -> Result<Json<Value>, AdminError> {
+async fn unanswered(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(q): Query<DaysQuery>,
+) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let days = q.days.unwrap_or(30).clamp(1, 3650);
     let groups = group_questions(&review_questions(&ctx.pool, days).await?);
@@ -206,14 +227,22 @@ async fn unanswered(_: Admin, State(state): State<AppState>, Query(q): Query<Day
     Ok(Json(json!({ "days": days, "groups": out })))
 }
 
-async fn mark_resolved(pool: &AnyPool, texts: &[String], item_id: Option<&str>, actor: &str) -> Result<(), AdminError> {
+async fn mark_resolved(
+    pool: &AnyPool,
+    texts: &[String],
+    item_id: Option<&str>,
+    actor: &str,
+) -> Result<(), AdminError> {
     let mut tx = pool.begin().await?;
     for text in texts {
         let key = text_key(text);
         if key.is_empty() {
             continue;
         }
-        sqlx::query("DELETE FROM review_resolved WHERE text_key = $1").bind(&key).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM review_resolved WHERE text_key = $1")
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("INSERT INTO review_resolved (text_key, item_id, resolved_by, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&key)
             .bind(item_id.map(str::to_owned))
@@ -236,7 +265,11 @@ struct AttachRequest {
     also_resolve: Vec<String>,
 }
 
-async fn attach(Admin(p): Admin, State(state): State<AppState>, Json(req): Json<AttachRequest>) -> Result<Json<Value>, AdminError> {
+async fn attach(
+    Admin(p): Admin,
+    State(state): State<AppState>,
+    Json(req): Json<AttachRequest>,
+) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let text = req.text.trim().to_owned();
     if text.is_empty() {
@@ -248,13 +281,22 @@ async fn attach(Admin(p): Admin, State(state): State<AppState>, Json(req): Json<
             let r = all
                 .iter_mut()
                 .find(|r| r.kind.has_questions() && r.id == item_id && !r.retired)
-                .ok_or_else(|| AdminError::field("item_id", format!("没有这个事项、应用或常见问题：'{item_id}'")))?;
+                .ok_or_else(|| {
+                    AdminError::field(
+                        "item_id",
+                        format!("没有这个事项、应用或常见问题：'{item_id}'"),
+                    )
+                })?;
             if !r.questions.contains(&text) {
                 r.questions.push(text.clone());
             }
             r.updated_at = now();
             r.updated_by = p.id.clone();
-            Ok(vec![Changed { kind: r.kind, id: r.id.clone(), action: "add_question" }])
+            Ok(vec![Changed {
+                kind: r.kind,
+                id: r.id.clone(),
+                action: "add_question",
+            }])
         })
         .await?;
     let mut resolved = req.also_resolve;
@@ -277,17 +319,30 @@ struct NewFaqRequest {
     also_resolve: Vec<String>,
 }
 
-async fn new_faq(Admin(p): Admin, State(state): State<AppState>, Json(req): Json<NewFaqRequest>) -> Result<Json<Value>, AdminError> {
+async fn new_faq(
+    Admin(p): Admin,
+    State(state): State<AppState>,
+    Json(req): Json<NewFaqRequest>,
+) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let text = req.text.trim().to_owned();
-    let question = req.question.as_deref().map(str::trim).filter(|q| !q.is_empty()).unwrap_or(&text).to_owned();
+    let question = req
+        .question
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .unwrap_or(&text)
+        .to_owned();
     if question.is_empty() {
         return Err(AdminError::field("question", "问题不能为空"));
     }
     if req.answer.trim().is_empty() {
         return Err(AdminError::field("answer", "答案不能为空"));
     }
-    let id = format!("f-admin-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let id = format!(
+        "f-admin-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
     let faq = knowledge::Faq {
         id: id.clone(),
         question: question.clone(),
@@ -296,10 +351,19 @@ async fn new_faq(Admin(p): Admin, State(state): State<AppState>, Json(req): Json
         related_app: req.related_app.filter(|s| !s.trim().is_empty()),
     };
     let body = serde_json::to_value(&faq).map_err(|e| AdminError::Internal(e.to_string()))?;
-    let questions = if text != question && !text.is_empty() { vec![text.clone()] } else { Vec::new() };
+    let questions = if text != question && !text.is_empty() {
+        vec![text.clone()]
+    } else {
+        Vec::new()
+    };
     let saved = ctx
         .change(&p.id, |all| {
-            let position = all.iter().filter(|r| r.kind == RecordKind::Faq).map(|r| r.position + 1).max().unwrap_or(0);
+            let position = all
+                .iter()
+                .filter(|r| r.kind == RecordKind::Faq)
+                .map(|r| r.position + 1)
+                .max()
+                .unwrap_or(0);
             let at = now();
             all.push(Record {
                 kind: RecordKind::Faq,
@@ -313,7 +377,11 @@ async fn new_faq(Admin(p): Admin, State(state): State<AppState>, Json(req): Json
                 updated_at: at,
                 updated_by: p.id.clone(),
             });
-            Ok(vec![Changed { kind: RecordKind::Faq, id: id.clone(), action: "create_from_question" }])
+            Ok(vec![Changed {
+                kind: RecordKind::Faq,
+                id: id.clone(),
+                action: "create_from_question",
+            }])
         })
         .await?;
     let mut resolved = req.also_resolve;
@@ -327,7 +395,11 @@ struct DismissRequest {
     texts: Vec<String>,
 }
 
-async fn dismiss(Admin(p): Admin, State(state): State<AppState>, Json(req): Json<DismissRequest>) -> Result<Json<Value>, AdminError> {
+async fn dismiss(
+    Admin(p): Admin,
+    State(state): State<AppState>,
+    Json(req): Json<DismissRequest>,
+) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     mark_resolved(&ctx.pool, &req.texts, None, &p.id).await?;
     Ok(Json(json!({ "dismissed": req.texts.len() })))
@@ -341,7 +413,11 @@ struct QuestionsQuery {
 }
 
 /// The question log, newest first.
-async fn questions(_: Admin, State(state): State<AppState>, Query(q): Query<QuestionsQuery>) -> Result<Json<Value>, AdminError> {
+async fn questions(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(q): Query<QuestionsQuery>,
+) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = sqlx::query(
@@ -357,7 +433,8 @@ async fn questions(_: Admin, State(state): State<AppState>, Query(q): Query<Ques
     for row in rows {
         let mode: String = row.try_get("mode")?;
         let text: String = row.try_get("text")?;
-        if q.mode.as_ref().is_some_and(|m| *m != mode) || needle.is_some_and(|n| !text.contains(n)) {
+        if q.mode.as_ref().is_some_and(|m| *m != mode) || needle.is_some_and(|n| !text.contains(n))
+        {
             continue;
         }
         let helpful: Option<i64> = row.try_get("helpful")?;
@@ -412,10 +489,17 @@ pub fn explanation(engine: &bot::Engine, text: &str, result: &SearchResult) -> V
     })
 }
 
-async fn explain(state: &AppState, text: String, logged: Option<Value>) -> Result<Json<Value>, AdminError> {
+async fn explain(
+    state: &AppState,
+    text: String,
+    logged: Option<Value>,
+) -> Result<Json<Value>, AdminError> {
     let engine = state.engine.current();
     let value = tokio::task::spawn_blocking(move || {
-        let result = engine.retriever().search(&text, None).map_err(|e| AdminError::Internal(e.to_string()))?;
+        let result = engine
+            .retriever()
+            .search(&text, None)
+            .map_err(|e| AdminError::Internal(e.to_string()))?;
         Ok::<Value, AdminError>(explanation(&engine, &text, &result))
     })
     .await
@@ -432,14 +516,22 @@ struct ExplainQuery {
     text: String,
 }
 
-async fn explain_text(_: Admin, State(state): State<AppState>, Query(q): Query<ExplainQuery>) -> Result<Json<Value>, AdminError> {
+async fn explain_text(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(q): Query<ExplainQuery>,
+) -> Result<Json<Value>, AdminError> {
     if q.text.trim().is_empty() {
         return Err(AdminError::field("text", "问题不能为空"));
     }
     explain(&state, q.text, None).await
 }
 
-async fn explain_logged(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AdminError> {
+async fn explain_logged(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let row = sqlx::query("SELECT text, intent, mode, top_item, confidence, created_at FROM question_log WHERE id = $1")
         .bind(&id)
@@ -460,7 +552,11 @@ mod tests {
     use super::*;
 
     fn q(text: &str, reason: ReviewReason) -> ReviewQuestion {
-        ReviewQuestion { text: text.into(), reason, created_at: "2026-11-27T10:00:00.000Z".into() }
+        ReviewQuestion {
+            text: text.into(),
+            reason,
+            created_at: "2026-11-27T10:00:00.000Z".into(),
+        }
     }
 
     #[test]
