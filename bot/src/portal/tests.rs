@@ -188,3 +188,17 @@ fn online_handling_checks_the_role_and_records_recent_use() {
     let recent = campus.recent.lock().unwrap().clone();
     assert_eq!((recent[0].0.as_str(), recent[0].1.item.as_str()), ("2021001234", "s1-xg-grant"));
 }
+
+#[test]
+fn knowledge_questions_still_go_to_search_with_a_campus_connected() {
+    let campus = Arc::new(FakeCampus::default());
+    let engine = with_campus(Arc::clone(&campus));
+    let student = user("2021001234", Role::Student);
+    for q in ["助学金怎么申请", "校园网连不上", "忘记密码怎么办", "一卡通丢了怎么办"] {
+        assert_eq!(engine.recognizer().recognize(q), intents::Intent::Search, "{q}");
+        let mut state = DialogueState::default();
+        let out = say(&engine, &mut state, Some(&student), q);
+        assert!(!out.reply.intent.starts_with("portal."), "{q}: {:?}", out.reply);
+    }
+    assert!(campus.asked_for.lock().unwrap().is_empty(), "no campus data read for knowledge questions");
+}
