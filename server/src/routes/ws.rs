@@ -100,9 +100,7 @@ where
 {
     let login = state.auth.resolve(params.token.as_deref()).await;
     let requested = params.session.as_deref().or(login.session());
-    // Test servers may log users in with fixed tokens (`Portal::with_fixed_users`); real servers never have any.
-    let user = login.user().or_else(|| state.portal.as_ref().and_then(|p| p.fixed_user(params.token.as_deref())));
-    let session = match conversation::open(&state, requested, user).await {
+    let session = match conversation::open(&state, requested, login.user()).await {
         Ok(session) => session,
         Err(e) => {
             e.log();
