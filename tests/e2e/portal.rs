@@ -2,17 +2,13 @@
 //! client that carries a login token) and the guest's transcripts. The logged-in transcripts are in
 //! `portal_user.rs`, forms and notices in `portal_forms.rs`.
 
-use ehall_tests::{test_settings, TestDb, WAIT};
-use futures_util::{SinkExt, StreamExt};
+use ehall_tests::{connect_with_token, test_settings, Client, TestDb, WAIT};
 use reqwest::redirect::Policy;
 use serde_json::{json, Value};
 use server::campus::Portal;
 use std::net::SocketAddr;
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const STUDENT: (&str, &str) = ("2021001234", "demo-student");
 pub const TEACHER: (&str, &str) = ("T2008001", "demo-teacher");
@@ -86,31 +82,19 @@ pub async fn login(addr: SocketAddr, session: &str, (user, password): (&str, &st
     page[start..end].to_owned()
 }
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// A websocket client of the chat protocol that may carry a login token.
+/// A websocket client of the chat protocol that may carry a login token, numbering its frames.
 pub struct PortalClient {
     pub welcome: Value,
-    socket: Socket,
+    client: Client,
     next_id: u32,
 }
 
 impl PortalClient {
     pub async fn connect(addr: SocketAddr, session: Option<&str>, token: Option<&str>) -> PortalClient {
-        let mut query = Vec::new();
-        if let Some(s) = session {
-            query.push(format!("session={s}"));
-        }
-        if let Some(t) = token {
-            query.push(format!("token={t}"));
-        }
-        let url = format!("ws://{addr}/ws?{}", query.join("&"));
-        let (socket, _) =
-            tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url)).await.expect("connect in time").expect("websocket handshake");
-        let mut client = PortalClient { welcome: Value::Null, socket, next_id: 0 };
-        client.welcome = client.next_frame().await;
+        let client = connect_with_token(addr, session, token).await;
         assert_eq!(client.welcome["type"], "welcome", "{}", client.welcome);
-        client
+        PortalClient { welcome: client.welcome.clone(), client, next_id: 0 }
     }
 
     /// A guest connects, logs in as `account` and reconnects with the token (same session).
@@ -125,27 +109,15 @@ impl PortalClient {
     }
 
     pub fn session(&self) -> String {
-        self.welcome["session"].as_str().expect("welcome carries a session").to_owned()
+        self.client.session()
     }
 
     pub async fn next_frame(&mut self) -> Value {
-        loop {
-            let message = tokio::time::timeout(WAIT, self.socket.next())
-                .await
-                .expect("a frame arrives in time")
-                .expect("the connection is open")
-                .expect("a readable frame");
-            match message {
-                Message::Text(text) => return serde_json::from_str(text.as_str()).expect("frames are JSON"),
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("expected a text frame, got {other:?}"),
-            }
-        }
+        self.client.next_frame().await
     }
 
     async fn send_frame(&mut self, frame: Value) -> Value {
-        self.socket.send(Message::text(frame.to_string())).await.expect("send a frame");
-        let reply = self.next_frame().await;
+        let reply = self.client.send_raw(&frame.to_string()).await;
         assert_eq!(reply["type"], "reply", "{reply}");
         reply
     }
@@ -162,8 +134,8 @@ impl PortalClient {
         self.send_frame(json!({"type": "action", "id": format!("a{}", self.next_id), "action": action, "args": args})).await
     }
 
-    pub async fn close(mut self) {
-        let _ = self.socket.close(None).await;
+    pub async fn close(self) {
+        self.client.close().await;
     }
 }
 

@@ -296,10 +296,14 @@ pub struct Client {
 
 /// Connects to `/ws`, resuming `session` when given, and reads the welcome frame.
 pub async fn connect(addr: SocketAddr, session: Option<&str>) -> Client {
-    let url = match session {
-        Some(id) => format!("ws://{addr}/ws?session={id}"),
-        None => format!("ws://{addr}/ws"),
-    };
+    connect_with_token(addr, session, None).await
+}
+
+/// Connects to `/ws` with an optional session to resume and an optional login token, and reads the welcome frame.
+pub async fn connect_with_token(addr: SocketAddr, session: Option<&str>, token: Option<&str>) -> Client {
+    let query: Vec<String> =
+        [("session", session), ("token", token)].iter().filter_map(|(k, v)| v.map(|v| format!("{k}={v}"))).collect();
+    let url = if query.is_empty() { format!("ws://{addr}/ws") } else { format!("ws://{addr}/ws?{}", query.join("&")) };
     let (socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
         .await
         .expect("connect in time")
