@@ -3,11 +3,11 @@
 
 use super::error::AdminError;
 use super::identity::{context, Admin};
+use super::DaysQuery;
 use crate::app::AppState;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::{AnyPool, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -133,18 +133,13 @@ pub fn summarize(log: &[LoggedQuestion], all_items: &[(String, String)]) -> Valu
     })
 }
 
-#[derive(Debug, Deserialize)]
-struct DaysQuery {
-    days: Option<i64>,
-}
-
 async fn analytics(
     _: Admin,
     State(state): State<AppState>,
     Query(q): Query<DaysQuery>,
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
-    let days = q.days.unwrap_or(30).clamp(1, 3650);
+    let days = q.days();
     let log = logged_since(&ctx.pool, days).await?;
     let engine = state.engine.current();
     let kb = engine.knowledge();

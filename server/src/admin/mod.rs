@@ -31,6 +31,18 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// `?days=N` of the report routes: a look-back window of 1 to 3,650 days, 30 when not given.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct DaysQuery {
+    days: Option<i64>,
+}
+
+impl DaysQuery {
+    pub(crate) fn days(&self) -> i64 {
+        self.days.unwrap_or(30).clamp(1, 3650)
+    }
+}
+
 /// Items not reviewed for this many days are listed as stale unless `EHALL_STALE_DAYS` says otherwise.
 pub const DEFAULT_STALE_DAYS: i64 = 180;
 

@@ -3,6 +3,7 @@
 
 use super::error::AdminError;
 use super::identity::{context, Admin};
+use super::DaysQuery;
 use super::records::{now, Record, RecordKind};
 use super::Changed;
 use crate::app::AppState;
@@ -186,18 +187,13 @@ pub async fn review_questions(
     Ok(out)
 }
 
-#[derive(Debug, Deserialize)]
-struct DaysQuery {
-    days: Option<i64>,
-}
-
 async fn unanswered(
     _: Admin,
     State(state): State<AppState>,
     Query(q): Query<DaysQuery>,
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
-    let days = q.days.unwrap_or(30).clamp(1, 3650);
+    let days = q.days();
     let groups = group_questions(&review_questions(&ctx.pool, days).await?);
     // The retriever's best guess helps the reviewer pick the item.
     let engine = state.engine.current();
