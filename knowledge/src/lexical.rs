@@ -61,7 +61,6 @@ struct Fields {
 
 /// The in-memory index with the phrasings it was built from.
 pub struct LexicalIndex {
-    index: Index,
     reader: IndexReader,
     fields: Fields,
     phrasings: Vec<Phrasing>,
@@ -96,7 +95,7 @@ impl LexicalIndex {
         }
         writer.commit()?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(LexicalIndex { index, reader, fields: Fields { ord, terms, grams }, phrasings, phrasing_terms, body_of })
+        Ok(LexicalIndex { reader, fields: Fields { ord, terms, grams }, phrasings, phrasing_terms, body_of })
     }
 
     pub fn phrasings(&self) -> &[Phrasing] {
@@ -148,9 +147,9 @@ impl LexicalIndex {
                 *e = (score, ord);
             }
         }
-        for (item, b) in &body {
+        // An item found only through its body still ranks, with no phrasing of its own.
+        for item in body.keys() {
             best.entry(*item).or_insert((0.0, usize::MAX));
-            let _ = b;
         }
         let unique_terms: Vec<&String> = {
             let mut v: Vec<&String> = terms.iter().collect();
@@ -186,10 +185,6 @@ impl LexicalIndex {
         self.phrasings.is_empty()
     }
 
-    #[doc(hidden)]
-    pub fn tantivy_index(&self) -> &Index {
-        &self.index
-    }
 }
 
 fn term_query(field: tantivy::schema::Field, text: &str, boost: f32) -> Box<dyn Query> {

@@ -2,6 +2,7 @@
 
 use crate::model::*;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -100,7 +101,6 @@ impl Collector {
             Ok(t) => Some(t),
             Err(e) => {
                 self.push(path, None, None, format!("not valid TOML: {}", e.message().trim()));
-                let _ = e;
                 None
             }
         }
@@ -244,7 +244,7 @@ impl KnowledgeBase {
                     c.push(&path, Some(&id), None, "no service, app or FAQ has this id");
                     continue;
                 };
-                let Ok(list) = Vec::<String>::deserialize_from(value) else {
+                let Ok(list) = Vec::<String>::deserialize(value) else {
                     c.push(&path, Some(&id), None, "must be a list of strings");
                     continue;
                 };
@@ -395,16 +395,5 @@ impl KnowledgeBase {
             return self.app(r).map(|a| a.url.as_str());
         }
         self.systems.get(&online.system).map(String::as_str)
-    }
-}
-
-/// Deserializes a TOML value into a type, for loops that keep going after a bad value.
-trait DeserializeFrom: Sized {
-    fn deserialize_from(v: toml::Value) -> Result<Self, toml::de::Error>;
-}
-
-impl<T: DeserializeOwned> DeserializeFrom for T {
-    fn deserialize_from(v: toml::Value) -> Result<Self, toml::de::Error> {
-        T::deserialize(v)
     }
 }
