@@ -10,6 +10,7 @@ use intents::{GuideField, Intent, OutOfScope, Recognizer};
 use knowledge::retrieve::{Decision, RetrieveError, SearchResult};
 use knowledge::{Audience, ItemKind, ItemRef, KnowledgeBase, Retriever, SmallTalkKind};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// What the user did.
@@ -45,6 +46,71 @@ pub struct Outcome {
     pub log: TurnLog,
 }
 
+/// Who asks, as 热门问题 are kept apart: a logged-in user's role, or a guest. The question log records it, and
+/// the welcome suggests what the asker's own audience asks most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AskerAudience {
+    Student,
+    Teacher,
+    Staff,
+    Guest,
+}
+
+impl AskerAudience {
+    pub const ALL: [AskerAudience; 4] =
+        [AskerAudience::Student, AskerAudience::Teacher, AskerAudience::Staff, AskerAudience::Guest];
+
+    /// The audience of a turn's user (`None`: a guest).
+    pub fn of(user: Option<&UserInfo>) -> AskerAudience {
+        match user.map(|u| u.role) {
+            Some(Role::Student) => AskerAudience::Student,
+            Some(Role::Teacher) => AskerAudience::Teacher,
+            Some(Role::Staff) => AskerAudience::Staff,
+            None => AskerAudience::Guest,
+        }
+    }
+
+    /// The stable name stored in the question log and used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AskerAudience::Student => "student",
+            AskerAudience::Teacher => "teacher",
+            AskerAudience::Staff => "staff",
+            AskerAudience::Guest => "guest",
+        }
+    }
+
+    /// A stored or requested name: `student`, `teacher`, `staff`, `guest` (or 学生, 教师, 职工, 访客).
+    pub fn parse(raw: &str) -> Option<AskerAudience> {
+        match raw.trim() {
+            "guest" | "访客" | "游客" => Some(AskerAudience::Guest),
+            other => Role::parse(other).map(|role| match role {
+                Role::Student => AskerAudience::Student,
+                Role::Teacher => AskerAudience::Teacher,
+                Role::Staff => AskerAudience::Staff,
+            }),
+        }
+    }
+}
+
+/// 热门问题 from real traffic: across all askers and per audience. An audience without enough traffic of its
+/// own has no (or an empty) list, and its askers get the overall one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Popular {
+    pub overall: Vec<String>,
+    pub by_audience: BTreeMap<AskerAudience, Vec<String>>,
+}
+
+impl Popular {
+    /// What to suggest to this audience: its own list when it has one, else the overall one (maybe empty).
+    pub fn for_audience(&self, audience: AskerAudience) -> &[String] {
+        match self.by_audience.get(&audience) {
+            Some(own) if !own.is_empty() => own,
+            _ => &self.overall,
+        }
+    }
+}
+
 /// How many candidates a clarify offers.
 const CLARIFY_CHOICES: usize = 3;
 
@@ -55,8 +121,8 @@ pub struct Engine {
     recognizer: Recognizer,
     /// Campus data for the portal dialogue; without it personal questions get a polite "not connected".
     campus: std::sync::RwLock<Option<Arc<dyn Campus>>>,
-    /// 热门问题 from real traffic (set by the server); when present, the welcome suggests them.
-    popular: std::sync::RwLock<Vec<String>>,
+    /// 热门问题 from real traffic (set by the server); when present, the welcome suggests the asker's audience's.
+    popular: std::sync::RwLock<Popular>,
 }
 
 /// A reply under construction.
@@ -96,7 +162,7 @@ impl Engine {
     pub fn new(retriever: Arc<Retriever>) -> Engine {
         let kb = Arc::clone(retriever.knowledge());
         let recognizer = Recognizer::new(&kb);
-        Engine { kb, retriever, recognizer, campus: std::sync::RwLock::new(None), popular: std::sync::RwLock::new(Vec::new()) }
+        Engine { kb, retriever, recognizer, campus: std::sync::RwLock::new(None), popular: std::sync::RwLock::new(Popular::default()) }
     }
 
     /// An engine with lexical retrieval only (no embedding model).
@@ -145,23 +211,28 @@ impl Engine {
             Some(u) => format!("{}，{}", u.name, w.text),
             None => w.text.clone(),
         };
-        let popular = self.popular.read().map(|p| p.clone()).unwrap_or_default();
+        let popular = self.popular_for(AskerAudience::of(user));
         if !popular.is_empty() {
             return (text, popular.iter().take(4).map(Suggestion::text).collect());
         }
         (text, w.suggestions.iter().map(Suggestion::text).collect())
     }
 
-    /// Sets the 热门问题 the welcome suggests (empty: the authored suggestions).
-    pub fn set_popular(&self, questions: Vec<String>) {
+    /// Sets the 热门问题 the welcome suggests (empty lists: the authored suggestions).
+    pub fn set_popular(&self, popular: Popular) {
         if let Ok(mut p) = self.popular.write() {
-            *p = questions;
+            *p = popular;
         }
     }
 
-    /// The 热门问题 the welcome suggests, when set.
-    pub fn popular(&self) -> Vec<String> {
+    /// The 热门问题 as set, overall and per audience.
+    pub fn popular(&self) -> Popular {
         self.popular.read().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// The 热门问题 the welcome suggests to this audience: its own, else the overall ones (empty when unset).
+    pub fn popular_for(&self, audience: AskerAudience) -> Vec<String> {
+        self.popular.read().map(|p| p.for_audience(audience).to_vec()).unwrap_or_default()
     }
 
     /// Answers one turn, updating the session's state.
@@ -595,6 +666,24 @@ mod tests {
         assert_eq!(ordinal_choice("1"), Some(0));
         assert_eq!(ordinal_choice("第一项。"), Some(0));
         assert_eq!(ordinal_choice("第四个"), None);
+    }
+
+    #[test]
+    fn each_audience_gets_its_own_popular_questions_else_the_overall_ones() {
+        let mut popular = Popular { overall: vec!["校园卡丢了怎么补办".into()], ..Popular::default() };
+        popular.by_audience.insert(AskerAudience::Teacher, vec!["怎么申请科研经费报销".into()]);
+        popular.by_audience.insert(AskerAudience::Guest, Vec::new());
+        assert_eq!(popular.for_audience(AskerAudience::Teacher), ["怎么申请科研经费报销".to_owned()]);
+        assert_eq!(popular.for_audience(AskerAudience::Student), ["校园卡丢了怎么补办".to_owned()]);
+        assert_eq!(popular.for_audience(AskerAudience::Guest), ["校园卡丢了怎么补办".to_owned()]);
+        for a in AskerAudience::ALL {
+            assert_eq!(AskerAudience::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(AskerAudience::parse("教师"), Some(AskerAudience::Teacher));
+        assert_eq!(AskerAudience::parse("nobody"), None);
+        let teacher = UserInfo { id: "T1".into(), name: "李老师".into(), role: Role::Teacher };
+        assert_eq!(AskerAudience::of(Some(&teacher)), AskerAudience::Teacher);
+        assert_eq!(AskerAudience::of(None), AskerAudience::Guest);
     }
 
     #[test]

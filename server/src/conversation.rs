@@ -1,5 +1,5 @@
 //! One session's turns, the same for every transport: open or resume a session, run the engine off the async
-//! workers (bounded and timed), persist the state and log the question, store ratings.
+//! workers (bounded and timed), persist the state and log the question (with the asker's audience), store ratings.
 //!
 //! Each turn reads the session's state from the store and writes it back, so a session moves freely between
 //! the websocket and HTTP. Two turns of one session running at the same moment are not serialized: the later
@@ -67,6 +67,7 @@ pub async fn turn(
         .map_err(|_| ApiError::Overloaded)?
         .map_err(|_| ApiError::Internal("the turn semaphore is closed".into()))?;
     let engine = state.engine.current();
+    let asker = bot::engine::AskerAudience::of(user.as_ref());
     let turn = Turn { input, user, in_reply_to };
     // The permit moves into the blocking task: a turn that outlives its timeout still holds its slot until it
     // really ends, so the CPU stays bounded.
@@ -94,7 +95,7 @@ pub async fn turn(
     tracing::info!(intent = %record.intent, mode = ?record.mode, latency_ms, "turn answered");
     crate::metrics::observe_turn(record.channel.as_str(), record.mode, latency_ms);
     // The answer is worth more than its bookkeeping: a failed write is logged and the reply still goes out.
-    if let Err(e) = state.store.record_turn(&session.id, &dialogue, &record).await {
+    if let Err(e) = state.store.record_turn_of(&session.id, &dialogue, &record, asker).await {
         tracing::error!(error = %e, "could not persist the turn");
     }
     let mut reply = outcome.reply;

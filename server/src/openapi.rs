@@ -241,7 +241,7 @@ pub const ROUTES: &[RouteDoc] = &[
         "get",
         "/api/v1/popular",
         Public,
-        "热门问题 of the last 7 days from real traffic (empty with too little traffic)",
+        "热门问题 of the last 7 days from real traffic, overall or for one asker audience (empty with too little traffic)",
         "chat",
     ),
     route(
@@ -393,13 +393,32 @@ fn parameters(path: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Query parameters of the routes that take some, beyond the path's.
+fn query_parameters(method: &str, path: &str) -> Vec<Value> {
+    match (method, path) {
+        ("get", "/api/v1/popular") => vec![json!({
+            "name": "audience",
+            "in": "query",
+            "required": false,
+            "description": "Whose 热门问题: that audience's own (at least 10 answered questions of theirs in 7 days), else the overall ones. Without it, the overall ones.",
+            "schema": {"type": "string", "enum": ["student", "teacher", "staff", "guest"]},
+        })],
+        _ => Vec::new(),
+    }
+}
+
 fn operation(r: &RouteDoc) -> Value {
     let mut op = json!({
         "summary": r.summary,
         "tags": [r.tag],
         "responses": {"200": {"description": "OK"}},
     });
-    let params = parameters(r.path);
+    if r.path == "/api/v1/popular" {
+        op["responses"]["200"] = json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Popular"}}}});
+        op["responses"]["422"] = json!({"description": "Unknown audience (`field` is `audience`)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    }
+    let mut params = parameters(r.path);
+    params.extend(query_parameters(r.method, r.path));
     if !params.is_empty() {
         op["parameters"] = json!(params);
     }
@@ -455,6 +474,12 @@ pub fn document() -> Value {
                     "body": {"type": "object", "description": "The record exactly as its data/ TOML entry (every 办事指南 field of a service)"},
                     "questions": {"type": "array", "items": {"type": "string"}, "description": "Similar questions (services, apps, FAQs)"},
                     "owner_department": {"type": "string"}}},
+                "Popular": {"type": "object", "properties": {
+                    "days": {"type": "integer"},
+                    "audience": {"type": ["string", "null"], "description": "The audience asked for, if any"},
+                    "questions": {"type": "array", "items": {"type": "string"}, "description": "What the welcome suggests to that audience (or the overall ones)"},
+                    "by_audience": {"type": "object", "description": "Each audience's own list (empty below its traffic threshold)",
+                        "additionalProperties": {"type": "array", "items": {"type": "string"}}}}},
             },
         },
     })
@@ -479,6 +504,8 @@ mod tests {
                 r.path
             );
         }
+        let popular = &doc["paths"]["/api/v1/popular"]["get"];
+        assert_eq!(popular["parameters"][0]["name"], "audience");
         let mut seen = std::collections::HashSet::new();
         for r in ROUTES {
             assert!(

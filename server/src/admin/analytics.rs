@@ -1,5 +1,6 @@
 //! Analytics over the question log and ratings (per day and channel, modes, satisfaction, top questions and
-//! items, items never asked, latency), and the popular questions of the last days for 想问 / 热门问题.
+//! items, items never asked, askers' audiences, latency), and the popular questions of the last days for 想问 /
+//! 热门问题, overall and per asker audience (student, teacher, staff, guest).
 
 use super::error::AdminError;
 use super::identity::{context, Admin};
@@ -8,6 +9,7 @@ use crate::app::AppState;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use bot::engine::{AskerAudience, Popular};
 use serde_json::{json, Value};
 use sqlx::{AnyPool, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -28,6 +30,8 @@ pub struct LoggedQuestion {
     pub top_item: Option<String>,
     pub latency_ms: i64,
     pub helpful: Option<bool>,
+    /// Who asked; `None` for questions logged before the audience was recorded.
+    pub audience: Option<AskerAudience>,
 }
 
 async fn logged_since(pool: &AnyPool, days: i64) -> Result<Vec<LoggedQuestion>, AdminError> {
@@ -35,7 +39,7 @@ async fn logged_since(pool: &AnyPool, days: i64) -> Result<Vec<LoggedQuestion>, 
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let rows = sqlx::query(
         "SELECT q.created_at AS created_at, q.channel AS channel, q.text AS text, q.mode AS mode, q.top_item AS top_item, \
-         q.latency_ms AS latency_ms, r.helpful AS helpful \
+         q.latency_ms AS latency_ms, q.audience AS audience, r.helpful AS helpful \
          FROM question_log q LEFT JOIN ratings r ON r.reply_id = q.reply_id WHERE q.created_at >= $1",
     )
     .bind(since)
@@ -45,6 +49,7 @@ async fn logged_since(pool: &AnyPool, days: i64) -> Result<Vec<LoggedQuestion>, 
     for row in rows {
         let created: String = row.try_get("created_at")?;
         let helpful: Option<i64> = row.try_get("helpful")?;
+        let audience: Option<String> = row.try_get("audience")?;
         out.push(LoggedQuestion {
             day: created.chars().take(10).collect(),
             channel: row.try_get("channel")?,
@@ -53,6 +58,7 @@ async fn logged_since(pool: &AnyPool, days: i64) -> Result<Vec<LoggedQuestion>, 
             top_item: row.try_get("top_item")?,
             latency_ms: row.try_get("latency_ms")?,
             helpful: helpful.map(|h| h != 0),
+            audience: audience.as_deref().and_then(AskerAudience::parse),
         });
     }
     Ok(out)
@@ -118,12 +124,19 @@ pub fn summarize(log: &[LoggedQuestion], all_items: &[(String, String)]) -> Valu
         .filter(|(id, _)| !asked.contains(id.as_str()))
         .map(|(id, title)| json!({"id": id, "title": title}))
         .collect();
+    let mut audiences: BTreeMap<&str, usize> = BTreeMap::new();
+    for q in log {
+        *audiences
+            .entry(q.audience.map_or("unknown", AskerAudience::as_str))
+            .or_default() += 1;
+    }
     let mut latencies: Vec<i64> = log.iter().map(|q| q.latency_ms).collect();
     latencies.sort_unstable();
     json!({
         "total": total,
         "per_day": per_day.iter().map(|(day, ch)| json!({"day": day, "channels": ch, "total": ch.values().sum::<usize>()})).collect::<Vec<_>>(),
         "modes": modes,
+        "audiences": audiences,
         "rates": {"answer": rate("answer"), "clarify": rate("clarify"), "fallback": rate("fallback")},
         "satisfaction": {"up": up, "down": down, "rate": if up + down == 0 { Value::Null } else { json!(up as f64 / (up + down) as f64) }},
         "top_questions": top_counts(questions, 15).into_iter().map(|(t, n)| json!({"text": t, "count": n})).collect::<Vec<_>>(),
@@ -149,7 +162,9 @@ async fn analytics(
         .collect();
     let mut v = summarize(&log, &items);
     v["days"] = json!(days);
-    v["popular"] = json!(popular_questions(&ctx.pool, POPULAR_DAYS, POPULAR_COUNT).await?);
+    let popular = popular_questions(&ctx.pool, POPULAR_DAYS, POPULAR_COUNT).await?;
+    v["popular"] = json!(popular.overall);
+    v["popular_by_audience"] = by_audience_json(&popular);
     Ok(Json(v))
 }
 
@@ -159,23 +174,21 @@ pub const POPULAR_DAYS: i64 = 7;
 pub const POPULAR_COUNT: usize = 6;
 /// Below this many answered questions in the window, traffic says too little and authored suggestions stay.
 pub const POPULAR_MIN_TRAFFIC: usize = 20;
+/// Below this many answered questions of one audience, that audience's askers get the overall list.
+pub const POPULAR_MIN_AUDIENCE_TRAFFIC: usize = 10;
 
-/// The most asked answered questions of the last `days` (one wording per answered item), or nothing when there
-/// is too little traffic.
-pub async fn popular_questions(
-    pool: &AnyPool,
-    days: i64,
-    n: usize,
-) -> Result<Vec<String>, AdminError> {
-    let log = logged_since(pool, days).await?;
+/// The most asked questions among `log` (answered, not rated unhelpful, one wording per answered item, at most
+/// 30 characters), or nothing when fewer than `min_traffic` answered questions are there.
+pub fn top_questions(log: &[&LoggedQuestion], n: usize, min_traffic: usize) -> Vec<String> {
     let answered: Vec<&LoggedQuestion> = log
         .iter()
+        .copied()
         .filter(|q| {
             q.mode == "answer" && !q.text.starts_with("action:") && q.helpful != Some(false)
         })
         .collect();
-    if answered.len() < POPULAR_MIN_TRAFFIC {
-        return Ok(Vec::new());
+    if answered.len() < min_traffic.max(1) {
+        return Vec::new();
     }
     let mut seen_items = HashSet::new();
     let mut out = Vec::new();
@@ -192,17 +205,85 @@ pub async fn popular_questions(
             break;
         }
     }
-    Ok(out)
+    out
 }
 
-/// `GET /api/v1/popular`: 热门问题 from real traffic (empty when there is too little); computing them also
-/// refreshes the ones the welcome suggests.
-async fn popular(State(state): State<AppState>) -> Result<Json<Value>, AdminError> {
+/// 热门问题 of a log: overall (at least [`POPULAR_MIN_TRAFFIC`] answered questions) and for each asker audience
+/// with at least [`POPULAR_MIN_AUDIENCE_TRAFFIC`] answered questions of its own.
+pub fn popular_of(log: &[LoggedQuestion], n: usize) -> Popular {
+    let all: Vec<&LoggedQuestion> = log.iter().collect();
+    let mut popular = Popular {
+        overall: top_questions(&all, n, POPULAR_MIN_TRAFFIC),
+        ..Popular::default()
+    };
+    for audience in AskerAudience::ALL {
+        let theirs: Vec<&LoggedQuestion> = log
+            .iter()
+            .filter(|q| q.audience == Some(audience))
+            .collect();
+        let top = top_questions(&theirs, n, POPULAR_MIN_AUDIENCE_TRAFFIC);
+        if !top.is_empty() {
+            popular.by_audience.insert(audience, top);
+        }
+    }
+    popular
+}
+
+/// The popular questions of the last `days`, overall and per audience (empty where traffic is too little).
+pub async fn popular_questions(
+    pool: &AnyPool,
+    days: i64,
+    n: usize,
+) -> Result<Popular, AdminError> {
+    Ok(popular_of(&logged_since(pool, days).await?, n))
+}
+
+/// `{"student": [...], …}`: each audience's own list (empty when it has too little traffic of its own).
+fn by_audience_json(popular: &Popular) -> Value {
+    let map: serde_json::Map<String, Value> = AskerAudience::ALL
+        .into_iter()
+        .map(|a| {
+            let own = popular.by_audience.get(&a).cloned().unwrap_or_default();
+            (a.as_str().to_owned(), json!(own))
+        })
+        .collect();
+    Value::Object(map)
+}
+
+/// `?audience=` of `GET /api/v1/popular`.
+#[derive(Debug, serde::Deserialize)]
+struct PopularQuery {
+    audience: Option<String>,
+}
+
+/// `GET /api/v1/popular[?audience=student|teacher|staff|guest]`: 热门问题 from real traffic (empty when there is
+/// too little): with an audience, what that audience's welcome suggests (its own, else the overall ones);
+/// without, the overall ones. Computing them also refreshes the ones the welcome suggests.
+async fn popular(
+    State(state): State<AppState>,
+    Query(q): Query<PopularQuery>,
+) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
-    let questions = ctx.refresh_popular().await;
-    Ok(Json(
-        json!({ "days": POPULAR_DAYS, "questions": questions }),
-    ))
+    let audience = match q.audience.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        None => None,
+        Some(raw) => Some(AskerAudience::parse(raw).ok_or_else(|| {
+            AdminError::field(
+                "audience",
+                "未知的用户类别，可选 student、teacher、staff、guest",
+            )
+        })?),
+    };
+    let popular = ctx.refresh_popular().await;
+    let questions = match audience {
+        Some(a) => popular.for_audience(a).to_vec(),
+        None => popular.overall.clone(),
+    };
+    Ok(Json(json!({
+        "days": POPULAR_DAYS,
+        "audience": audience.map(AskerAudience::as_str),
+        "questions": questions,
+        "by_audience": by_audience_json(&popular),
+    })))
 }
 
 #[cfg(test)]
@@ -227,6 +308,7 @@ mod tests {
             top_item: item.map(str::to_owned),
             latency_ms: 10,
             helpful,
+            audience: None,
         };
         let log = vec![
             q("2026-11-26", "answer", Some("a"), Some(true)),
@@ -238,5 +320,44 @@ mod tests {
         assert_eq!(s["rates"]["fallback"], 0.5);
         assert_eq!(s["satisfaction"]["up"], 1);
         assert_eq!(s["never_asked"]["items"][0]["id"], "b");
+    }
+
+    #[test]
+    fn popular_questions_are_kept_apart_by_audience() {
+        let q = |text: &str, item: &str, audience| LoggedQuestion {
+            day: "2026-11-27".into(),
+            channel: "ws".into(),
+            text: text.into(),
+            mode: "answer".into(),
+            top_item: Some(item.into()),
+            latency_ms: 5,
+            helpful: None,
+            audience,
+        };
+        let mut log = Vec::new();
+        for _ in 0..12 {
+            log.push(q("科研经费怎么报销", "s-research", Some(AskerAudience::Teacher)));
+        }
+        for _ in 0..11 {
+            log.push(q("助学金怎么申请", "s-grant", Some(AskerAudience::Student)));
+        }
+        for _ in 0..3 {
+            log.push(q("校园卡丢了怎么补办", "s-card", Some(AskerAudience::Guest)));
+            // The same item in other words counts once.
+            log.push(q("校园卡丢了", "s-card", None));
+        }
+        let popular = popular_of(&log, 6);
+        assert_eq!(popular.overall[0], "科研经费怎么报销");
+        assert_eq!(popular.overall.len(), 3, "{popular:?}");
+        assert_eq!(popular.for_audience(AskerAudience::Teacher), ["科研经费怎么报销".to_owned()]);
+        assert_eq!(popular.for_audience(AskerAudience::Student), ["助学金怎么申请".to_owned()]);
+        // Too few guest questions of their own: guests get the overall list.
+        assert!(!popular.by_audience.contains_key(&AskerAudience::Guest));
+        assert_eq!(popular.for_audience(AskerAudience::Guest), popular.overall.as_slice());
+        let few = popular_of(&log[..15], 6);
+        assert!(few.overall.is_empty(), "too little traffic overall");
+        let s = summarize(&log, &[]);
+        assert_eq!(s["audiences"]["teacher"], 12);
+        assert_eq!(s["audiences"]["unknown"], 3);
     }
 }

@@ -175,8 +175,9 @@ impl AdminContext {
 }
 
 impl AdminContext {
-    /// Recomputes the 热门问题 of real traffic and hands them to the engine answering now, for its welcome.
-    pub async fn refresh_popular(&self) -> Vec<String> {
+    /// Recomputes the 热门问题 of real traffic (overall and per audience) and hands them to the engine answering
+    /// now, for its welcome. On a database error the engine keeps the ones it has.
+    pub async fn refresh_popular(&self) -> bot::engine::Popular {
         match analytics::popular_questions(
             &self.pool,
             analytics::POPULAR_DAYS,
@@ -184,13 +185,13 @@ impl AdminContext {
         )
         .await
         {
-            Ok(questions) => {
-                self.engine.current().set_popular(questions.clone());
-                questions
+            Ok(popular) => {
+                self.engine.current().set_popular(popular.clone());
+                popular
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot compute the popular questions");
-                Vec::new()
+                self.engine.current().popular()
             }
         }
     }
@@ -243,8 +244,9 @@ fn store_error(e: AdminError) -> StartupError {
     }
 }
 
-/// The engine at start-up: seeds the knowledge tables from `data_dir` when they are empty, then builds the engine
-/// from the database.
+/// The engine at start-up, and when another replica changed the knowledge (`store::replicas`): seeds the knowledge
+/// tables from `data_dir` when they are empty, then builds the engine from the database, with the 热门问题 of
+/// recent traffic already set (a reloaded replica's welcome does not fall back to the authored suggestions).
 pub async fn boot_engine(
     pool: &AnyPool,
     data_dir: &Path,
@@ -283,7 +285,13 @@ pub async fn boot_engine(
         "knowledge loaded from the database"
     );
     let retrieval = retrieval.clone();
-    Ok(tokio::task::spawn_blocking(move || engine_over(kb, &retrieval)).await??)
+    let engine = tokio::task::spawn_blocking(move || engine_over(kb, &retrieval)).await??;
+    match analytics::popular_questions(pool, analytics::POPULAR_DAYS, analytics::POPULAR_COUNT).await {
+        Ok(popular) => engine.set_popular(popular),
+        // The periodic refresh sets them later; the authored suggestions stand in meanwhile.
+        Err(e) => tracing::warn!(error = %e, "cannot compute the popular questions"),
+    }
+    Ok(engine)
 }
 
 /// Every admin route.

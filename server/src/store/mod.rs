@@ -119,8 +119,17 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn load(&self, id: &SessionId) -> Result<Option<StoredSession>, StoreError>;
     /// Stores a new session.
     async fn create(&self, session: &StoredSession) -> Result<(), StoreError>;
-    /// Saves the state after a turn and logs the turn, atomically.
+    /// Saves the state after a turn and logs the turn, atomically; the asker's audience is left unknown.
     async fn record_turn(&self, id: &SessionId, state: &DialogueState, question: &QuestionRecord) -> Result<(), StoreError>;
+    /// Like [`SessionStore::record_turn`], also logging who asked (student, teacher, staff or guest), by which
+    /// the 热门问题 are kept apart.
+    async fn record_turn_of(
+        &self,
+        id: &SessionId,
+        state: &DialogueState,
+        question: &QuestionRecord,
+        asker: bot::engine::AskerAudience,
+    ) -> Result<(), StoreError>;
     /// Whether this reply was sent in this session.
     async fn reply_in_session(&self, reply_id: &str, id: &SessionId) -> Result<bool, StoreError>;
     /// Stores a rating; rating the same reply again replaces the earlier one.

@@ -137,6 +137,47 @@ impl SqlStore {
         });
         Ok(StoredSession { id, user_id, state })
     }
+
+    /// Saves the state and logs the turn in one transaction; `asker` is the asker's audience when known.
+    #[tracing::instrument(skip_all, fields(session = %id, reply = %question.reply_id), err(level = "warn"))]
+    async fn log_turn(
+        &self,
+        id: &SessionId,
+        state: &DialogueState,
+        question: &QuestionRecord,
+        asker: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let state_json = serde_json::to_string(state)?;
+        let now = now();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE sessions SET state_json = $1, updated_at = $2 WHERE id = $3")
+            .bind(state_json)
+            .bind(now.clone())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO question_log \
+             (id, session_id, channel, text, intent, mode, top_item, confidence, latency_ms, reply_id, created_at, audience) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(format!("q_{}", uuid::Uuid::new_v4().simple()))
+        .bind(id.as_str())
+        .bind(question.channel.as_str())
+        .bind(question.text.clone())
+        .bind(question.intent.clone())
+        .bind(mode_str(question.mode))
+        .bind(question.top_item.clone())
+        .bind(f64::from(question.confidence))
+        .bind(i64::try_from(question.latency_ms).unwrap_or(i64::MAX))
+        .bind(question.reply_id.clone())
+        .bind(now)
+        .bind(asker.map(str::to_owned))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -167,37 +208,18 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, fields(session = %id, reply = %question.reply_id), err(level = "warn"))]
     async fn record_turn(&self, id: &SessionId, state: &DialogueState, question: &QuestionRecord) -> Result<(), StoreError> {
-        let state_json = serde_json::to_string(state)?;
-        let now = now();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE sessions SET state_json = $1, updated_at = $2 WHERE id = $3")
-            .bind(state_json)
-            .bind(now.clone())
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO question_log \
-             (id, session_id, channel, text, intent, mode, top_item, confidence, latency_ms, reply_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(format!("q_{}", uuid::Uuid::new_v4().simple()))
-        .bind(id.as_str())
-        .bind(question.channel.as_str())
-        .bind(question.text.clone())
-        .bind(question.intent.clone())
-        .bind(mode_str(question.mode))
-        .bind(question.top_item.clone())
-        .bind(f64::from(question.confidence))
-        .bind(i64::try_from(question.latency_ms).unwrap_or(i64::MAX))
-        .bind(question.reply_id.clone())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.log_turn(id, state, question, None).await
+    }
+
+    async fn record_turn_of(
+        &self,
+        id: &SessionId,
+        state: &DialogueState,
+        question: &QuestionRecord,
+        asker: bot::engine::AskerAudience,
+    ) -> Result<(), StoreError> {
+        self.log_turn(id, state, question, Some(asker.as_str())).await
     }
 
     #[tracing::instrument(skip_all, fields(session = %id), err(level = "warn"))]
