@@ -5,8 +5,12 @@
 //! `sessionStorage` and sets the header itself.
 //!
 //! A token is first resolved as a 统一身份认证 login token (`crate::auth`, whose claims carry the CAS or demo
-//! account's admin flag); failing that, by the configured [`TokenVerifier`] ([`StaticTokens`] from
-//! `EHALL_ADMIN_TOKENS`, for operators and tests without CAS).
+//! account's admin flag and `adminDepartment`); failing that, by the configured [`TokenVerifier`]
+//! ([`StaticTokens`] from `EHALL_ADMIN_TOKENS`, for operators and tests without CAS).
+//!
+//! An admin's department (their freshness list shows only its items) comes from the admin list
+//! (`EHALL_ADMINS="A0001,A0002:网信办"`) when it names one, else from the login: the CAS `adminDepartment`
+//! attribute, or the static token's `:department`.
 
 use super::error::AdminError;
 use super::AdminContext;
@@ -81,22 +85,36 @@ impl TokenVerifier for StaticTokens {
     }
 }
 
-/// Who counts as an admin: a principal flagged admin by its identity provider, or a user id in `EHALL_ADMINS`.
+/// Who counts as an admin: a principal flagged admin by its identity provider, or a user id in `EHALL_ADMINS`
+/// (`"A0001,A0002:网信办"`: an entry may name the one department that admin answers for).
 #[derive(Debug, Default, Clone)]
 pub struct AdminPolicy {
     admin_ids: HashSet<String>,
+    departments: HashMap<String, String>,
 }
 
 impl AdminPolicy {
     pub fn parse(list: &str) -> AdminPolicy {
-        AdminPolicy {
-            admin_ids: list
-                .split([',', ' '])
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+        let mut policy = AdminPolicy::default();
+        for entry in list.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
+            let (id, department) = match entry.split_once(':') {
+                Some((id, dept)) => (id.trim(), Some(dept.trim()).filter(|d| !d.is_empty())),
+                None => (entry, None),
+            };
+            if id.is_empty() {
+                continue;
+            }
+            if let Some(dept) = department {
+                policy.departments.insert(id.to_owned(), dept.to_owned());
+            }
+            policy.admin_ids.insert(id.to_owned());
         }
+        policy
+    }
+
+    /// The department the admin list binds this user to, if it names one.
+    pub fn department_of(&self, id: &str) -> Option<&str> {
+        self.departments.get(id).map(String::as_str)
     }
 
     pub fn from_env() -> AdminPolicy {
@@ -105,6 +123,14 @@ impl AdminPolicy {
 
     pub fn is_admin(&self, p: &Principal) -> bool {
         p.admin || self.admin_ids.contains(&p.id)
+    }
+
+    /// The principal with the department the admin list names for them, which wins over the login's.
+    pub fn scoped(&self, mut p: Principal) -> Principal {
+        if let Some(dept) = self.department_of(&p.id) {
+            p.department = Some(dept.to_owned());
+        }
+        p
     }
 }
 
@@ -140,7 +166,7 @@ impl FromRequestParts<AppState> for Admin {
                 id: claims.user.id.clone(),
                 name: claims.user.name.clone(),
                 admin: claims.admin,
-                department: None,
+                department: claims.department.clone(),
             },
             crate::auth::Login::Guest | crate::auth::Login::Expired => ctx
                 .verifier
@@ -148,6 +174,7 @@ impl FromRequestParts<AppState> for Admin {
                 .await
                 .ok_or(AdminError::Unauthorized)?,
         };
+        let principal = ctx.policy.scoped(principal);
         if !ctx.policy.is_admin(&principal) {
             return Err(AdminError::Forbidden);
         }
@@ -177,6 +204,18 @@ mod tests {
             Some("网信办")
         );
         assert!(tokens.verify("short").await.is_none());
+        let scoped = AdminPolicy::parse("A0001, S2015002:后勤管理处");
+        let cas_login = |id: &str| Principal {
+            id: id.into(),
+            name: id.into(),
+            admin: false,
+            department: None,
+        };
+        let staff = scoped.scoped(cas_login("S2015002"));
+        assert!(scoped.is_admin(&staff));
+        assert_eq!(staff.department.as_deref(), Some("后勤管理处"));
+        assert_eq!(scoped.scoped(cas_login("A0001")).department, None);
+        assert!(!scoped.is_admin(&cas_login("后勤管理处")));
         assert!(!policy.is_admin(&tokens.verify("tok-student").await.expect("a known token")));
     }
 }

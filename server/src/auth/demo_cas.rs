@@ -37,6 +37,9 @@ pub struct DemoAccount {
     pub password: String,
     #[serde(default)]
     pub admin: bool,
+    /// For an admin who answers for one department only: sent as the `adminDepartment` attribute.
+    #[serde(default)]
+    pub admin_department: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +234,7 @@ pub fn success_xml(account: &DemoAccount) -> String {
       <cas:name>{name}</cas:name>\n\
       <cas:role>{role}</cas:role>\n\
       <cas:admin>{admin}</cas:admin>\n\
+{department}\
     </cas:attributes>\n\
   </cas:authenticationSuccess>\n\
 </cas:serviceResponse>\n",
@@ -238,6 +242,11 @@ pub fn success_xml(account: &DemoAccount) -> String {
         name = xml_escape(&account.name),
         role = account.role.label(),
         admin = account.admin,
+        department = account
+            .admin_department
+            .as_deref()
+            .map(|d| format!("      <cas:adminDepartment>{}</cas:adminDepartment>\n", xml_escape(d)))
+            .unwrap_or_default(),
     )
 }
 
@@ -388,7 +397,8 @@ mod tests {
                 ("2021001234", Role::Student, false),
                 ("T2008001", Role::Teacher, false),
                 ("S2015002", Role::Staff, false),
-                ("A0001", Role::Staff, true)
+                ("A0001", Role::Staff, true),
+                ("A0002", Role::Staff, true)
             ]
         );
     }
@@ -441,6 +451,14 @@ mod tests {
             ("A0001", Some("管理员"), Some(Role::Staff))
         );
         assert_eq!(success.attribute("admin"), Some("true"));
+        assert_eq!(success.attribute("adminDepartment"), None, "A0001 answers for all departments");
+        let scoped = demo
+            .accounts()
+            .iter()
+            .find(|a| a.admin_department.is_some())
+            .unwrap();
+        let success = parse_service_response(&success_xml(scoped)).unwrap();
+        assert_eq!(success.attribute("adminDepartment"), Some("网信办"));
         let refusal = Refusal {
             code: CasFailureCode::InvalidTicket,
             description: "Ticket ST-1-<x> not recognized".into(),

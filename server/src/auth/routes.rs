@@ -248,6 +248,11 @@ async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQue
     let admin = success
         .attribute("admin")
         .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    // The department an admin answers for (their freshness list is scoped to it); meaningless for a non-admin.
+    let department = success
+        .attribute("adminDepartment")
+        .map(str::trim)
+        .filter(|d| admin && !d.is_empty());
     let session = match bind_session(auth, query.session.as_deref(), &user).await {
         Ok(session) => session,
         Err(e) => return server_failure(&e.to_string()),
@@ -255,7 +260,9 @@ async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQue
     if let Err(e) = store::upsert_user(&auth.pool, &user, admin).await {
         tracing::error!(error = %e, "could not record the user");
     }
-    let (token, _) = auth.signer.sign(&user, admin, session.as_str(), now_unix());
+    let (token, _) = auth
+        .signer
+        .sign_scoped(&user, admin, department, session.as_str(), now_unix());
     let next = allowed_return(auth, query.return_to.as_deref())
         .unwrap_or_else(|| format!("{}/auth/done", auth.public_base()));
     tracing::info!(user = %user.id, role = user.role.label(), %session, "logged in");
