@@ -220,6 +220,10 @@ pub async fn build_app_with(settings: &Settings, retrieval: &Retrieval) -> Resul
     }
     state.events.spawn_listener();
     let channels = crate::channels::dispatch::Channels::start(&settings.channels, &state, sql.pool().clone())?;
+    // Notices also go to WeCom and 今日校园 when those can send.
+    if let (Some(portal), Some(notices)) = (&state.portal, &channels.notices) {
+        portal.add_outlet(notices.clone());
+    }
     let state = AppState { channels: Arc::new(channels), ..state };
     Ok(App { state, sql })
 }

@@ -3,6 +3,12 @@
 //! with unread notices kept for the next login of a user who is not connected.
 //!
 //! The admin side answers a feedback with [`Portal::answer_feedback`]; it stores the answer and notifies the user.
+//!
+//! [`Portal::notify`] fans a notice out to every channel: this process's websockets ([`NoticeHub`]), the other
+//! replicas' websockets (an `ehall_notice` event, `store::replicas`), and the outlets registered with
+//! [`Portal::add_outlet`] (WeCom `message/send`, 今日校园 push: `channels::notices`), which queue it and send it
+//! off the request path. A notice no websocket here took is kept in `portal_notices` for the next login; a replica
+//! whose websocket takes it marks it delivered (see `docs/channels.md` §7).
 
 pub mod config;
 pub mod demo;
@@ -18,7 +24,7 @@ use sqlx::{AnyPool, Row};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::mpsc;
 
 /// Notices one session may have waiting before more are kept for later instead.
@@ -93,12 +99,33 @@ impl NoticeHub {
     }
 }
 
+/// A notice as handed to the channels beyond the websocket (WeCom, 今日校园).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundNotice {
+    /// Unique per notice (`nt_…`): the 今日校园 idempotency key and the WeCom card task id derive from it.
+    pub id: String,
+    /// The campus id (学工号) of the user.
+    pub user_id: String,
+    pub text: String,
+    pub cards: Vec<Card>,
+}
+
+/// Another channel a notice goes to. `offer` must not wait (queue the notice and send it elsewhere) and cannot
+/// fail the notify: an outlet logs and counts its own failures.
+pub trait NoticeOutlet: Send + Sync {
+    fn offer(&self, notice: &OutboundNotice);
+}
+
 /// The portal: campus data, the bot's records and notices.
 #[derive(Clone)]
 pub struct Portal {
     pub store: SqlCampus,
     pub campus: Arc<dyn Campus>,
     pub hub: NoticeHub,
+    /// Events to the other replicas (notices for their websockets); local-only until [`attach`] sets the app's.
+    pub events: crate::store::notify::Events,
+    /// The other channels notices go to, registered once the channels have started.
+    outlets: Arc<RwLock<Vec<Arc<dyn NoticeOutlet>>>>,
 }
 
 fn now() -> String {
@@ -116,7 +143,7 @@ impl Portal {
             let systems = http::HttpCampus::new(settings)?;
             tracing::info!("campus data from the HTTP connectors");
             let campus: Arc<dyn Campus> = Arc::new(http::Connected { systems, local: store.clone() });
-            return Ok(Portal { store, campus, hub: NoticeHub::default() });
+            return Ok(Portal::with_campus(store, campus));
         }
         let path = data_dir.join("demo").join("campus.toml");
         let demo = if path.exists() { Some(seed::DemoCampus::read(&path)?) } else { None };
@@ -127,25 +154,80 @@ impl Portal {
             tracing::info!(seeded, "demo campus data ready");
         }
         let campus: Arc<dyn Campus> = Arc::new(store.clone());
-        Ok(Portal { store, campus, hub: NoticeHub::default() })
+        Ok(Portal::with_campus(store, campus))
     }
 
-    /// Delivers a notice to the user's open sessions now, or keeps it for their next login.
+    fn with_campus(store: SqlCampus, campus: Arc<dyn Campus>) -> Portal {
+        Portal {
+            store,
+            campus,
+            hub: NoticeHub::default(),
+            events: crate::store::notify::Events::local(),
+            outlets: Arc::default(),
+        }
+    }
+
+    /// Registers another channel for every later notice (the channels call this once they have started).
+    pub fn add_outlet(&self, outlet: Arc<dyn NoticeOutlet>) {
+        self.outlets.write().unwrap_or_else(|p| p.into_inner()).push(outlet);
+    }
+
+    /// Delivers a notice on every channel: to the user's open sessions here at once (else it is kept for their next
+    /// login), to the other replicas' sessions (an `ehall_notice` event), and to the registered outlets (WeCom,
+    /// 今日校园; queued, sent off this path). Only keeping the notice can fail; the other channels log their own
+    /// failures. Returns how many sessions of this process took it.
     pub async fn notify(&self, user_id: &str, text: String, cards: Vec<Card>) -> Result<usize, PortalError> {
+        let id = format!("nt_{}", uuid::Uuid::new_v4().simple());
         let frame = ServerFrame::Notice { text: text.clone(), cards: cards.clone() };
         let delivered = self.hub.send(user_id, &frame);
-        if delivered == 0 {
+        let kept_id = if delivered == 0 {
             let cards_json = serde_json::to_string(&cards).map_err(|e| PortalError::Database(e.to_string()))?;
             sqlx::query("INSERT INTO portal_notices (id, user_id, text, cards_json, delivered, created_at) VALUES ($1, $2, $3, $4, 0, $5)")
-                .bind(format!("nt_{}", uuid::Uuid::new_v4().simple()))
+                .bind(&id)
                 .bind(user_id)
-                .bind(text)
+                .bind(text.clone())
                 .bind(cards_json)
                 .bind(now())
                 .execute(self.store.pool())
                 .await?;
+            Some(id.clone())
+        } else {
+            None
+        };
+        self.publish_to_replicas(user_id, frame, kept_id).await;
+        let outbound = OutboundNotice { id, user_id: user_id.to_owned(), text, cards };
+        let outlets: Vec<Arc<dyn NoticeOutlet>> = self.outlets.read().unwrap_or_else(|p| p.into_inner()).clone();
+        for outlet in outlets {
+            outlet.offer(&outbound);
         }
         Ok(delivered)
+    }
+
+    /// Hands a notice to the other replicas for their open sessions. A notice too large for one event goes as its
+    /// text alone (the cards stay in the kept row and in the other channels). Failures are logged: the notice is
+    /// kept anyway unless a session here took it.
+    async fn publish_to_replicas(&self, user_id: &str, frame: ServerFrame, kept_id: Option<String>) {
+        use crate::store::notify::{Notice, PublishError, MAX_PAYLOAD_BYTES};
+        use crate::store::replicas::NoticePayload;
+        if !self.events.is_shared() {
+            return;
+        }
+        let notice = |frame: ServerFrame| Notice {
+            user_id: user_id.to_owned(),
+            payload: serde_json::to_value(NoticePayload { frame, kept_id: kept_id.clone() }).unwrap_or_default(),
+        };
+        let published = match self.events.publish_notice(&notice(frame.clone())).await {
+            Err(PublishError::TooLarge(size)) => {
+                tracing::warn!(size, "a notice is too large for one replica event; publishing its text only");
+                let ServerFrame::Notice { text, .. } = frame else { return };
+                let text = crate::channels::truncate_to_bytes(&text, MAX_PAYLOAD_BYTES / 2);
+                self.events.publish_notice(&notice(ServerFrame::Notice { text, cards: Vec::new() })).await
+            }
+            other => other,
+        };
+        if let Err(e) = published {
+            tracing::warn!(error = %e, "cannot hand a notice to the other replicas");
+        }
     }
 
     /// The notices kept for a user, oldest first, marked delivered as they are handed out.
@@ -161,8 +243,14 @@ impl Portal {
             let text: String = r.try_get("text")?;
             let cards_json: String = r.try_get("cards_json")?;
             let cards: Vec<Card> = serde_json::from_str(&cards_json).unwrap_or_default();
-            sqlx::query("UPDATE portal_notices SET delivered = 1 WHERE id = $1").bind(&id).execute(pool).await?;
-            out.push(ServerFrame::Notice { text, cards });
+            // Conditional, so that a notice is handed out once when two logins (or a replica's push) race for it.
+            let taken = sqlx::query("UPDATE portal_notices SET delivered = 1 WHERE id = $1 AND delivered = 0")
+                .bind(&id)
+                .execute(pool)
+                .await?;
+            if taken.rows_affected() == 1 {
+                out.push(ServerFrame::Notice { text, cards });
+            }
         }
         Ok(out)
     }
@@ -196,7 +284,8 @@ impl Portal {
 /// left out: personal questions then get a polite "not connected" while everything else keeps working.
 pub async fn attach(mut state: crate::app::AppState, pool: AnyPool, settings: &crate::settings::Settings) -> crate::app::AppState {
     match Portal::open(pool, &settings.data_dir, &settings.campus).await {
-        Ok(portal) => {
+        Ok(mut portal) => {
+            portal.events = state.events.clone();
             state.engine.current().set_campus(Arc::clone(&portal.campus));
             state.portal = Some(portal);
         }

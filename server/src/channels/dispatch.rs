@@ -623,6 +623,26 @@ impl ChannelStore {
     }
 }
 
+impl ChannelStore {
+    /// The WeCom UserIDs of a campus user, for pushing them notices (the reverse of [`ChannelStore::resolve_user`]):
+    /// the `wecom_bindings` rows bound to this campus id; without any, the campus id itself (UserID = 学工号), unless
+    /// a row binds that UserID to another campus user, in which case none.
+    pub async fn wecom_user_ids(&self, campus_id: &str) -> Result<Vec<String>, sqlx::Error> {
+        let bound = sqlx::query("SELECT wecom_user_id FROM wecom_bindings WHERE campus_id = $1 ORDER BY wecom_user_id")
+            .bind(campus_id)
+            .fetch_all(&self.pool)
+            .await?;
+        if !bound.is_empty() {
+            return bound.iter().map(|row| row.try_get::<String, _>("wecom_user_id")).collect();
+        }
+        let taken = sqlx::query("SELECT campus_id FROM wecom_bindings WHERE wecom_user_id = $1")
+            .bind(campus_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(if taken.is_some() { Vec::new() } else { vec![campus_id.to_owned()] })
+    }
+}
+
 impl SeenKeyStore for ChannelStore {
     fn insert_if_absent<'a>(
         &'a self,
@@ -830,6 +850,9 @@ pub struct Channels {
     pub cpdaily: Option<CpdailyRuntime>,
     pub store: Option<ChannelStore>,
     pub render_options: RenderOptions,
+    /// Portal notices to WeCom and 今日校园 (`channels::notices`), when either can send; the app registers it as
+    /// an outlet of the portal.
+    pub notices: Option<Arc<super::notices::ChannelNotices>>,
     jobs: Option<mpsc::Sender<Job>>,
 }
 
@@ -861,6 +884,7 @@ impl Channels {
             cpdaily: None,
             store: None,
             render_options: RenderOptions::default(),
+            notices: None,
             jobs: None,
         }
     }
@@ -942,6 +966,17 @@ impl Channels {
             tokio::spawn(run_worker(state.clone(), Arc::new(deliverers), receiver));
             sender
         });
+        let notices = super::notices::ChannelNotices::start(
+            super::notices::NoticeSenders {
+                wecom: wecom.as_ref().and_then(|w| w.api.clone()),
+                cpdaily: cpdaily.as_ref().and_then(|c| c.push.clone()),
+                store: store.clone(),
+                render_options: render_options.clone(),
+                retry: super::notices::NoticeRetry::default(),
+            },
+            state.closing.clone(),
+        )
+        .map(Arc::new);
         if any {
             tracing::info!(
                 wecom = wecom.is_some(),
@@ -956,6 +991,7 @@ impl Channels {
             cpdaily,
             store: Some(store),
             render_options,
+            notices,
             jobs,
         })
     }
@@ -1375,5 +1411,30 @@ mod tests {
         assert!(stream.finished && stream.content == "答案");
         let user = store.resolve_user("2021001234", true).await;
         assert_eq!((user.id.as_str(), user.role), ("2021001234", Role::Student));
+    }
+
+    #[tokio::test]
+    async fn notices_go_to_the_bound_wecom_user_ids_or_the_campus_id() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let sql = crate::store::connect(&format!("sqlite://{}/c.sqlite", dir.path().display()))
+            .await
+            .unwrap();
+        let store = ChannelStore::new(sql.pool().clone());
+        assert_eq!(store.wecom_user_ids("2021001234").await.unwrap(), ["2021001234"]);
+        for (wecom, campus) in [("zhangsan", "2021001234"), ("zs-phone", "2021001234"), ("T2008001", "2021009999")] {
+            sqlx::query("INSERT INTO wecom_bindings (wecom_user_id, campus_id, name, role, created_at) VALUES ($1, $2, NULL, NULL, '2026-11-28T00:00:00Z')")
+                .bind(wecom)
+                .bind(campus)
+                .execute(sql.pool())
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.wecom_user_ids("2021001234").await.unwrap(), ["zhangsan", "zs-phone"]);
+        assert!(
+            store.wecom_user_ids("T2008001").await.unwrap().is_empty(),
+            "that UserID belongs to someone else"
+        );
+        assert_eq!(store.wecom_user_ids("2021009999").await.unwrap(), ["T2008001"]);
     }
 }

@@ -5,6 +5,7 @@
 pub mod cas;
 pub mod cpdaily;
 pub mod dispatch;
+pub mod notices;
 pub mod wecom_aibot;
 pub mod wecom_api;
 pub mod wecom_crypto;
