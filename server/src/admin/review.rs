@@ -416,9 +416,10 @@ async fn questions(
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    // REAL is 4 bytes on PostgreSQL, 8 on SQLite: the CAST makes it a double (an f64) on both.
     let rows = sqlx::query(
         "SELECT q.id AS id, q.channel AS channel, q.text AS text, q.intent AS intent, q.mode AS mode, q.top_item AS top_item, \
-         q.confidence AS confidence, q.latency_ms AS latency_ms, q.created_at AS created_at, r.helpful AS helpful \
+         CAST(q.confidence AS DOUBLE PRECISION) AS confidence, q.latency_ms AS latency_ms, q.created_at AS created_at, r.helpful AS helpful \
          FROM question_log q LEFT JOIN ratings r ON r.reply_id = q.reply_id ORDER BY q.created_at DESC LIMIT $1",
     )
     .bind(limit * 4)
@@ -529,11 +530,15 @@ async fn explain_logged(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
-    let row = sqlx::query("SELECT text, intent, mode, top_item, confidence, created_at FROM question_log WHERE id = $1")
-        .bind(&id)
-        .fetch_optional(&ctx.pool)
-        .await?
-        .ok_or_else(|| AdminError::NotFound(format!("question {id}")))?;
+    // REAL is 4 bytes on PostgreSQL, 8 on SQLite: the CAST makes it a double (an f64) on both.
+    let row = sqlx::query(
+        "SELECT text, intent, mode, top_item, CAST(confidence AS DOUBLE PRECISION) AS confidence, created_at \
+         FROM question_log WHERE id = $1",
+    )
+    .bind(&id)
+    .fetch_optional(&ctx.pool)
+    .await?
+    .ok_or_else(|| AdminError::NotFound(format!("question {id}")))?;
     let text: String = row.try_get("text")?;
     let logged = json!({
         "id": id, "intent": row.try_get::<String, _>("intent")?, "mode": row.try_get::<String, _>("mode")?,

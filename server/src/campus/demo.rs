@@ -137,11 +137,14 @@ impl SqlCampus {
     }
 
     pub async fn network_async(&self, user_id: &str) -> Result<NetworkAccount, CampusError> {
-        let row = sqlx::query("SELECT balance_cents, traffic_mb FROM campus_network WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage)?;
+        // An f64 on both databases, whatever width the column has (REAL is 4 bytes on PostgreSQL).
+        let row = sqlx::query(
+            "SELECT balance_cents, CAST(traffic_mb AS DOUBLE PRECISION) AS traffic_mb FROM campus_network WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?;
         match row {
             Some(r) => Ok(NetworkAccount {
                 balance_cents: r.try_get("balance_cents").map_err(storage)?,
