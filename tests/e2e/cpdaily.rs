@@ -196,3 +196,48 @@ async fn a_late_answer_is_pushed_through_the_gateway() {
     assert_eq!(push["to"], json!({"type": "xgh", "ids": ["2021001234"]}));
     assert!(push["content"].as_str().unwrap().contains("学生助学金申请"), "{push}");
 }
+
+#[tokio::test]
+async fn a_feedback_answer_is_pushed_to_its_author_through_the_gateway() {
+    use bot::campus::FeedbackStatus;
+    let (gateway, pushes) = spawn_fake_gateway().await;
+    let db = TestDb::new();
+    let mut settings = test_settings(&db);
+    let args = ChannelArgs {
+        cpdaily_app_id: Some(APP_ID.into()),
+        cpdaily_secret: Some(SECRET.into()),
+        cpdaily_push_url: Some(gateway),
+        ..ChannelArgs::default()
+    };
+    settings.channels = ChannelSettings::from_args(&args).unwrap();
+    let app = crate::portal::spawn_portal_app_with(db, settings).await;
+    let pool = app.db.pool().await;
+    sqlx::query(
+        "INSERT INTO portal_feedback (id, user_id, kind, content, contact, status, answer, created_at, updated_at) \
+         VALUES ('FK20261128001', '2021001234', 'feedback', '希望增加宿舍调换的在线办理', NULL, 'submitted', NULL, $1, $1)",
+    )
+    .bind("2026-11-28T08:00:00.000Z")
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let answer = "已转宿舍管理中心，下周上线。";
+    let answered = app.portal.answer_feedback("FK20261128001", answer, FeedbackStatus::Answered).await.unwrap();
+    assert!(answered.is_some());
+    let started = std::time::Instant::now();
+    while pushes.lock().unwrap().is_empty() && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pushes = pushes.lock().unwrap().clone();
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
+    let (verified, push) = &pushes[0];
+    assert!(verified, "the push is signed with our secret and carries an Idempotency-Key");
+    assert_eq!(push["to"], json!({"type": "xgh", "ids": ["2021001234"]}));
+    let title = push["title"].as_str().unwrap();
+    assert!(title.starts_with("您的意见反馈（FK20261128001）有了答复"), "{push}");
+    let content = push["content"].as_str().unwrap();
+    assert!(content.contains(answer), "{content}");
+    assert!(content.contains("【意见反馈 FK20261128001】"), "the card, as text: {content}");
+    assert!(content.contains("状态：已答复"), "{content}");
+    app.stop().await;
+}

@@ -458,3 +458,85 @@ async fn the_ai_bot_streams_the_answer_until_finished() {
     .await;
     assert_eq!((status, welcome["msgtype"].as_str()), (200, Some("text")));
 }
+
+/// Waits until the fake WeCom API has received at least `count` messages, for at most `WAIT`.
+async fn sent_messages(fake: &FakeWecom, count: usize) -> Vec<Value> {
+    let started = std::time::Instant::now();
+    loop {
+        let sent = fake.sent.lock().unwrap().clone();
+        if sent.len() >= count || started.elapsed() > WAIT {
+            return sent;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn notices_reach_the_user_through_message_send() {
+    use bot::campus::{FeedbackStatus, Message};
+    let (api_base, fake) = spawn_fake_wecom().await;
+    let db = TestDb::new();
+    let mut settings = test_settings(&db);
+    settings.channels = ChannelSettings::from_args(&channel_args(Some(&api_base), 4000)).unwrap();
+    let app = crate::portal::spawn_portal_app_with(db, settings).await;
+    let pool = app.db.pool().await;
+    sqlx::query(
+        "INSERT INTO portal_feedback (id, user_id, kind, content, contact, status, answer, created_at, updated_at) \
+         VALUES ('GD20261128001', '2021001234', 'ticket', '宿舍网络经常断线', NULL, 'submitted', NULL, $1, $1)",
+    )
+    .bind("2026-11-28T08:00:00.000Z")
+    .execute(&pool)
+    .await
+    .unwrap();
+    // The teacher's WeCom UserID is not their 工号.
+    sqlx::query(
+        "INSERT INTO wecom_bindings (wecom_user_id, campus_id, name, role, created_at) \
+         VALUES ('lilaoshi', 'T2008001', NULL, NULL, '2026-11-28T08:00:00Z')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    // The admin's answer (the same entry the admin API's inbox calls): the student is not connected anywhere, so
+    // the notice is kept for the web, and goes to WeCom at once, to UserID = 学工号.
+    let answer = "已派工程师检修宿舍交换机，请明天再试。";
+    let answered = app.portal.answer_feedback("GD20261128001", answer, FeedbackStatus::Answered).await.unwrap();
+    assert!(answered.is_some());
+    let sent = sent_messages(&fake, 2).await;
+    assert_eq!(sent.len(), 2, "the notice text and its card: {sent:?}");
+    for message in &sent {
+        assert_eq!(message["touser"], "2021001234", "{message}");
+        assert_eq!(message["agentid"], 1000002, "{message}");
+    }
+    assert_eq!(sent[0]["msgtype"], "text");
+    let text = sent[0]["text"]["content"].as_str().unwrap();
+    assert!(text.contains("GD20261128001") && text.contains(answer), "{text}");
+    assert_eq!(sent[1]["msgtype"], "textcard", "{}", sent[1]);
+    assert_eq!(sent[1]["textcard"]["title"], "工单 GD20261128001");
+    let description = sent[1]["textcard"]["description"].as_str().unwrap();
+    assert!(description.contains("<div class=\"highlight\">编号：GD20261128001</div>"), "{description}");
+    assert!(description.contains("已答复"), "{description}");
+
+    // A new 消息通知 for a member bound in wecom_bindings: to their UserID, as a button card (标为已读).
+    let message = Message {
+        id: "M-wecom-1".into(),
+        title: "请审核调停课申请".into(),
+        body: "会计学2101班提交了调停课申请。".into(),
+        sender: "教务系统".into(),
+        sent_at: "2021-06-23 08:00".into(),
+        read: false,
+    };
+    app.portal.add_message("T2008001", &message).await.unwrap();
+    let sent = sent_messages(&fake, 4).await;
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    assert!(sent[2..].iter().all(|m| m["touser"] == "lilaoshi"), "{sent:?}");
+    assert!(sent[2]["text"]["content"].as_str().unwrap().contains("请审核调停课申请"), "{}", sent[2]);
+    let card = &sent[3]["template_card"];
+    assert_eq!(card["card_type"], "button_interaction", "{}", sent[3]);
+    assert_eq!(card["main_title"]["title"], "请审核调停课申请");
+    assert_eq!(card["button_list"][0]["key"], "message.read?{\"id\":\"M-wecom-1\"}");
+    assert!(card["task_id"].as_str().is_some_and(|t| t.starts_with("nt_")), "{card}");
+    // One access token for all of it: the cached one.
+    assert_eq!(fake.token_requests.lock().unwrap().len(), 1);
+    app.stop().await;
+}
