@@ -1,7 +1,8 @@
 //! The admin API: live knowledge edits while clients keep chatting, access control, audit, validation, the
-//! unanswered loop, explain, analytics, metrics and the OpenAPI document.
+//! unanswered loop, explain, analytics, 热门问题 per audience, department-scoped freshness for admins logged in
+//! through CAS, metrics and the OpenAPI document.
 
-use ehall_tests::{chat, connect, spawn_app, TestApp};
+use ehall_tests::{chat, connect, connect_with_token, spawn_app, TestApp, WAIT};
 use serde_json::{json, Value};
 use sqlx::Row;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,7 +17,8 @@ fn configure_admins() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY (edition 2021: set_var is safe): set once, before any test server reads them, to fixed values.
-        std::env::set_var("EHALL_ADMINS", "A0001,A0002");
+        // S2015002 (the demo CAS's 职工 王工) is an admin by this list only, bound to 后勤管理处.
+        std::env::set_var("EHALL_ADMINS", "A0001,A0002,S2015002:后勤管理处");
         std::env::set_var(
             "EHALL_ADMIN_TOKENS",
             format!("{ADMIN_TOKEN}=A0001,{DEPT_ADMIN_TOKEN}=A0002:网信办,{STUDENT_TOKEN}=S0001"),
@@ -573,4 +575,203 @@ async fn feedback_is_listed_answered_and_the_answer_is_kept_as_a_notice_for_its_
     )
     .await;
     assert_eq!(status, 404);
+}
+
+/// Logs in through the demo CAS as a browser would (login → CAS form → callback) and returns the login token.
+async fn cas_login(app: &TestApp, user: &str, password: &str) -> String {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(WAIT)
+        .build()
+        .expect("an HTTP client");
+    let location = |r: &reqwest::Response| -> String {
+        assert!(r.status().is_redirection(), "a redirect, not {}", r.status());
+        r.headers()["location"].to_str().expect("ASCII").to_owned()
+    };
+    let to_cas = location(
+        &client
+            .get(app.http_url("/auth/login"))
+            .send()
+            .await
+            .expect("GET /auth/login"),
+    );
+    let service = reqwest::Url::parse(&to_cas)
+        .expect("a URL")
+        .query_pairs()
+        .find(|(k, _)| k == "service")
+        .map(|(_, v)| v.into_owned())
+        .expect("a service");
+    let submitted = client
+        .post(app.http_url("/cas/login"))
+        .form(&[
+            ("username", user),
+            ("password", password),
+            ("service", service.as_str()),
+        ])
+        .send()
+        .await
+        .expect("POST the CAS form");
+    let callback = location(&submitted);
+    let page = client
+        .get(&callback)
+        .send()
+        .await
+        .expect("GET the callback")
+        .text()
+        .await
+        .expect("a page");
+    let start = page.find("var token=\"").expect("the page carries a token") + "var token=\"".len();
+    let end = start + page[start..].find('"').expect("the token ends");
+    page[start..end].to_owned()
+}
+
+fn suggestion_texts(welcome: &Value) -> Vec<String> {
+    welcome["suggestions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
+const TEACHER_QUESTION: &str = "教师资格证怎么认定";
+const STUDENT_QUESTION: &str = "助学金怎么申请";
+
+#[tokio::test]
+async fn each_audience_is_suggested_what_its_own_askers_ask_most() {
+    let app = admin_app().await;
+    let teacher_token = cas_login(&app, "T2008001", "demo-teacher").await;
+    let student_token = cas_login(&app, "2021001234", "demo-student").await;
+    let mut teacher = connect_with_token(app.addr, None, Some(&teacher_token)).await;
+    assert_eq!(teacher.welcome["user"]["role"], "教师", "{}", teacher.welcome);
+    let mut student = connect_with_token(app.addr, None, Some(&student_token)).await;
+    assert_eq!(student.welcome["user"]["role"], "学生", "{}", student.welcome);
+    // Teachers and students ask different things; 12 + 11 answered questions pass the overall threshold (20)
+    // and each audience's own (10).
+    for n in 0..12 {
+        let reply = teacher.send_text(&format!("t{n}"), TEACHER_QUESTION).await;
+        assert_eq!(reply["mode"], "answer", "{reply}");
+    }
+    for n in 0..11 {
+        let reply = student.send_text(&format!("s{n}"), STUDENT_QUESTION).await;
+        assert_eq!(reply["mode"], "answer", "{reply}");
+    }
+    let pool = app.db.pool().await;
+    let audiences: Vec<(String, i64)> = sqlx::query(
+        "SELECT audience, COUNT(*) AS n FROM question_log GROUP BY audience ORDER BY audience",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("the log")
+    .iter()
+    .map(|r| (r.get("audience"), r.get("n")))
+    .collect();
+    assert_eq!(
+        audiences,
+        [("student".to_owned(), 11), ("teacher".to_owned(), 12)]
+    );
+
+    let popular = |audience: &'static str| {
+        let path = format!("/api/v1/popular?audience={audience}");
+        let app = &app;
+        async move {
+            let (status, body) = call(app, reqwest::Method::GET, &path, None, None).await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    let teachers = popular("teacher").await;
+    assert_eq!(teachers["audience"], "teacher");
+    assert_eq!(teachers["questions"], json!([TEACHER_QUESTION]), "{teachers}");
+    let students = popular("student").await;
+    assert_eq!(students["questions"], json!([STUDENT_QUESTION]), "{students}");
+    // Guests asked nothing of their own: they get the overall list, the most asked first.
+    let guests = popular("guest").await;
+    assert_eq!(
+        guests["questions"],
+        json!([TEACHER_QUESTION, STUDENT_QUESTION]),
+        "{guests}"
+    );
+    assert_eq!(guests["by_audience"]["guest"], json!([]));
+    assert_eq!(guests["by_audience"]["teacher"], json!([TEACHER_QUESTION]));
+    let (status, refused) = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/popular?audience=alien",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["field"], "audience");
+
+    // Each welcome suggests its own audience's 热门问题.
+    let teacher_welcome = connect_with_token(app.addr, None, Some(&teacher_token)).await.welcome;
+    let texts = suggestion_texts(&teacher_welcome);
+    assert_eq!(texts, [TEACHER_QUESTION], "{teacher_welcome}");
+    let student_welcome = connect_with_token(app.addr, None, Some(&student_token)).await.welcome;
+    let texts = suggestion_texts(&student_welcome);
+    assert_eq!(texts, [STUDENT_QUESTION], "{student_welcome}");
+    let guest_welcome = connect(app.addr, None).await.welcome;
+    let texts = suggestion_texts(&guest_welcome);
+    assert_eq!(texts, [TEACHER_QUESTION, STUDENT_QUESTION], "{guest_welcome}");
+
+    let stats = admin_get(&app, "/api/v1/admin/analytics?days=7").await;
+    assert_eq!(stats["audiences"]["teacher"], 12, "{stats}");
+    assert_eq!(stats["popular_by_audience"]["student"], json!([STUDENT_QUESTION]));
+}
+
+async fn stale_as(app: &TestApp, token: &str, query: &str) -> Value {
+    let path = format!("/api/v1/admin/stale?days=-1{query}");
+    let (status, body) = call(app, reqwest::Method::GET, &path, Some(token), None).await;
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
+}
+
+fn departments(stale: &Value) -> std::collections::BTreeSet<String> {
+    stale["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["owner_department"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn admins_logged_in_through_cas_see_their_own_departments_stale_items() {
+    let app = admin_app().await;
+
+    // A CAS admin with the `adminDepartment` attribute (the demo account A0002).
+    let scoped = cas_login(&app, "A0002", "demo-dept-admin").await;
+    let me = {
+        let (status, me) = call(&app, reqwest::Method::GET, "/api/v1/admin/me", Some(&scoped), None).await;
+        assert_eq!(status, 200, "{me}");
+        me
+    };
+    assert_eq!(me["department"], "网信办", "{me}");
+    let own = stale_as(&app, &scoped, "").await;
+    assert_eq!(own["department"], "网信办");
+    assert!(own["total"].as_u64().unwrap_or(0) > 0, "{own}");
+    assert_eq!(departments(&own), ["网信办".to_owned()].into());
+    // Asking for another department does not widen the scope.
+    let other = stale_as(&app, &scoped, "&department=%E6%95%99%E5%8A%A1%E5%A4%84").await;
+    assert_eq!(departments(&other), ["网信办".to_owned()].into());
+
+    // A CAS user who is an admin by the configured list, which binds them to 后勤管理处.
+    let listed = cas_login(&app, "S2015002", "demo-staff").await;
+    let theirs = stale_as(&app, &listed, "").await;
+    assert!(theirs["total"].as_u64().unwrap_or(0) > 0, "{theirs}");
+    assert_eq!(departments(&theirs), ["后勤管理处".to_owned()].into());
+
+    // The admin of all departments sees everything.
+    let all = cas_login(&app, "A0001", "demo-admin").await;
+    let everything = stale_as(&app, &all, "").await;
+    assert!(everything["department"].is_null(), "{}", everything["department"]);
+    assert!(departments(&everything).len() > 5);
+    assert!(everything["total"].as_u64() > own["total"].as_u64());
+
+    // A CAS user who is no admin still gets 403.
+    let student = cas_login(&app, "2021001234", "demo-student").await;
+    let (status, _) = call(&app, reqwest::Method::GET, "/api/v1/admin/stale", Some(&student), None).await;
+    assert_eq!(status, 403);
 }

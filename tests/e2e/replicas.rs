@@ -223,7 +223,6 @@ async fn a_knowledge_event_makes_the_other_replica_reload_from_the_database() {
 }
 
 #[tokio::test]
-#[ignore = "needs the admin module to publish: AdminContext::change -> events.notify_knowledge_changed()"]
 async fn an_admin_edit_on_one_replica_is_live_on_the_other_within_seconds() {
     let db = TestDb::postgres();
     let a = ServerProcess::start(&db.url(), &[]).await;
@@ -239,4 +238,66 @@ async fn an_admin_edit_on_one_replica_is_live_on_the_other_within_seconds() {
         )
         .await
     );
+}
+
+#[tokio::test]
+async fn a_feedback_answered_on_one_replica_reaches_the_authors_websocket_on_the_other() {
+    use crate::portal::{login, PortalClient, STUDENT};
+    let db = TestDb::postgres();
+    let a = ServerProcess::start(&db.url(), &[]).await;
+    let b = ServerProcess::start(&db.url(), &[]).await;
+    let pool = db.pool().await;
+    sqlx::query(
+        "INSERT INTO portal_feedback (id, user_id, kind, content, contact, status, answer, created_at, updated_at) \
+         VALUES ('GD20261128009', $1, 'ticket', '图书馆三楼插座没电', NULL, 'submitted', NULL, $2, $2)",
+    )
+    .bind(STUDENT.0)
+    .bind("2026-11-28T08:00:00.000Z")
+    .execute(&pool)
+    .await
+    .expect("a feedback row");
+
+    // The student is logged in on B only; the admin answers on A.
+    let guest = PortalClient::connect(b.addr, None, None).await;
+    let session = guest.session();
+    guest.close().await;
+    let token = login(b.addr, &session, STUDENT).await;
+    let mut on_b = PortalClient::connect(b.addr, Some(&session), Some(&token)).await;
+    assert_eq!(on_b.welcome["user"]["id"], STUDENT.0, "{}", on_b.welcome);
+
+    let answer = "已通知后勤维修，今天下午修好。";
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/admin/feedback/GD20261128009", a.addr))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"status": "answered", "answer": answer}))
+        .timeout(WAIT)
+        .send()
+        .await
+        .expect("the admin API answers");
+    assert!(response.status().is_success(), "{}", response.status());
+
+    let notice = on_b.next_frame().await;
+    assert_eq!(notice["type"], "notice", "{notice}");
+    assert!(notice["text"].as_str().is_some_and(|t| t.contains(answer)), "{notice}");
+    assert_eq!(notice["cards"][0]["kind"], "feedback", "{notice}");
+
+    // A kept it (no session there); B's delivery marks it delivered, so the next login does not show it again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM portal_notices WHERE user_id = $1 AND delivered = 0")
+            .bind(STUDENT.0)
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        if pending == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the notice B delivered is still pending");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    on_b.close().await;
+    let mut again = PortalClient::connect(a.addr, Some(&session), Some(&token)).await;
+    let reply = again.say("你好").await;
+    assert_eq!(reply["type"], "reply", "no notice before the reply: {reply}");
+    again.close().await;
 }
