@@ -106,6 +106,19 @@ pub fn brief_card(kb: &KnowledgeBase, item: ItemRef) -> Option<Card> {
     Some(card)
 }
 
+/// A short card shown after an answer for a close runner-up ("相关"), with a button that shows it in full.
+pub fn related_card(kb: &KnowledgeBase, item: ItemRef) -> Option<Card> {
+    let mut card = brief_card(kb, item)?;
+    if let Some(CardAction::Action { label, .. }) = card.actions.first_mut() {
+        *label = "查看".into();
+    }
+    card.subtitle = Some(match card.subtitle.take() {
+        Some(s) if !s.is_empty() => format!("相关 · {s}"),
+        _ => "相关".to_owned(),
+    });
+    Some(card)
+}
+
 /// The card of a department's contact details.
 pub fn contact_card(d: &Department) -> Card {
     let mut card = Card::new(CardKind::Contact, format!("dept:{}", d.name), &d.name);

@@ -113,6 +113,12 @@ impl Popular {
 
 /// How many candidates a clarify offers.
 const CLARIFY_CHOICES: usize = 3;
+/// Runner-ups within this fused-score distance of a confident answer follow it as 相关 cards: the answer stays
+/// first, and an asker whose words fit two items (the 网络报修 app and the FAQ on how to report) finds the other
+/// in one tap instead of rephrasing.
+const RELATED_MAX_GAP: f32 = 0.25;
+/// At most this many 相关 cards follow an answer.
+const RELATED_CARDS: usize = 2;
 
 /// The dialogue engine. Cheap to share; all methods are synchronous CPU work, to be run off async workers.
 pub struct Engine {
@@ -444,12 +450,32 @@ impl Engine {
         let Some(result) = self.run_search(text, user) else { return self.fallback() };
         match result.decision {
             Decision::Answer => match result.candidates.first() {
-                Some(top) => self.answer_item(state, top.item, result.confidence, "search"),
+                Some(top) => {
+                    let mut d = self.answer_item(state, top.item, result.confidence, "search");
+                    self.add_related(&mut d, &result);
+                    d
+                }
                 None => self.fallback(),
             },
             Decision::Clarify => self.clarify(state, &result),
             Decision::NoMatch => self.fallback(),
         }
+    }
+
+    /// Appends 相关 cards for the runner-ups close to the answer (see [`RELATED_MAX_GAP`]).
+    fn add_related(&self, d: &mut Draft, result: &SearchResult) {
+        let Some(top) = result.candidates.first() else { return };
+        if d.mode != Mode::Answer || d.cards.len() != 1 {
+            return;
+        }
+        let related = result
+            .candidates
+            .iter()
+            .skip(1)
+            .take_while(|c| top.fused - c.fused <= RELATED_MAX_GAP)
+            .take(RELATED_CARDS)
+            .filter_map(|c| cards::related_card(&self.kb, c.item));
+        d.cards.extend(related);
     }
 
     fn clarify(&self, state: &mut DialogueState, result: &SearchResult) -> Draft {
