@@ -585,7 +585,11 @@ async fn cas_login(app: &TestApp, user: &str, password: &str) -> String {
         .build()
         .expect("an HTTP client");
     let location = |r: &reqwest::Response| -> String {
-        assert!(r.status().is_redirection(), "a redirect, not {}", r.status());
+        assert!(
+            r.status().is_redirection(),
+            "a redirect, not {}",
+            r.status()
+        );
         r.headers()["location"].to_str().expect("ASCII").to_owned()
     };
     let to_cas = location(
@@ -643,9 +647,17 @@ async fn each_audience_is_suggested_what_its_own_askers_ask_most() {
     let teacher_token = cas_login(&app, "T2008001", "demo-teacher").await;
     let student_token = cas_login(&app, "2021001234", "demo-student").await;
     let mut teacher = connect_with_token(app.addr, None, Some(&teacher_token)).await;
-    assert_eq!(teacher.welcome["user"]["role"], "教师", "{}", teacher.welcome);
+    assert_eq!(
+        teacher.welcome["user"]["role"], "教师",
+        "{}",
+        teacher.welcome
+    );
     let mut student = connect_with_token(app.addr, None, Some(&student_token)).await;
-    assert_eq!(student.welcome["user"]["role"], "学生", "{}", student.welcome);
+    assert_eq!(
+        student.welcome["user"]["role"], "学生",
+        "{}",
+        student.welcome
+    );
     // Teachers and students ask different things; 12 + 11 answered questions pass the overall threshold (20)
     // and each audience's own (10).
     for n in 0..12 {
@@ -682,9 +694,17 @@ async fn each_audience_is_suggested_what_its_own_askers_ask_most() {
     };
     let teachers = popular("teacher").await;
     assert_eq!(teachers["audience"], "teacher");
-    assert_eq!(teachers["questions"], json!([TEACHER_QUESTION]), "{teachers}");
+    assert_eq!(
+        teachers["questions"],
+        json!([TEACHER_QUESTION]),
+        "{teachers}"
+    );
     let students = popular("student").await;
-    assert_eq!(students["questions"], json!([STUDENT_QUESTION]), "{students}");
+    assert_eq!(
+        students["questions"],
+        json!([STUDENT_QUESTION]),
+        "{students}"
+    );
     // Guests asked nothing of their own: they get the overall list, the most asked first.
     let guests = popular("guest").await;
     assert_eq!(
@@ -706,19 +726,30 @@ async fn each_audience_is_suggested_what_its_own_askers_ask_most() {
     assert_eq!(refused["error"]["field"], "audience");
 
     // Each welcome suggests its own audience's 热门问题.
-    let teacher_welcome = connect_with_token(app.addr, None, Some(&teacher_token)).await.welcome;
+    let teacher_welcome = connect_with_token(app.addr, None, Some(&teacher_token))
+        .await
+        .welcome;
     let texts = suggestion_texts(&teacher_welcome);
     assert_eq!(texts, [TEACHER_QUESTION], "{teacher_welcome}");
-    let student_welcome = connect_with_token(app.addr, None, Some(&student_token)).await.welcome;
+    let student_welcome = connect_with_token(app.addr, None, Some(&student_token))
+        .await
+        .welcome;
     let texts = suggestion_texts(&student_welcome);
     assert_eq!(texts, [STUDENT_QUESTION], "{student_welcome}");
     let guest_welcome = connect(app.addr, None).await.welcome;
     let texts = suggestion_texts(&guest_welcome);
-    assert_eq!(texts, [TEACHER_QUESTION, STUDENT_QUESTION], "{guest_welcome}");
+    assert_eq!(
+        texts,
+        [TEACHER_QUESTION, STUDENT_QUESTION],
+        "{guest_welcome}"
+    );
 
     let stats = admin_get(&app, "/api/v1/admin/analytics?days=7").await;
     assert_eq!(stats["audiences"]["teacher"], 12, "{stats}");
-    assert_eq!(stats["popular_by_audience"]["student"], json!([STUDENT_QUESTION]));
+    assert_eq!(
+        stats["popular_by_audience"]["student"],
+        json!([STUDENT_QUESTION])
+    );
 }
 
 async fn stale_as(app: &TestApp, token: &str, query: &str) -> Value {
@@ -744,7 +775,14 @@ async fn admins_logged_in_through_cas_see_their_own_departments_stale_items() {
     // A CAS admin with the `adminDepartment` attribute (the demo account A0002).
     let scoped = cas_login(&app, "A0002", "demo-dept-admin").await;
     let me = {
-        let (status, me) = call(&app, reqwest::Method::GET, "/api/v1/admin/me", Some(&scoped), None).await;
+        let (status, me) = call(
+            &app,
+            reqwest::Method::GET,
+            "/api/v1/admin/me",
+            Some(&scoped),
+            None,
+        )
+        .await;
         assert_eq!(status, 200, "{me}");
         me
     };
@@ -766,12 +804,23 @@ async fn admins_logged_in_through_cas_see_their_own_departments_stale_items() {
     // The admin of all departments sees everything.
     let all = cas_login(&app, "A0001", "demo-admin").await;
     let everything = stale_as(&app, &all, "").await;
-    assert!(everything["department"].is_null(), "{}", everything["department"]);
+    assert!(
+        everything["department"].is_null(),
+        "{}",
+        everything["department"]
+    );
     assert!(departments(&everything).len() > 5);
     assert!(everything["total"].as_u64() > own["total"].as_u64());
 
     // A CAS user who is no admin still gets 403.
     let student = cas_login(&app, "2021001234", "demo-student").await;
-    let (status, _) = call(&app, reqwest::Method::GET, "/api/v1/admin/stale", Some(&student), None).await;
+    let (status, _) = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/admin/stale",
+        Some(&student),
+        None,
+    )
+    .await;
     assert_eq!(status, 403);
 }

@@ -230,11 +230,7 @@ pub fn popular_of(log: &[LoggedQuestion], n: usize) -> Popular {
 }
 
 /// The popular questions of the last `days`, overall and per audience (empty where traffic is too little).
-pub async fn popular_questions(
-    pool: &AnyPool,
-    days: i64,
-    n: usize,
-) -> Result<Popular, AdminError> {
+pub async fn popular_questions(pool: &AnyPool, days: i64, n: usize) -> Result<Popular, AdminError> {
     Ok(popular_of(&logged_since(pool, days).await?, n))
 }
 
@@ -264,7 +260,12 @@ async fn popular(
     Query(q): Query<PopularQuery>,
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
-    let audience = match q.audience.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+    let audience = match q
+        .audience
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
         None => None,
         Some(raw) => Some(AskerAudience::parse(raw).ok_or_else(|| {
             AdminError::field(
@@ -336,24 +337,41 @@ mod tests {
         };
         let mut log = Vec::new();
         for _ in 0..12 {
-            log.push(q("科研经费怎么报销", "s-research", Some(AskerAudience::Teacher)));
+            log.push(q(
+                "科研经费怎么报销",
+                "s-research",
+                Some(AskerAudience::Teacher),
+            ));
         }
         for _ in 0..11 {
             log.push(q("助学金怎么申请", "s-grant", Some(AskerAudience::Student)));
         }
         for _ in 0..3 {
-            log.push(q("校园卡丢了怎么补办", "s-card", Some(AskerAudience::Guest)));
+            log.push(q(
+                "校园卡丢了怎么补办",
+                "s-card",
+                Some(AskerAudience::Guest),
+            ));
             // The same item in other words counts once.
             log.push(q("校园卡丢了", "s-card", None));
         }
         let popular = popular_of(&log, 6);
         assert_eq!(popular.overall[0], "科研经费怎么报销");
         assert_eq!(popular.overall.len(), 3, "{popular:?}");
-        assert_eq!(popular.for_audience(AskerAudience::Teacher), ["科研经费怎么报销".to_owned()]);
-        assert_eq!(popular.for_audience(AskerAudience::Student), ["助学金怎么申请".to_owned()]);
+        assert_eq!(
+            popular.for_audience(AskerAudience::Teacher),
+            ["科研经费怎么报销".to_owned()]
+        );
+        assert_eq!(
+            popular.for_audience(AskerAudience::Student),
+            ["助学金怎么申请".to_owned()]
+        );
         // Too few guest questions of their own: guests get the overall list.
         assert!(!popular.by_audience.contains_key(&AskerAudience::Guest));
-        assert_eq!(popular.for_audience(AskerAudience::Guest), popular.overall.as_slice());
+        assert_eq!(
+            popular.for_audience(AskerAudience::Guest),
+            popular.overall.as_slice()
+        );
         let few = popular_of(&log[..15], 6);
         assert!(few.overall.is_empty(), "too little traffic overall");
         let s = summarize(&log, &[]);

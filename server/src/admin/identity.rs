@@ -96,7 +96,11 @@ pub struct AdminPolicy {
 impl AdminPolicy {
     pub fn parse(list: &str) -> AdminPolicy {
         let mut policy = AdminPolicy::default();
-        for entry in list.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
+        for entry in list
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             let (id, department) = match entry.split_once(':') {
                 Some((id, dept)) => (id.trim(), Some(dept.trim()).filter(|d| !d.is_empty())),
                 None => (entry, None),

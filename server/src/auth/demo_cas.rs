@@ -451,7 +451,11 @@ mod tests {
             ("A0001", Some("管理员"), Some(Role::Staff))
         );
         assert_eq!(success.attribute("admin"), Some("true"));
-        assert_eq!(success.attribute("adminDepartment"), None, "A0001 answers for all departments");
+        assert_eq!(
+            success.attribute("adminDepartment"),
+            None,
+            "A0001 answers for all departments"
+        );
         let scoped = demo
             .accounts()
             .iter()

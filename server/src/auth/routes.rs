@@ -260,9 +260,9 @@ async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQue
     if let Err(e) = store::upsert_user(&auth.pool, &user, admin).await {
         tracing::error!(error = %e, "could not record the user");
     }
-    let (token, _) = auth
-        .signer
-        .sign_scoped(&user, admin, department, session.as_str(), now_unix());
+    let (token, _) =
+        auth.signer
+            .sign_scoped(&user, admin, department, session.as_str(), now_unix());
     let next = allowed_return(auth, query.return_to.as_deref())
         .unwrap_or_else(|| format!("{}/auth/done", auth.public_base()));
     tracing::info!(user = %user.id, role = user.role.label(), %session, "logged in");
