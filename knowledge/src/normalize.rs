@@ -8,12 +8,27 @@ static T2S_TABLE: &str = include_str!("../assets/t2s.txt");
 fn t2s() -> &'static HashMap<char, char> {
     static MAP: OnceLock<HashMap<char, char>> = OnceLock::new();
     MAP.get_or_init(|| {
-        T2S_TABLE
+        let direct: HashMap<char, char> = T2S_TABLE
             .lines()
             .filter(|l| !l.starts_with('#'))
             .filter_map(|l| {
                 let mut cs = l.chars();
                 Some((cs.next()?, cs.next()?))
+            })
+            .collect();
+        // A few entries chain (薴 → 苧 → 苎): follow each to its end, so that one pass folds all the way and
+        // normalizing twice changes nothing. Bounded, in case the table ever held a cycle.
+        direct
+            .iter()
+            .map(|(&from, &to)| {
+                let mut end = to;
+                for _ in 0..8 {
+                    match direct.get(&end) {
+                        Some(&next) if next != end => end = next,
+                        _ => break,
+                    }
+                }
+                (from, end)
             })
             .collect()
     })

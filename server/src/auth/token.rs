@@ -347,14 +347,22 @@ mod property_tests {
 
     /// Arbitrary claims, with text short enough that every token stays under `MAX_TOKEN_LEN`.
     fn any_claims() -> impl Strategy<Value = Claims> {
-        (".{0,40}", ".{0,40}", any_role(), any::<bool>(), ".{0,40}", (i64::MIN + 1)..=i64::MAX).prop_map(
-            |(id, name, role, admin, session, expires_at)| Claims {
+        (
+            ".{0,40}",
+            ".{0,40}",
+            any_role(),
+            any::<bool>(),
+            proptest::option::of(".{0,40}"),
+            ".{0,40}",
+            (i64::MIN + 1)..=i64::MAX,
+        )
+            .prop_map(|(id, name, role, admin, department, session, expires_at)| Claims {
                 user: UserInfo { id, name, role },
                 admin,
+                department,
                 session,
                 expires_at,
-            },
-        )
+            })
     }
 
     fn any_key() -> impl Strategy<Value = Vec<u8>> {
@@ -378,6 +386,7 @@ mod property_tests {
             name in ".{0,40}",
             role in any_role(),
             admin in any::<bool>(),
+            department in proptest::option::of(".{0,40}"),
             session in ".{0,40}",
             now in 0i64..4_000_000_000,
             ttl in 1u64..1_000_000,
@@ -385,9 +394,10 @@ mod property_tests {
         ) {
             let signer = TokenSigner::new(&key, Duration::from_secs(ttl)).unwrap();
             let user = UserInfo { id, name, role };
-            let (token, claims) = signer.sign(&user, admin, &session, now);
+            let (token, claims) = signer.sign_scoped(&user, admin, department.as_deref(), &session, now);
             prop_assert_eq!(&claims.user, &user);
             prop_assert_eq!(claims.admin, admin);
+            prop_assert_eq!(&claims.department, &department);
             prop_assert_eq!(&claims.session, &session);
             let at = now + i64::try_from(elapsed).unwrap();
             let verified = signer.verify(&token, at);
@@ -450,7 +460,8 @@ mod property_tests {
             now in any::<i64>(),
         ) {
             let signer = TokenSigner::new(b"property-test-secret", Duration::from_secs(3600)).unwrap();
-            prop_assert!(signer.verify(&format!("{payload}.{mac}"), now).is_err());
+            let token = format!("{payload}.{mac}");
+            prop_assert!(signer.verify(&token, now).is_err());
         }
     }
 }
