@@ -2,9 +2,9 @@
 //! and tokenizer, computed by rust-bert's `BertModel` on libtorch. Its vectors match the candle
 //! backend's, so it shares the model id and the passage cache.
 //!
-//! Build with `scripts/test-rust-bert` (it sets `LIBTORCH_USE_PYTORCH=1` and `LD_LIBRARY_PATH`).
-//! rust-bert 0.23 forces tch's `download-libtorch` feature on; without `LIBTORCH` or
-//! `LIBTORCH_USE_PYTORCH` the torch-sys build script would try to download libtorch.
+//! Build with `scripts/test-rust-bert`: it sets `LIBTORCH_USE_PYTORCH=1` and `LD_LIBRARY_PATH`, and
+//! builds rust-bert 0.23 with the `download-libtorch` feature its manifest forces on tch removed
+//! (see docs/retrieval.md, "The second backend").
 
 use std::sync::Mutex;
 
