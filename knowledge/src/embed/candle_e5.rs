@@ -48,21 +48,31 @@ pub struct CandleE5 {
 impl CandleE5 {
     /// Loads weights and tokenizer. Takes about a second and ~0.8 GB of RAM (f32 weights).
     pub fn load(paths: &ModelPaths, options: CandleE5Options) -> Result<Self, EmbedError> {
-        let bytes = std::fs::read(&paths.weights)
-            .map_err(|source| EmbedError::Io { path: paths.weights.clone(), source })?;
-        let model_id = e5_model_id(&bytes);
-
         let device = Device::Cpu;
-        let parsed = e5s1::parse(&bytes, &device)
-            .map_err(|source| EmbedError::Format { path: paths.weights.clone(), source })?;
-        drop(bytes);
+        // Parsing the 17 MB tokenizer.json and expanding the weights are both a good part of a cold start, and
+        // independent: the tokenizer is read on a second thread meanwhile.
+        let (weights, tokenizer) = std::thread::scope(|scope| {
+            let tokenizer = scope.spawn(|| Tokenizer::from_file(&paths.tokenizer).map_err(EmbedError::Tokenizer));
+            let weights = (|| {
+                let bytes = std::fs::read(&paths.weights)
+                    .map_err(|source| EmbedError::Io { path: paths.weights.clone(), source })?;
+                let model_id = e5_model_id(&bytes);
+                let parsed = e5s1::parse(&bytes, &device)
+                    .map_err(|source| EmbedError::Format { path: paths.weights.clone(), source })?;
+                Ok::<_, EmbedError>((model_id, parsed))
+            })();
+            let tokenizer = tokenizer.join().unwrap_or_else(|_| {
+                Err(EmbedError::Tokenizer("the thread reading tokenizer.json panicked".into()))
+            });
+            (weights, tokenizer)
+        });
+        let (model_id, parsed) = weights?;
         let parsed_pad_id = parsed.config.pad_token_id;
         let config = parsed.config.to_bert_config();
         let vb = VarBuilder::from_tensors(parsed.tensors, DType::F32, &device);
         let model = BertModel::load(vb, &config)?;
 
-        let tokenizer =
-            load_tokenizer(&paths.tokenizer, parsed_pad_id, config.max_position_embeddings)?;
+        let tokenizer = configure_tokenizer(tokenizer?, parsed_pad_id, config.max_position_embeddings)?;
         let tokenizer_vocab = tokenizer.get_vocab_size(true);
         if tokenizer_vocab > config.vocab_size {
             return Err(EmbedError::VocabularyMismatch { tokenizer: tokenizer_vocab, model: config.vocab_size });
@@ -182,7 +192,12 @@ pub(crate) fn e5_model_id(weights: &[u8]) -> String {
 
 /// Reads `tokenizer.json` and fixes truncation and padding once, so calls never reconfigure it.
 pub(crate) fn load_tokenizer(path: &Path, pad_id: u32, max_positions: usize) -> Result<Tokenizer, EmbedError> {
-    let mut tokenizer = Tokenizer::from_file(path).map_err(EmbedError::Tokenizer)?;
+    let tokenizer = Tokenizer::from_file(path).map_err(EmbedError::Tokenizer)?;
+    configure_tokenizer(tokenizer, pad_id, max_positions)
+}
+
+/// Fixes truncation and padding of a freshly read tokenizer.
+fn configure_tokenizer(mut tokenizer: Tokenizer, pad_id: u32, max_positions: usize) -> Result<Tokenizer, EmbedError> {
     let pad_token = tokenizer.id_to_token(pad_id).unwrap_or_else(|| "<pad>".to_owned());
     tokenizer
         .with_truncation(Some(TruncationParams {
