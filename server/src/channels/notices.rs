@@ -71,7 +71,8 @@ pub struct NoticeCounts {
     pub wecom_sent: u64,
     /// Notices whose WeCom send failed for good.
     pub wecom_failed: u64,
-    /// Notices for users without a WeCom UserID (their UserID is bound to someone else).
+    /// Notices for users without a WeCom UserID (their UserID is bound to someone else) or whom WeCom does not
+    /// know (81013 no valid recipient).
     pub wecom_skipped: u64,
     /// Notices the 今日校园 gateway accepted.
     pub cpdaily_sent: u64,
@@ -248,10 +249,22 @@ async fn send_wecom(
         ..Recipients::default()
     };
     for message in render_wecom_notice(notice, &senders.render_options) {
-        if let Err(e) = send_with_retry(api, &recipients, &message, senders.retry).await {
-            NoticeStats::bump(&stats.wecom_failed);
-            tracing::error!(notice = %notice.id, error = %e, "cannot send a notice through WeCom message/send");
-            return;
+        match send_with_retry(api, &recipients, &message, senders.retry).await {
+            Ok(()) => {}
+            // Not every campus user is a member of the WeCom app: not an error of ours.
+            Err(WecomApiError::Api {
+                code: WecomErrcode::NoValidRecipient,
+                ..
+            }) => {
+                NoticeStats::bump(&stats.wecom_skipped);
+                tracing::info!(notice = %notice.id, "the user is not reachable in WeCom (81013): no WeCom notice");
+                return;
+            }
+            Err(e) => {
+                NoticeStats::bump(&stats.wecom_failed);
+                tracing::error!(notice = %notice.id, error = %e, "cannot send a notice through WeCom message/send");
+                return;
+            }
         }
     }
     NoticeStats::bump(&stats.wecom_sent);
@@ -557,5 +570,87 @@ mod tests {
             code: WecomErrcode::NoValidRecipient,
             message: String::new()
         }));
+    }
+
+    /// A fake WeCom API whose `message/send` answers with `status` and `errcode`; counts the sends.
+    async fn failing_wecom(status: u16, errcode: i64) -> (Arc<WecomApiClient>, Arc<AtomicU64>) {
+        use axum::routing::{get, post};
+        let sends = Arc::new(AtomicU64::new(0));
+        let counter = sends.clone();
+        let app = axum::Router::new()
+            .route(
+                "/cgi-bin/gettoken",
+                get(|| async {
+                    axum::Json(
+                        serde_json::json!({"errcode": 0, "access_token": "t", "expires_in": 7200}),
+                    )
+                }),
+            )
+            .route(
+                "/cgi-bin/message/send",
+                post(move || {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    async move {
+                        (
+                            axum::http::StatusCode::from_u16(status).unwrap(),
+                            axum::Json(serde_json::json!({"errcode": errcode, "errmsg": "x"})),
+                        )
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let mut config = super::super::wecom_api::WecomApiConfig::new("ww1", "secret", 1000002);
+        config.base_url = format!("http://{addr}");
+        (Arc::new(WecomApiClient::new(config).unwrap()), sends)
+    }
+
+    async fn senders_with(api: Arc<WecomApiClient>, dir: &tempfile::TempDir) -> NoticeSenders {
+        sqlx::any::install_default_drivers();
+        let sql = crate::store::connect(&format!("sqlite://{}/n.sqlite", dir.path().display()))
+            .await
+            .unwrap();
+        NoticeSenders {
+            wecom: Some(api),
+            cpdaily: None,
+            store: ChannelStore::new(sql.pool().clone()),
+            render_options: RenderOptions::default(),
+            retry: NoticeRetry {
+                attempts: 3,
+                initial_backoff: Duration::from_millis(10),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn wecom_failures_are_retried_a_little_then_counted_and_unknown_users_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (api, sends) = failing_wecom(502, 0).await;
+        let senders = senders_with(api, &dir).await;
+        let stats = NoticeStats::default();
+        deliver(&senders, &stats, &notice(Vec::new())).await;
+        assert_eq!(sends.load(Ordering::Relaxed), 3, "three attempts in all");
+        assert_eq!(
+            (stats.snapshot().wecom_failed, stats.snapshot().wecom_sent),
+            (1, 0)
+        );
+
+        let (api, sends) = failing_wecom(200, 81013).await;
+        let senders = senders_with(api, &dir).await;
+        let stats = NoticeStats::default();
+        deliver(&senders, &stats, &notice(Vec::new())).await;
+        assert_eq!(
+            sends.load(Ordering::Relaxed),
+            1,
+            "a permanent error is not retried"
+        );
+        assert_eq!(
+            (
+                stats.snapshot().wecom_skipped,
+                stats.snapshot().wecom_failed
+            ),
+            (1, 0)
+        );
     }
 }
