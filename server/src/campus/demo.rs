@@ -15,10 +15,28 @@ use bot::protocol::UserInfo;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::runtime::Handle;
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A timestamp that orders 最近使用: the wall clock in milliseconds, but always later than the previous one this
+/// process handed out, so "most recent first" holds when two uses fall in the same millisecond (equal stamps would
+/// come back in insertion order) or the clock steps back.
+fn ordered_now() -> String {
+    static LAST_MS: AtomicI64 = AtomicI64::new(0);
+    let wall = chrono::Utc::now().timestamp_millis();
+    let mut previous = LAST_MS.load(Ordering::Relaxed);
+    let stamp = loop {
+        let next = wall.max(previous + 1);
+        match LAST_MS.compare_exchange_weak(previous, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break next,
+            Err(seen) => previous = seen,
+        }
+    };
+    chrono::DateTime::from_timestamp_millis(stamp).map_or_else(now, |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 fn storage(e: impl std::fmt::Display) -> CampusError {
@@ -340,7 +358,7 @@ impl SqlCampus {
             .bind(&s.item)
             .bind(&s.name)
             .bind(&s.url)
-            .bind(now())
+            .bind(ordered_now())
             .execute(&self.pool)
             .await
             .map_err(storage)?;
@@ -488,5 +506,16 @@ impl FeedbackDesk for SqlCampus {
     }
     fn rate_service(&self, user: &UserInfo, rating: &ServiceRating) -> Result<(), CampusError> {
         self.block(self.rate_service_async(&user.id, rating))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ordered_now;
+
+    #[test]
+    fn ordered_stamps_strictly_increase_even_within_one_millisecond() {
+        let stamps: Vec<String> = (0..2000).map(|_| ordered_now()).collect();
+        assert!(stamps.windows(2).all(|w| w[0] < w[1]), "stamps must sort in the order they were taken");
     }
 }
