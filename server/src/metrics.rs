@@ -33,6 +33,7 @@ struct Histogram {
 struct Registry {
     questions: Mutex<BTreeMap<(String, String), u64>>,
     errors: Mutex<BTreeMap<String, u64>>,
+    channel_notices: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     latency: Mutex<Histogram>,
     reloads: AtomicU64,
 }
@@ -67,6 +68,13 @@ pub fn observe_turn(channel: &str, mode: Mode, latency_ms: u64) {
 pub fn count_error(code: &str) {
     if let Ok(mut e) = registry().errors.lock() {
         *e.entry(code.to_owned()).or_default() += 1;
+    }
+}
+
+/// Counts what happened to one notice on an outbound channel (WeCom, 今日校园; `all` for the shared queue).
+pub fn count_channel_notice(channel: &'static str, outcome: &'static str) {
+    if let Ok(mut c) = registry().channel_notices.lock() {
+        *c.entry((channel, outcome)).or_default() += 1;
     }
 }
 
@@ -136,6 +144,16 @@ pub fn render(open_websockets: usize) -> String {
     if let Ok(e) = r.errors.lock() {
         for (code, n) in e.iter() {
             let _ = writeln!(out, "ehall_errors_total{{code=\"{}\"}} {n}", escape(code));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP ehall_channel_notices_total Notices pushed through WeCom and 今日校园, by channel and outcome."
+    );
+    let _ = writeln!(out, "# TYPE ehall_channel_notices_total counter");
+    if let Ok(c) = r.channel_notices.lock() {
+        for ((channel, outcome), n) in c.iter() {
+            let _ = writeln!(out, "ehall_channel_notices_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}");
         }
     }
     let _ = writeln!(

@@ -538,5 +538,21 @@ async fn notices_reach_the_user_through_message_send() {
     assert!(card["task_id"].as_str().is_some_and(|t| t.starts_with("nt_")), "{card}");
     // One access token for all of it: the cached one.
     assert_eq!(fake.token_requests.lock().unwrap().len(), 1);
+    // Both notices are counted on /metrics (process-wide counters: other tests may add to them).
+    let metrics_url = format!("http://{}/metrics", app.addr);
+    let deadline = std::time::Instant::now() + ehall_tests::WAIT;
+    loop {
+        let body = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+        let sent_count = body
+            .lines()
+            .find_map(|l| l.strip_prefix("ehall_channel_notices_total{channel=\"wecom\",outcome=\"sent\"} "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if sent_count >= 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "wecom notices not counted on /metrics:\n{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     app.stop().await;
 }

@@ -81,8 +81,10 @@ pub struct NoticeCounts {
 }
 
 impl NoticeStats {
-    fn bump(counter: &AtomicU64) {
+    /// Counts here and in `/metrics` (`ehall_channel_notices_total{channel, outcome}`).
+    fn bump(counter: &AtomicU64, channel: &'static str, outcome: &'static str) {
         counter.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::count_channel_notice(channel, outcome);
     }
 
     pub fn snapshot(&self) -> NoticeCounts {
@@ -152,9 +154,9 @@ impl ChannelNotices {
 impl NoticeOutlet for ChannelNotices {
     fn offer(&self, notice: &OutboundNotice) {
         match self.queue.try_send(notice.clone()) {
-            Ok(()) => NoticeStats::bump(&self.stats.queued),
+            Ok(()) => NoticeStats::bump(&self.stats.queued, "all", "queued"),
             Err(e) => {
-                NoticeStats::bump(&self.stats.dropped);
+                NoticeStats::bump(&self.stats.dropped, "all", "dropped");
                 let why = match e {
                     mpsc::error::TrySendError::Full(_) => "the queue is full",
                     mpsc::error::TrySendError::Closed(_) => "the worker has stopped",
@@ -205,7 +207,7 @@ async fn deliver(senders: &NoticeSenders, stats: &NoticeStats, notice: &Outbound
                 .await
             {
                 Ok(accepted) => {
-                    NoticeStats::bump(&stats.cpdaily_sent);
+                    NoticeStats::bump(&stats.cpdaily_sent, "cpdaily", "sent");
                     if !accepted.rejected.is_empty() {
                         let reasons: Vec<&str> = accepted
                             .rejected
@@ -216,7 +218,7 @@ async fn deliver(senders: &NoticeSenders, stats: &NoticeStats, notice: &Outbound
                     }
                 }
                 Err(e) => {
-                    NoticeStats::bump(&stats.cpdaily_failed);
+                    NoticeStats::bump(&stats.cpdaily_failed, "cpdaily", "failed");
                     tracing::error!(notice = %notice.id, error = %e, "cannot push a notice to 今日校园");
                 }
             }
@@ -234,13 +236,13 @@ async fn send_wecom(
     let users = match senders.store.wecom_user_ids(&notice.user_id).await {
         Ok(users) => users,
         Err(e) => {
-            NoticeStats::bump(&stats.wecom_failed);
+            NoticeStats::bump(&stats.wecom_failed, "wecom", "failed");
             tracing::error!(notice = %notice.id, error = %e, "cannot read wecom_bindings for a notice");
             return;
         }
     };
     if users.is_empty() {
-        NoticeStats::bump(&stats.wecom_skipped);
+        NoticeStats::bump(&stats.wecom_skipped, "wecom", "skipped");
         tracing::info!(notice = %notice.id, "the user's UserID is bound to someone else: no WeCom notice");
         return;
     }
@@ -256,18 +258,18 @@ async fn send_wecom(
                 code: WecomErrcode::NoValidRecipient,
                 ..
             }) => {
-                NoticeStats::bump(&stats.wecom_skipped);
+                NoticeStats::bump(&stats.wecom_skipped, "wecom", "skipped");
                 tracing::info!(notice = %notice.id, "the user is not reachable in WeCom (81013): no WeCom notice");
                 return;
             }
             Err(e) => {
-                NoticeStats::bump(&stats.wecom_failed);
+                NoticeStats::bump(&stats.wecom_failed, "wecom", "failed");
                 tracing::error!(notice = %notice.id, error = %e, "cannot send a notice through WeCom message/send");
                 return;
             }
         }
     }
-    NoticeStats::bump(&stats.wecom_sent);
+    NoticeStats::bump(&stats.wecom_sent, "wecom", "sent");
 }
 
 /// Whether trying the same `message/send` again may succeed.
