@@ -12,9 +12,9 @@ use super::cpdaily::{CpdailyPushClient, PushMessage};
 use super::dispatch::{render_wecom_active, ChannelStore};
 use super::truncate_chars;
 use super::wecom_api::{Recipients, WecomApiClient, WecomApiError, WecomErrcode};
-use super::wecom_render::{card_link, card_plain_lines, RenderOptions, WecomOutbound};
+use super::wecom_render::{card_link, card_plain_lines, flatten_cards, RenderOptions, WecomOutbound};
 use crate::campus::{NoticeOutlet, OutboundNotice};
-use bot::protocol::{Card, CardKind, Mode, Reply};
+use bot::protocol::{Mode, Reply};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -334,23 +334,11 @@ pub fn render_wecom_notice(notice: &OutboundNotice, options: &RenderOptions) -> 
     render_wecom_active(&as_reply(notice), options)
 }
 
-fn cards_flat(cards: &[Card]) -> Vec<&Card> {
-    let mut flat = Vec::new();
-    for card in cards {
-        if card.kind == CardKind::List && !card.items.is_empty() {
-            flat.extend(card.items.iter());
-        } else {
-            flat.push(card);
-        }
-    }
-    flat
-}
-
 /// The 今日校园 push of a notice: the notice text as title (cut to [`CPDAILY_TITLE_CHARS`]) and, as content, the
 /// whole text and each card as `【title】` with its lines (plain text; 今日校园 shows no cards), cut to
 /// [`CPDAILY_CONTENT_CHARS`]; the link is the first card link, if any.
 pub fn render_cpdaily_notice(notice: &OutboundNotice) -> PushMessage {
-    let cards = cards_flat(&notice.cards);
+    let cards = flatten_cards(&notice.cards);
     let mut blocks = vec![notice.text.trim().to_owned()];
     for card in &cards {
         let mut lines = vec![format!("【{}】", card.title)];
@@ -379,7 +367,7 @@ pub fn render_cpdaily_notice(notice: &OutboundNotice) -> PushMessage {
 #[allow(clippy::unwrap_used)] // Tests fail loudly by design.
 mod tests {
     use super::*;
-    use bot::protocol::{CardAction, Field};
+    use bot::protocol::{Card, CardAction, CardKind, Field};
 
     fn notice(cards: Vec<Card>) -> OutboundNotice {
         OutboundNotice {

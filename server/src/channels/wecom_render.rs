@@ -215,7 +215,7 @@ impl WecomOutbound {
 }
 
 /// Cards as the user should see them: `list` cards with members are replaced by their members.
-fn flatten_cards(cards: &[Card]) -> Vec<&Card> {
+pub(crate) fn flatten_cards(cards: &[Card]) -> Vec<&Card> {
     let mut flat = Vec::new();
     for card in cards {
         if card.kind == CardKind::List && !card.items.is_empty() {
