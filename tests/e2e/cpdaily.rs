@@ -135,6 +135,15 @@ async fn forged_and_stale_requests_are_refused() {
 /// What the fake campus gateway received: (verified, body).
 type Pushes = Arc<Mutex<Vec<(bool, Value)>>>;
 
+/// What the fake gateway received, once it has received something (or after [`WAIT`]).
+async fn received_pushes(pushes: &Pushes) -> Vec<(bool, Value)> {
+    let started = std::time::Instant::now();
+    while pushes.lock().unwrap().is_empty() && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pushes.lock().unwrap().clone()
+}
+
 async fn spawn_fake_gateway() -> (String, Pushes) {
     use axum::body::Bytes;
     use axum::extract::State;
@@ -182,11 +191,7 @@ async fn a_late_answer_is_pushed_through_the_gateway() {
     let body = event("ev-3001", "助学金怎么申请");
     let (status, accepted) = post_signed(&app, &body, &sign(SECRET, &body, unix_now())).await;
     assert_eq!((status, accepted["status"].as_str()), (202, Some("accepted")));
-    let started = std::time::Instant::now();
-    while pushes.lock().unwrap().is_empty() && started.elapsed() < WAIT {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let pushes = pushes.lock().unwrap().clone();
+    let pushes = received_pushes(&pushes).await;
     assert_eq!(pushes.len(), 1, "{pushes:?}");
     let (verified, push) = &pushes[0];
     assert!(
@@ -224,11 +229,7 @@ async fn a_feedback_answer_is_pushed_to_its_author_through_the_gateway() {
     let answer = "已转宿舍管理中心，下周上线。";
     let answered = app.portal.answer_feedback("FK20261128001", answer, FeedbackStatus::Answered).await.unwrap();
     assert!(answered.is_some());
-    let started = std::time::Instant::now();
-    while pushes.lock().unwrap().is_empty() && started.elapsed() < WAIT {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let pushes = pushes.lock().unwrap().clone();
+    let pushes = received_pushes(&pushes).await;
     assert_eq!(pushes.len(), 1, "{pushes:?}");
     let (verified, push) = &pushes[0];
     assert!(verified, "the push is signed with our secret and carries an Idempotency-Key");
