@@ -101,6 +101,29 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Runs CPU work that searches the knowledge (admin explain, the unanswered view's guesses) on a blocking
+    /// thread inside the turn permits, like an engine turn: it waits at most `limits.queue_timeout` for a slot
+    /// (else `Overloaded`), and the slot is held until the work really ends.
+    pub async fn run_search<T, F>(&self, work: F) -> Result<T, crate::error::ApiError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        use crate::error::ApiError;
+        let permit = tokio::time::timeout(self.limits.queue_timeout, self.turn_permits.clone().acquire_owned())
+            .await
+            .map_err(|_| ApiError::Overloaded)?
+            .map_err(|_| ApiError::Internal("the turn semaphore is closed".into()))?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+}
+
 /// A built application, ready to serve.
 pub struct App {
     pub state: AppState,
@@ -233,23 +256,17 @@ pub fn router(state: AppState) -> axum::Router {
     routes::router(state)
 }
 
-/// Serves until `shutdown` resolves, then stops accepting, tells websockets to close and waits for requests
-/// in flight.
+/// Serves until `shutdown` resolves, then stops accepting, tells websockets to close, drops idle connections and
+/// gives requests in flight `limits.shutdown_grace` (`listener.rs`).
 pub async fn serve<F>(listener: TcpListener, state: AppState, shutdown: F) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
     let closing = state.closing.clone();
+    let limits = state.limits.clone();
     if let Ok(local) = listener.local_addr() {
         state.auth.on_listening(local);
     }
     let app = router(state);
-    // Connect info gives the per-address limit (`limits.rs`) the peer's address.
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            closing.close();
-        })
-        .await
+    crate::listener::serve_connections(listener, app, &limits, shutdown, move || closing.close()).await
 }

@@ -21,6 +21,7 @@ pub mod commands;
 pub mod conversation;
 pub mod error;
 pub mod limits;
+pub mod listener;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

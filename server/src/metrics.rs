@@ -34,6 +34,7 @@ struct Registry {
     questions: Mutex<BTreeMap<(String, String), u64>>,
     errors: Mutex<BTreeMap<String, u64>>,
     channel_notices: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    refused_connections: Mutex<BTreeMap<&'static str, u64>>,
     latency: Mutex<Histogram>,
     reloads: AtomicU64,
 }
@@ -75,6 +76,13 @@ pub fn count_error(code: &str) {
 pub fn count_channel_notice(channel: &'static str, outcome: &'static str) {
     if let Ok(mut c) = registry().channel_notices.lock() {
         *c.entry((channel, outcome)).or_default() += 1;
+    }
+}
+
+/// Counts one TCP connection closed on accept, by why (`server_full`, `address_full`).
+pub fn count_refused_connection(reason: &'static str) {
+    if let Ok(mut c) = registry().refused_connections.lock() {
+        *c.entry(reason).or_default() += 1;
     }
 }
 
@@ -154,6 +162,13 @@ pub fn render(open_websockets: usize) -> String {
     if let Ok(c) = r.channel_notices.lock() {
         for ((channel, outcome), n) in c.iter() {
             let _ = writeln!(out, "ehall_channel_notices_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}");
+        }
+    }
+    let _ = writeln!(out, "# HELP ehall_refused_connections_total Connections closed on accept, by reason.");
+    let _ = writeln!(out, "# TYPE ehall_refused_connections_total counter");
+    if let Ok(c) = r.refused_connections.lock() {
+        for (reason, n) in c.iter() {
+            let _ = writeln!(out, "ehall_refused_connections_total{{reason=\"{reason}\"}} {n}");
         }
     }
     let _ = writeln!(

@@ -85,6 +85,19 @@ pub struct Limits {
     /// Requests (HTTP calls and websocket connects) one client address may make at once, and per second after.
     pub ip_burst: u32,
     pub ip_per_second: f64,
+    // Connections and questions per address (`limits.rs`, `listener.rs`).
+    /// New questions one address may ask at once, and per second after (sized to the engine: `limits.rs`).
+    pub question_burst: u32,
+    pub questions_per_second: f64,
+    /// How long a connection may take to send a request's headers; also how long an idle keep-alive connection
+    /// stays open (hyper's header-read timer runs whenever a connection waits for a request).
+    pub header_read_timeout: Duration,
+    /// Connections (HTTP and websocket) one peer address may hold open at once.
+    pub max_connections_per_address: usize,
+    /// Connections open at once in all; lowered at start to stay below the open-file limit.
+    pub max_open_connections: usize,
+    /// On shutdown, how long requests in flight may take to finish; idle connections are closed at once.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Limits {
@@ -101,6 +114,12 @@ impl Default for Limits {
             http_timeout: Duration::from_secs(30),
             ip_burst: crate::limits::DEFAULT_IP_BURST,
             ip_per_second: crate::limits::DEFAULT_IP_PER_SECOND,
+            question_burst: crate::limits::DEFAULT_QUESTION_BURST,
+            questions_per_second: crate::limits::DEFAULT_QUESTIONS_PER_SECOND,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections_per_address: 256,
+            max_open_connections: 16_384,
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }
@@ -161,6 +180,12 @@ pub struct FileLimits {
     pub http_timeout_ms: Option<u64>,
     pub ip_burst: Option<u32>,
     pub ip_per_second: Option<f64>,
+    pub question_burst: Option<u32>,
+    pub questions_per_second: Option<f64>,
+    pub header_read_timeout_ms: Option<u64>,
+    pub max_connections_per_address: Option<usize>,
+    pub max_open_connections: Option<usize>,
+    pub shutdown_grace_ms: Option<u64>,
 }
 
 /// What the environment and command line said (clap already merged those two).
@@ -235,6 +260,12 @@ impl Settings {
         d.http_timeout = l.http_timeout_ms.map_or(d.http_timeout, ms);
         d.ip_burst = l.ip_burst.unwrap_or(d.ip_burst);
         d.ip_per_second = l.ip_per_second.unwrap_or(d.ip_per_second);
+        d.question_burst = l.question_burst.unwrap_or(d.question_burst);
+        d.questions_per_second = l.questions_per_second.unwrap_or(d.questions_per_second);
+        d.header_read_timeout = l.header_read_timeout_ms.map_or(d.header_read_timeout, ms);
+        d.max_connections_per_address = l.max_connections_per_address.unwrap_or(d.max_connections_per_address);
+        d.max_open_connections = l.max_open_connections.unwrap_or(d.max_open_connections);
+        d.shutdown_grace = l.shutdown_grace_ms.map_or(d.shutdown_grace, ms);
         s.validate()?;
         Ok(s)
     }
@@ -246,6 +277,12 @@ impl Settings {
         }
         if self.limits.max_connections == 0 {
             return invalid("limits.max_connections", "must be at least 1");
+        }
+        if self.limits.max_connections_per_address == 0 || self.limits.max_open_connections == 0 {
+            return invalid("limits.max_connections_per_address", "connection caps must be at least 1");
+        }
+        if self.limits.header_read_timeout.is_zero() {
+            return invalid("limits.header_read_timeout_ms", "must be positive");
         }
         if self.limits.max_message_bytes < 1024 {
             return invalid("limits.max_message_bytes", "must be at least 1024");

@@ -8,6 +8,7 @@ mod auth;
 mod check_data;
 mod cpdaily;
 mod cli;
+mod connections;
 mod http;
 mod limits;
 mod postgres;

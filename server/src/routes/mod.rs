@@ -19,15 +19,15 @@ pub fn router(state: AppState) -> Router {
         .merge(assets::router())
         .merge(chat::router(&state.limits))
         .merge(ws::router())
-        .merge(wecom::router())
-        .merge(wecom_bot::router())
-        .merge(cpdaily::router())
+        .merge(wecom::router(&state.limits))
+        .merge(wecom_bot::router(&state.limits))
+        .merge(cpdaily::router(&state.limits))
         .merge(crate::auth::router(state.auth.demo().is_some()))
         .merge(crate::admin::router())
         .merge(crate::metrics::router())
         .merge(crate::openapi::router())
         .layer(axum::middleware::from_fn_with_state(
-            std::sync::Arc::new(crate::limits::IpRateLimiter::new(state.limits.ip_burst, state.limits.ip_per_second)),
+            crate::limits::Budgets::from_limits(&state.limits),
             crate::limits::limit_per_ip,
         ))
         .layer(TraceLayer::new_for_http())
