@@ -242,3 +242,27 @@ async fn a_feedback_answer_is_pushed_to_its_author_through_the_gateway() {
     assert!(content.contains("状态：已答复"), "{content}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_oversized_text_is_refused_without_running_or_storing_it() {
+    use sqlx::Row;
+    let app = spawn_cpdaily_app().await;
+    let body = event("ev-long-1", &"长".repeat(bot::protocol::MAX_TEXT_CHARS + 1));
+    let (status, reply) = post_signed(&app, &body, &sign(SECRET, &body, unix_now())).await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply["reply"]["text"].as_str().unwrap().contains("消息过长"), "{reply}");
+    let pool = app.db.pool().await;
+    let logged: i64 = sqlx::query("SELECT COUNT(*) AS n FROM question_log").fetch_one(&pool).await.unwrap().get("n");
+    let stored: i64 = sqlx::query("SELECT COUNT(*) AS n FROM channel_dedup WHERE response LIKE '%长长长长%'")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get("n");
+    pool.close().await;
+    assert_eq!((logged, stored), (0, 0), "the text is neither answered nor kept");
+
+    // A body over the channel limit is refused before its signature is even checked.
+    let huge = event("ev-long-2", &"a".repeat(100 * 1024));
+    let (status, error) = post_signed(&app, &huge, &sign(SECRET, &huge, unix_now())).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (413, Some("body_too_large")), "{error}");
+}

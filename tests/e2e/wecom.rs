@@ -92,25 +92,36 @@ fn text_message(from: &str, content: &str, msg_id: &str) -> String {
     )
 }
 
-/// Encrypts and signs `inner` as WeCom would and posts it; returns status and body text.
+/// The current time as WeCom puts it in `timestamp`.
+fn now_timestamp() -> String {
+    server::channels::dispatch::unix_now().to_string()
+}
+
+/// Encrypts and signs `inner` as WeCom would (timestamp now) and posts it; returns status and body text.
 async fn post_encrypted(app: &TestApp, inner: &str, tamper_signature: bool) -> (u16, String) {
     let crypt = app_crypt();
     let encrypt = crypt.encrypt(inner).unwrap();
-    let (timestamp, nonce) = ("1732700000", "1372623149");
-    let mut signature = crypt.signature(timestamp, nonce, &encrypt);
+    let timestamp = now_timestamp();
+    let mut signature = crypt.signature(&timestamp, "1372623149", &encrypt);
     if tamper_signature {
         signature.replace_range(0..1, if signature.starts_with('0') { "1" } else { "0" });
     }
+    post_signed_envelope(app, &encrypt, &timestamp, &signature).await
+}
+
+/// Posts an already encrypted message with the given timestamp and signature (nonce 1372623149).
+async fn post_signed_envelope(app: &TestApp, encrypt: &str, timestamp: &str, signature: &str) -> (u16, String) {
     let body = format!(
         "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt><AgentID><![CDATA[1000002]]></AgentID></xml>"
     );
+    post_raw_callback(app, CALLBACK, body, timestamp, signature).await
+}
+
+/// Posts `body` to a WeCom callback path with the given signature parameters.
+async fn post_raw_callback(app: &TestApp, path: &str, body: String, timestamp: &str, signature: &str) -> (u16, String) {
     let response = reqwest::Client::new()
-        .post(app.http_url(CALLBACK))
-        .query(&[
-            ("msg_signature", signature.as_str()),
-            ("timestamp", timestamp),
-            ("nonce", nonce),
-        ])
+        .post(app.http_url(path))
+        .query(&[("msg_signature", signature), ("timestamp", timestamp), ("nonce", "1372623149")])
         .header("content-type", "text/xml")
         .body(body)
         .timeout(WAIT)
@@ -118,6 +129,15 @@ async fn post_encrypted(app: &TestApp, inner: &str, tamper_signature: bool) -> (
         .await
         .unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// How many questions were logged, in all.
+async fn logged_questions(app: &TestApp) -> i64 {
+    use sqlx::Row;
+    let pool = app.db.pool().await;
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM question_log").fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    row.get::<i64, _>("n")
 }
 
 /// Checks and opens an encrypted passive reply; returns the plaintext's fields.
@@ -373,13 +393,13 @@ fn bot_crypt() -> WecomCrypt {
 async fn post_bot(app: &TestApp, callback: &Value) -> (u16, Value) {
     let crypt = bot_crypt();
     let encrypt = crypt.encrypt(&callback.to_string()).unwrap();
-    let (timestamp, nonce) = ("1732700000", "998877");
-    let signature = crypt.signature(timestamp, nonce, &encrypt);
+    let (timestamp, nonce) = (now_timestamp(), "998877");
+    let signature = crypt.signature(&timestamp, nonce, &encrypt);
     let response = reqwest::Client::new()
         .post(app.http_url(BOT_CALLBACK))
         .query(&[
             ("msg_signature", signature.as_str()),
-            ("timestamp", timestamp),
+            ("timestamp", timestamp.as_str()),
             ("nonce", nonce),
         ])
         .body(json!({"encrypt": encrypt}).to_string())
@@ -555,4 +575,74 @@ async fn notices_reach_the_user_through_message_send() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     app.stop().await;
+}
+
+#[tokio::test]
+async fn callbacks_outside_the_timestamp_window_or_with_an_inexact_signature_are_refused() {
+    let app = spawn_wecom_app(None, 15_000).await;
+    let crypt = app_crypt();
+    let inner = text_message("u-replay", "你好", "7101");
+    let encrypt = crypt.encrypt(&inner).unwrap();
+    let now = server::channels::dispatch::unix_now();
+    for (timestamp, why) in [
+        ("1409659813".to_owned(), "a 2014 timestamp"),
+        ((now - 301).to_string(), "five minutes and a second ago"),
+        ((now + 301).to_string(), "five minutes and a second ahead"),
+        ("soon".to_owned(), "not a number"),
+    ] {
+        let signature = crypt.signature(&timestamp, "1372623149", &encrypt);
+        let (status, body) = post_signed_envelope(&app, &encrypt, &timestamp, &signature).await;
+        assert_eq!(status, 401, "{why}: {body}");
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], "wecom_stale_timestamp", "{why}");
+    }
+    let timestamp = (now - 200).to_string();
+    let signature = crypt.signature(&timestamp, "1372623149", &encrypt);
+    let (status, body) = post_signed_envelope(&app, &encrypt, &timestamp, &signature.to_uppercase()).await;
+    assert_eq!(status, 401, "an upper-case signature is not WeCom's: {body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], "wecom_bad_signature");
+    assert_eq!(logged_questions(&app).await, 0, "nothing refused was answered");
+    let (status, body) = post_signed_envelope(&app, &encrypt, &timestamp, &signature).await;
+    assert_eq!(status, 200, "inside the window and signed exactly: answered ({body})");
+    // The 智能机器人 checks the same window.
+    let bot = bot_crypt();
+    let question = json!({"msgid": "bot-stale", "chattype": "single", "from": {"userid": "u"}, "msgtype": "text", "text": {"content": "你好"}});
+    let encrypt = bot.encrypt(&question.to_string()).unwrap();
+    let signature = bot.signature("1409659813", "1372623149", &encrypt);
+    let (status, body) =
+        post_raw_callback(&app, BOT_CALLBACK, json!({"encrypt": encrypt}).to_string(), "1409659813", &signature).await;
+    assert_eq!(status, 401, "{body}");
+}
+
+#[tokio::test]
+async fn oversized_wecom_texts_and_bodies_are_refused_without_running_or_storing_them() {
+    let app = spawn_wecom_app(None, 15_000).await;
+    let long = "长".repeat(bot::protocol::MAX_TEXT_CHARS + 1);
+    let (status, body) = post_encrypted(&app, &text_message("u-long", &long, "7201"), false).await;
+    assert_eq!(status, 200, "{body}");
+    let reply = open_passive(&body);
+    assert_eq!(reply.get("MsgType"), Some("text"));
+    assert!(reply.get("Content").unwrap().contains("消息过长"), "{body}");
+
+    let (status, stream) = post_bot(
+        &app,
+        &json!({"msgid": "bot-long", "chattype": "single", "from": {"userid": "u-long"}, "msgtype": "text", "text": {"content": long}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(stream["stream"]["finish"], true, "{stream}");
+    assert!(stream["stream"]["content"].as_str().unwrap().contains("消息过长"), "{stream}");
+    assert_eq!(logged_questions(&app).await, 0, "over-size texts are neither answered nor stored");
+
+    // A body over any real message (100 KiB; the limit is 4 × max_message_bytes) is refused unread.
+    let huge = "a".repeat(100 * 1024);
+    for path in [CALLBACK, BOT_CALLBACK] {
+        let (status, body) = post_raw_callback(&app, path, huge.clone(), &now_timestamp(), "x").await;
+        assert_eq!(status, 413, "{path}: {body}");
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], "body_too_large");
+    }
+    // A text just at the limit is still answered.
+    let at_limit = "校".repeat(bot::protocol::MAX_TEXT_CHARS);
+    let (status, body) = post_encrypted(&app, &text_message("u-long", &at_limit, "7202"), false).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!open_passive(&body).get("Content").unwrap_or_default().contains("消息过长"));
 }

@@ -33,8 +33,14 @@ use super::wecom_render::{
 };
 use super::wecom_xml::PassiveReply;
 
-/// How long WeCom dedup keys are kept (WeCom retries 3 times within ~15 s; the spec asks for ≥ 60 s).
-pub const WECOM_DEDUP_TTL_SECS: u64 = 600;
+/// How far a WeCom callback's signed `timestamp` may be from our clock, either way; older or newer callbacks are
+/// refused, so a captured callback can be replayed only within this window (and the dedup below covers it).
+pub const WECOM_TIMESTAMP_WINDOW_SECS: u64 = 300;
+/// WeCom's retries of one delivery (3 tries about 5 s apart) with slack.
+const WECOM_RETRY_SLACK_SECS: u64 = 60;
+/// How long WeCom dedup keys (MsgId) are kept: a callback first seen at the earliest its timestamp allows
+/// (timestamp − window) is still fresh until timestamp + window, and WeCom's retries come after it.
+pub const WECOM_DEDUP_TTL_SECS: u64 = 2 * WECOM_TIMESTAMP_WINDOW_SECS + WECOM_RETRY_SLACK_SECS;
 /// How long a 智能机器人 stream can be polled (WeCom stops after 6 minutes).
 pub const AIBOT_STREAM_TTL_SECS: u64 = 600;
 /// Jobs waiting for the worker at most; beyond it deliveries are refused with 503 so that WeCom retries later.
@@ -45,6 +51,29 @@ pub const STREAM_PLACEHOLDER: &str = "正在查询，请稍候…";
 pub const APOLOGY_TEXT: &str = "抱歉，服务繁忙，暂时无法回答，请稍后再试。";
 /// Said to WeCom members who send pictures, voice or files.
 pub const TEXT_ONLY_NOTICE: &str = "目前只能回答文字提问，请直接输入您要办理的事项或问题。";
+/// Said for a channel question over the chat protocol's text limit (`bot::protocol::MAX_TEXT_CHARS`, the same as
+/// on `/ws`); such a text is neither run through the engine nor stored.
+pub const TEXT_TOO_LONG_NOTICE: &str = "消息过长：最多 2000 个字符，请精简后再发送。";
+
+/// Refuses a WeCom callback whose signed `timestamp` is not a number within [`WECOM_TIMESTAMP_WINDOW_SECS`] of `now`.
+pub fn check_wecom_timestamp(timestamp: &str, now: u64) -> Result<(), ChannelError> {
+    let sent: u64 = timestamp.parse().map_err(|_| ChannelError::StaleTimestamp)?;
+    if sent.abs_diff(now) > WECOM_TIMESTAMP_WINDOW_SECS {
+        return Err(ChannelError::StaleTimestamp);
+    }
+    Ok(())
+}
+
+/// Whether a channel question is over the chat protocol's text limit (counted in characters, as on `/ws`).
+pub fn text_over_limit(text: &str) -> bool {
+    text.chars().nth(bot::protocol::MAX_TEXT_CHARS).is_some()
+}
+
+/// The largest channel request body accepted: room for the longest accepted text once escaped (`\uXXXX`: 6
+/// bytes a character), encrypted and Base64-encoded (4/3), inside its XML or JSON envelope.
+pub fn channel_body_limit(max_message_bytes: usize) -> usize {
+    max_message_bytes.saturating_mul(4)
+}
 
 const DEFAULT_PASSIVE_DEADLINE_MS: u64 = 4000;
 const DEFAULT_CPDAILY_DEADLINE_MS: u64 = 2500;
@@ -292,12 +321,18 @@ pub enum ChannelError {
     /// Verification, decryption or parsing of a WeCom delivery failed.
     #[error("WeCom callback refused: {0}")]
     Wecom(#[from] WecomCryptError),
+    /// A WeCom callback's timestamp is not within the accepted window (a replay, or a broken clock).
+    #[error("WeCom callback timestamp outside the accepted window")]
+    StaleTimestamp,
     /// A 今日校园 request failed verification.
     #[error("cpdaily request refused: {0}")]
     Cpdaily(#[from] CpdailyAuthError),
     /// A verified body that is not the expected JSON.
     #[error("malformed event: {0}")]
     MalformedEvent(String),
+    /// The request body is over the channel body limit.
+    #[error("request body too large")]
+    BodyTooLarge,
     /// The job queue is full; the sender should retry.
     #[error("channel queue is full")]
     Overloaded,
@@ -309,6 +344,16 @@ pub enum ChannelError {
 impl From<AibotParseError> for ChannelError {
     fn from(_: AibotParseError) -> Self {
         ChannelError::Wecom(WecomCryptError::ParseXml)
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ChannelError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ChannelError::BodyTooLarge
+        } else {
+            ChannelError::MalformedEvent("the body could not be read".into())
+        }
     }
 }
 
@@ -337,8 +382,10 @@ impl ChannelError {
                 | WecomCryptError::EncodeBase64
                 | WecomCryptError::GenReturnXml => "wecom_crypto_failed",
             },
+            ChannelError::StaleTimestamp => "wecom_stale_timestamp",
             ChannelError::Cpdaily(e) => e.code(),
             ChannelError::MalformedEvent(_) => "malformed_event",
+            ChannelError::BodyTooLarge => "body_too_large",
             ChannelError::Overloaded => "overloaded",
             ChannelError::Internal(_) => "internal",
         }
@@ -356,9 +403,11 @@ impl ChannelError {
                 | WecomCryptError::DecodeBase64 => StatusCode::BAD_REQUEST,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
+            ChannelError::StaleTimestamp => StatusCode::UNAUTHORIZED,
             ChannelError::Cpdaily(e) => {
                 StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
+            ChannelError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ChannelError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ChannelError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -383,6 +432,9 @@ impl ChannelError {
                 };
                 format!("企业微信回调校验失败：{what}（{}）", e.code())
             }
+            ChannelError::StaleTimestamp => {
+                format!("企业微信回调校验失败：时间戳不在允许范围内（±{WECOM_TIMESTAMP_WINDOW_SECS} 秒）")
+            }
             ChannelError::Cpdaily(e) => match e {
                 CpdailyAuthError::MissingHeader(name) => format!("缺少请求头 {name}"),
                 CpdailyAuthError::MalformedTimestamp => "时间戳格式不正确".to_owned(),
@@ -395,6 +447,7 @@ impl ChannelError {
                 CpdailyAuthError::Store(_) => "服务暂不可用，请稍后重试".to_owned(),
             },
             ChannelError::MalformedEvent(_) => "无法解析的事件内容".to_owned(),
+            ChannelError::BodyTooLarge => "请求内容过大".to_owned(),
             ChannelError::Overloaded => "服务繁忙，请稍后再试".to_owned(),
             ChannelError::Internal(_) => "服务器内部错误，请稍后再试".to_owned(),
         }

@@ -12,6 +12,9 @@ pub mod wecom_crypto;
 pub mod wecom_render;
 pub mod wecom_xml;
 
+#[cfg(test)]
+mod hostile_text;
+
 /// Cuts `text` to at most `max_bytes` UTF-8 bytes on a character boundary, ending with "…" when cut.
 pub fn truncate_to_bytes(text: &str, max_bytes: usize) -> String {
     if text.len() <= max_bytes {

@@ -404,16 +404,39 @@ pub enum AibotActiveReply {
     TemplateCard { template_card: TemplateCard },
 }
 
-/// Escapes characters that would start markdown links or emphasis inside a link label.
-fn markdown_label(text: &str) -> String {
-    text.replace('[', "【").replace(']', "】")
+/// Escapes text for the 智能机器人's markdown (CommonMark escapes): the characters that start links, images,
+/// emphasis, code, headings, tables and strike-through are backslash-escaped, `<`, `>` and `&` written as entities
+/// (no raw HTML, autolinks or entity tricks), so reply text that echoes a user's words, and admin-authored text,
+/// show as typed and never become a disguised link. (`(`, `!` and `-` need no escape once `[` and `*` have one.)
+pub fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '~' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A link target for markdown: only safe `http(s)` URLs (`wecom_render::safe_link_url`), with the characters that
+/// would end the link percent-encoded.
+fn markdown_url(url: &str) -> Option<String> {
+    let url = crate::channels::wecom_render::safe_link_url(url)?;
+    Some(url.replace('(', "%28").replace(')', "%29").replace('[', "%5B").replace(']', "%5D"))
 }
 
 /// The whole reply as AI bot markdown: text, each card (title linked when it has a URL, details quoted), suggestions.
 pub fn render_markdown(reply: &Reply, options: &RenderOptions) -> String {
     let mut blocks = Vec::new();
     if !reply.text.trim().is_empty() {
-        blocks.push(reply.text.trim().to_owned());
+        blocks.push(escape_markdown(reply.text.trim()));
     }
     let cards = reply.cards.iter().flat_map(|card| {
         if card.kind == CardKind::List && !card.items.is_empty() {
@@ -423,18 +446,22 @@ pub fn render_markdown(reply: &Reply, options: &RenderOptions) -> String {
         }
     });
     for card in cards {
-        let title = markdown_label(&card.title);
-        let heading = match card_link(card) {
-            Some((_, url)) => format!("**[{title}]({url})**"),
-            None if matches!(card.kind, CardKind::Login) => format!("**[{title}]({})**", options.fallback_url),
+        let title = escape_markdown(&card.title);
+        let link = match card_link(card) {
+            Some((_, url)) => markdown_url(url),
+            None if matches!(card.kind, CardKind::Login) => markdown_url(&options.fallback_url),
+            None => None,
+        };
+        let heading = match link {
+            Some(url) => format!("**[{title}]({url})**"),
             None => format!("**{title}**"),
         };
         let mut lines = vec![heading];
-        lines.extend(card_plain_lines(card).into_iter().map(|line| format!("> {line}")));
+        lines.extend(card_plain_lines(card).into_iter().map(|line| format!("> {}", escape_markdown(&line))));
         blocks.push(lines.join("\n"));
     }
     let suggestions: Vec<String> =
-        reply.suggestions.iter().filter_map(|s| s.text.as_deref()).take(5).map(|text| format!("- {text}")).collect();
+        reply.suggestions.iter().filter_map(|s| s.text.as_deref()).take(5).map(|text| format!("- {}", escape_markdown(text))).collect();
     if !suggestions.is_empty() {
         blocks.push(format!("您还可以问：\n{}", suggestions.join("\n")));
     }
@@ -669,7 +696,7 @@ mod tests {
             RenderOptions { fallback_url: "https://chat.example.edu.cn/cas/login".into(), ..RenderOptions::default() };
         assert_eq!(
             render_markdown(&reply, &options),
-            "为您找到：\n\n**[在读证明【本科】](https://ehall.example.edu.cn/s1)**\n> 教务处\n\n**[请先登录](https://chat.example.edu.cn/cas/login)**\n> 查询个人数据需要统一身份认证\n\n您还可以问：\n- 需要什么材料"
+            "为您找到：\n\n**[在读证明\\[本科\\]](https://ehall.example.edu.cn/s1)**\n> 教务处\n\n**[请先登录](https://chat.example.edu.cn/cas/login)**\n> 查询个人数据需要统一身份认证\n\n您还可以问：\n- 需要什么材料"
         );
     }
 

@@ -173,7 +173,8 @@ impl WecomCrypt {
         compute_signature(&self.token, timestamp, nonce, encrypt)
     }
 
-    /// Checks `msg_signature` in constant time; hex case is ignored.
+    /// Checks `msg_signature` exactly (WeCom signs in lowercase hex; nothing is trimmed or case-folded) and in
+    /// constant time.
     pub fn verify_signature(
         &self,
         msg_signature: &str,
@@ -182,8 +183,7 @@ impl WecomCrypt {
         encrypt: &str,
     ) -> Result<(), WecomCryptError> {
         let expected = self.signature(timestamp, nonce, encrypt);
-        let received = msg_signature.trim().to_ascii_lowercase();
-        if bool::from(expected.as_bytes().ct_eq(received.as_bytes())) {
+        if bool::from(expected.as_bytes().ct_eq(msg_signature.as_bytes())) {
             Ok(())
         } else {
             Err(WecomCryptError::ValidateSignature)
@@ -392,7 +392,13 @@ mod tests {
         for (signature, timestamp, nonce, encrypt) in cases {
             assert_eq!(compute_signature(TOKEN, timestamp, nonce, encrypt), signature);
             assert_eq!(app().verify_signature(signature, timestamp, nonce, encrypt), Ok(()));
-            assert_eq!(app().verify_signature(&signature.to_uppercase(), timestamp, nonce, encrypt), Ok(()));
+            assert_eq!(
+                app().verify_signature(&signature.to_uppercase(), timestamp, nonce, encrypt),
+                Err(WecomCryptError::ValidateSignature),
+                "the signature is compared exactly, case included"
+            );
+            let padded = format!(" {signature}");
+            assert_eq!(app().verify_signature(&padded, timestamp, nonce, encrypt), Err(WecomCryptError::ValidateSignature));
         }
     }
 

@@ -235,9 +235,19 @@ pub fn card_link(card: &Card) -> Option<(&str, &str)> {
     })
 }
 
-/// The card's link, or the fallback when it has none.
+/// A link target WeCom may open: an `http(s)` URL without spaces, quotes, angle brackets or control characters.
+/// Anything else (`javascript:`, a URL smuggling markup) is not linked.
+pub fn safe_link_url(url: &str) -> Option<&str> {
+    let url = url.trim();
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let http = lower.starts_with("https://") || lower.starts_with("http://");
+    let clean = !url.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '<' | '>' | '`'));
+    (http && clean && url.len() > "https://".len()).then_some(url)
+}
+
+/// The card's link (when safe to open), or the fallback when it has none.
 fn card_url<'a>(card: &'a Card, options: &'a RenderOptions) -> &'a str {
-    card_link(card).map(|(_, url)| url).unwrap_or(&options.fallback_url)
+    card_link(card).and_then(|(_, url)| safe_link_url(url)).unwrap_or(&options.fallback_url)
 }
 
 /// Plain-text lines describing a card (subtitle, body, fields), used by text, news and markdown renderings.
@@ -270,25 +280,31 @@ fn suggestion_lines(reply: &Reply) -> Vec<String> {
     lines
 }
 
-/// Escapes text placed inside a WeCom `<a>` or textcard `<div>`.
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+/// Escapes text for WeCom's HTML-ish renderings (`text` with `<a href>` links, textcard `<div>`s): bot, user and
+/// admin-authored text is shown as typed, never interpreted as markup.
+pub fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
-/// The whole reply as one `text` message: reply text, each card (with an `<a href>` link when it has one), suggestions.
+/// The whole reply as one `text` message: reply text, each card (with an `<a href>` link when it has a safe one),
+/// suggestions. Every text is HTML-escaped; the only markup is the links made here.
 pub fn render_text(reply: &Reply) -> WecomOutbound {
-    let mut blocks = vec![reply.text.trim().to_owned()];
+    let mut blocks = vec![escape_html(reply.text.trim())];
     for card in flatten_cards(&reply.cards) {
-        let mut lines = vec![format!("【{}】", card.title)];
-        lines.extend(card_plain_lines(card));
-        if let Some((label, url)) = card_link(card) {
+        let mut lines = vec![format!("【{}】", escape_html(&card.title))];
+        lines.extend(card_plain_lines(card).iter().map(|line| escape_html(line)));
+        if let Some((label, url)) = card_link(card).and_then(|(label, url)| Some((label, safe_link_url(url)?))) {
             lines.push(format!("<a href=\"{}\">{}</a>", escape_html(url), escape_html(label)));
         }
         blocks.push(lines.join("\n"));
     }
     let suggestions = suggestion_lines(reply);
     if !suggestions.is_empty() {
-        blocks.push(suggestions.join("\n"));
+        blocks.push(suggestions.iter().map(|line| escape_html(line)).collect::<Vec<_>>().join("\n"));
     }
     blocks.retain(|b| !b.is_empty());
     WecomOutbound::text(&blocks.join("\n\n"))
@@ -298,11 +314,11 @@ pub fn render_text(reply: &Reply) -> WecomOutbound {
 fn render_intro_text(reply: &Reply) -> Option<WecomOutbound> {
     let mut blocks = Vec::new();
     if !reply.text.trim().is_empty() {
-        blocks.push(reply.text.trim().to_owned());
+        blocks.push(escape_html(reply.text.trim()));
     }
     let suggestions = suggestion_lines(reply);
     if !suggestions.is_empty() {
-        blocks.push(suggestions.join("\n"));
+        blocks.push(suggestions.iter().map(|line| escape_html(line)).collect::<Vec<_>>().join("\n"));
     }
     (!blocks.is_empty()).then(|| WecomOutbound::text(&blocks.join("\n\n")))
 }
@@ -345,7 +361,7 @@ pub fn render_textcard(card: &Card, options: &RenderOptions) -> WecomOutbound {
     if description.is_empty() {
         description = format!("<div class=\"normal\">{}</div>", escape_html(&truncate_to_bytes(&card.title, 400)));
     }
-    let (button, url) = match card_link(card) {
+    let (button, url) = match card_link(card).and_then(|(label, url)| Some((label, safe_link_url(url)?))) {
         Some((label, url)) => (truncate_chars(label, MAX_TEXTCARD_BUTTON_CHARS), url.to_owned()),
         None => ("详情".to_owned(), options.fallback_url.clone()),
     };
@@ -427,7 +443,7 @@ pub fn render_template_card(card: &Card, options: &RenderOptions, task_id: &str)
         .actions
         .iter()
         .filter_map(|action| match action {
-            CardAction::OpenUrl { label, url } => Some(JumpItem::url(label, url)),
+            CardAction::OpenUrl { label, url } => safe_link_url(url).map(|url| JumpItem::url(label, url)),
             CardAction::Action { .. } => None,
         })
         .take(3)

@@ -2,15 +2,17 @@
 //! signed, fresh and single-use requests only; a retried event gets the answer its first delivery got.
 
 use crate::app::AppState;
-use crate::channels::cpdaily::render_webhook_reply;
+use crate::channels::cpdaily::{render_webhook_reply, CpdailyReplyBody, CpdailyWebhookReply};
 use crate::channels::cpdaily::{
     CpdailyEventKind, CpdailyInboundEvent, SignedHeaders, IDEMPOTENCY_TTL_SECS, MAX_IDEMPOTENCY_KEY_LEN,
 };
 use crate::channels::dispatch::{
-    unix_now, wait_for_answer, ChannelError, ChannelKind, ChannelStore, Delivery, Job, SubmitError,
+    channel_body_limit, text_over_limit, unix_now, wait_for_answer, ChannelError, ChannelKind, ChannelStore,
+    Delivery, Job, SubmitError, TEXT_TOO_LONG_NOTICE,
 };
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -24,8 +26,10 @@ use tokio::sync::oneshot;
 /// The webhook path (signed as is).
 pub const WEBHOOK_PATH: &str = "/channels/cpdaily/webhook";
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(WEBHOOK_PATH, post(webhook))
+pub fn router(limits: &crate::settings::Limits) -> Router<AppState> {
+    Router::new()
+        .route(WEBHOOK_PATH, post(webhook))
+        .layer(DefaultBodyLimit::max(channel_body_limit(limits.max_message_bytes)))
 }
 
 /// A response as recorded for an event id, so that a retried delivery gets it again.
@@ -71,10 +75,11 @@ async fn webhook(
     State(state): State<AppState>,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ChannelError> {
     let channels = state.channels.clone();
     let cpdaily = channels.cpdaily()?;
+    let body = body?;
     let signed = SignedHeaders::from_header_map(&headers)?;
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     let verified = cpdaily
@@ -95,6 +100,11 @@ async fn webhook(
     }
     let text = event.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
     let response = match (event.kind, text) {
+        // Refused as on /ws: the user is told why; the text is neither answered nor stored.
+        (CpdailyEventKind::Message, Some(text)) if text_over_limit(text) => {
+            let refusal = CpdailyWebhookReply { reply: CpdailyReplyBody { text: TEXT_TOO_LONG_NOTICE.to_owned(), link: None } };
+            RecordedResponse::json(StatusCode::OK, serde_json::to_value(refusal).unwrap_or_default())
+        }
         (CpdailyEventKind::Message, Some(text)) => {
             let user = store.resolve_user(&event.from.xgh, false).await;
             let (answer_tx, answer_rx) = oneshot::channel();

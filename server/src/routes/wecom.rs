@@ -3,8 +3,8 @@
 
 use crate::app::AppState;
 use crate::channels::dispatch::{
-    empty_ok, plan_wecom_passive, unix_now, wait_for_answer, ChannelError, ChannelKind, Delivery, Job, SubmitError,
-    TEXT_ONLY_NOTICE, WECOM_DEDUP_TTL_SECS,
+    channel_body_limit, check_wecom_timestamp, empty_ok, plan_wecom_passive, text_over_limit, unix_now, wait_for_answer, ChannelError,
+    ChannelKind, Delivery, Job, SubmitError, TEXT_ONLY_NOTICE, TEXT_TOO_LONG_NOTICE, WECOM_DEDUP_TTL_SECS,
 };
 use crate::channels::wecom_api::Recipients;
 use crate::channels::wecom_render::decode_action_key;
@@ -12,7 +12,8 @@ use crate::channels::wecom_xml::{
     encrypted_reply_xml, PassiveReply, WecomEnvelope, WecomEvent, WecomInbound, WecomInboundMessage,
 };
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -24,8 +25,10 @@ use tokio::sync::oneshot;
 /// The callback path to enter in 应用 → 接收消息 → 设置API接收.
 pub const CALLBACK_PATH: &str = "/channels/wecom/callback";
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(CALLBACK_PATH, get(verify_url).post(callback))
+pub fn router(limits: &crate::settings::Limits) -> Router<AppState> {
+    Router::new()
+        .route(CALLBACK_PATH, get(verify_url).post(callback))
+        .layer(DefaultBodyLimit::max(channel_body_limit(limits.max_message_bytes)))
 }
 
 /// The signature parameters of a callback URL (query-decoded exactly once by the extractor).
@@ -90,6 +93,7 @@ enum Ask {
 
 fn ask_of(message: &WecomInboundMessage) -> Ask {
     match &message.body {
+        WecomInbound::Text { content } if text_over_limit(content.trim()) => Ask::Notice(TEXT_TOO_LONG_NOTICE),
         WecomInbound::Text { content } if !content.trim().is_empty() => {
             Ask::Engine(Input::Text(content.trim().to_owned()))
         }
@@ -108,10 +112,11 @@ fn ask_of(message: &WecomInboundMessage) -> Ask {
 async fn callback(
     State(state): State<AppState>,
     Query(query): Query<CallbackQuery>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ChannelError> {
     let channels = state.channels.clone();
     let wecom = channels.wecom()?;
+    let body = body?;
     let signed = query.signed()?;
     let body = std::str::from_utf8(&body)
         .map_err(|_| ChannelError::Wecom(crate::channels::wecom_crypto::WecomCryptError::ParseXml))?;
@@ -121,6 +126,8 @@ async fn callback(
         wecom
             .crypt
             .decrypt_verified(signed.signature, signed.timestamp, signed.nonce, &envelope.encrypt)?;
+    // Checked once the signature proves the timestamp is WeCom's: a replay outside the window is refused.
+    check_wecom_timestamp(signed.timestamp, unix_now())?;
     let message = WecomInboundMessage::parse(&plaintext)
         .map_err(|_| ChannelError::Wecom(crate::channels::wecom_crypto::WecomCryptError::ParseXml))?;
     let ask = ask_of(&message);

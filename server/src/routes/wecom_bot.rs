@@ -4,8 +4,9 @@
 
 use crate::app::AppState;
 use crate::channels::dispatch::{
-    empty_ok, render_wecom_bot, unix_now, wait_for_answer, ChannelError, ChannelKind, ChannelStore, Delivery, Job,
-    SubmitError, AIBOT_STREAM_TTL_SECS, STREAM_PLACEHOLDER,
+    channel_body_limit, check_wecom_timestamp, empty_ok, render_wecom_bot, text_over_limit, unix_now, wait_for_answer, ChannelError,
+    ChannelKind, ChannelStore, Delivery, Job, SubmitError, STREAM_PLACEHOLDER, WECOM_DEDUP_TTL_SECS,
+    TEXT_TOO_LONG_NOTICE,
 };
 use crate::channels::wecom_aibot::{
     parse_encrypted_envelope, AibotCallback, AibotEvent, AibotInbound, AibotReply, AibotText, StreamBody,
@@ -15,7 +16,8 @@ use crate::channels::wecom_crypto::WecomCrypt;
 use crate::channels::wecom_render::decode_action_key;
 use crate::routes::wecom::{echo, CallbackQuery};
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -31,8 +33,10 @@ pub const WELCOME_TEXT: &str = "您好，我是天津商业大学网上办事服
 /// Said when WeCom polls a stream we no longer know.
 pub const STREAM_EXPIRED_TEXT: &str = "抱歉，这个回答已过期，请重新提问。";
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(CALLBACK_PATH, get(verify_url).post(callback))
+pub fn router(limits: &crate::settings::Limits) -> Router<AppState> {
+    Router::new()
+        .route(CALLBACK_PATH, get(verify_url).post(callback))
+        .layer(DefaultBodyLimit::max(channel_body_limit(limits.max_message_bytes)))
 }
 
 async fn verify_url(
@@ -90,16 +94,19 @@ async fn stream_frame(store: &ChannelStore, stream_id: &str) -> Result<String, C
 async fn callback(
     State(state): State<AppState>,
     Query(query): Query<CallbackQuery>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ChannelError> {
     let channels = state.channels.clone();
     let bot = channels.wecom_bot()?;
+    let body = body?;
     let signed = query.signed()?;
     let body = std::str::from_utf8(&body).map_err(|_| ChannelError::MalformedEvent("body is not UTF-8".into()))?;
     let encrypt = parse_encrypted_envelope(body)?;
     let plaintext = bot
         .crypt
         .decrypt_verified(signed.signature, signed.timestamp, signed.nonce, &encrypt)?;
+    // Checked once the signature proves the timestamp is WeCom's: a replay outside the window is refused.
+    check_wecom_timestamp(signed.timestamp, unix_now())?;
     let callback = AibotCallback::parse(&plaintext)?;
     let store = channels.store()?;
     let member = callback.header.from_userid.clone();
@@ -125,7 +132,7 @@ async fn callback(
             if !store
                 .claim(
                     &format!("aibot:{}", callback.header.msgid),
-                    AIBOT_STREAM_TTL_SECS,
+                    WECOM_DEDUP_TTL_SECS,
                     unix_now(),
                 )
                 .await?
@@ -153,9 +160,15 @@ async fn callback(
             let Some(question) = callback.question_text() else {
                 return Ok(empty_ok());
             };
+            if text_over_limit(&question) {
+                // Refused as on /ws: a finished stream saying why, nothing run or stored.
+                let stream_id = format!("st_{}", uuid::Uuid::new_v4().simple());
+                let refusal = AibotReply::Stream { stream: StreamBody::new(&stream_id, TEXT_TOO_LONG_NOTICE, true) };
+                return sealed(&bot.crypt, &refusal.to_json(), signed.nonce);
+            }
             let dedup_key = format!("aibot:{}", callback.header.msgid);
             let now = unix_now();
-            if !store.claim(&dedup_key, AIBOT_STREAM_TTL_SECS, now).await? {
+            if !store.claim(&dedup_key, WECOM_DEDUP_TTL_SECS, now).await? {
                 // A repeated callback gets the stream its first delivery started.
                 return match store.response(&dedup_key).await?.flatten() {
                     Some(stream_id) => sealed(&bot.crypt, &stream_frame(store, &stream_id).await?, signed.nonce),
