@@ -395,6 +395,9 @@ fn parameters(path: &str) -> Vec<Value> {
 
 /// Query parameters of the routes that take some, beyond the path's.
 fn query_parameters(method: &str, path: &str) -> Vec<Value> {
+    let query = |name: &str, schema: Value, description: &str| {
+        json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+    };
     match (method, path) {
         ("get", "/api/v1/popular") => vec![json!({
             "name": "audience",
@@ -403,8 +406,47 @@ fn query_parameters(method: &str, path: &str) -> Vec<Value> {
             "description": "Whose 热门问题: that audience's own (at least 10 answered questions of theirs in 7 days), else the overall ones. Without it, the overall ones.",
             "schema": {"type": "string", "enum": ["student", "teacher", "staff", "guest"]},
         })],
+        ("get", "/api/v1/admin/stale" | "/api/v1/admin/unanswered" | "/api/v1/admin/analytics") => {
+            vec![query("days", json!({"type": "integer"}), "Look-back window in days (clamped to 1–3650)")]
+        }
+        ("get", "/api/v1/admin/explain") => {
+            vec![json!({"name": "text", "in": "query", "required": true, "description": "The question to explain", "schema": {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "\\S"}})]
+        }
         _ => Vec::new(),
     }
+}
+
+/// A response with the error body.
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+/// A response with a body of `content_type`.
+fn typed_response(description: &str, content_type: &str) -> Value {
+    json!({"description": description, "content": {content_type: {"schema": {"type": "string"}}}})
+}
+
+/// The request body a route reads, when it reads one.
+fn request_body(method: &str, path: &str) -> Option<Value> {
+    let json_body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    let schema_ref = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    Some(match (method, path) {
+        ("post", "/api/v1/chat") => json_body(schema_ref("ChatRequest")),
+        ("post" | "put", "/api/v1/admin/items/{kind}" | "/api/v1/admin/items/{kind}/{id}") => {
+            json_body(schema_ref("EditRequest"))
+        }
+        ("post", "/api/v1/admin/unanswered/attach") => json_body(schema_ref("AttachRequest")),
+        ("post", "/api/v1/admin/unanswered/faq") => json_body(schema_ref("NewFaqRequest")),
+        ("post", "/api/v1/admin/unanswered/dismiss") => json_body(schema_ref("DismissRequest")),
+        ("post", "/api/v1/admin/feedback/{id}") => json_body(schema_ref("FeedbackUpdate")),
+        ("post", "/cas/login") => json!({"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {
+            "type": "object", "properties": {"username": {"type": "string"}, "password": {"type": "string"}, "service": {"type": "string"}}}}}}),
+        ("post", "/channels/wecom/callback") => json!({"required": true, "content": {"text/xml": {"schema": {"type": "string"}}}}),
+        ("post", "/channels/wecom-bot/callback" | "/channels/cpdaily/webhook") => {
+            json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}})
+        }
+        _ => return None,
+    })
 }
 
 fn operation(r: &RouteDoc) -> Value {
@@ -413,22 +455,63 @@ fn operation(r: &RouteDoc) -> Value {
         "tags": [r.tag],
         "responses": {"200": {"description": "OK"}},
     });
-    if r.path == "/api/v1/popular" {
-        op["responses"]["200"] = json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Popular"}}}});
-        op["responses"]["422"] = json!({"description": "Unknown audience (`field` is `audience`)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let responses = &mut op["responses"];
+    // Every route sits behind the per-address request budget (`limits.rs`).
+    responses["429"] = error_response("Over the per-address request (or question) budget: `rate_limited`");
+    match r.path {
+        "/" | "/admin" | "/auth/done" | "/auth/logged-out" => responses["200"] = typed_response("The page", "text/html"),
+        "/widget.js" | "/admin.js" => responses["200"] = typed_response("The script", "application/javascript"),
+        "/healthz" | "/metrics" => responses["200"] = typed_response("OK", "text/plain"),
+        "/readyz" => responses["503"] = json!({"description": "The database does not answer"}),
+        "/api/v1/popular" => {
+            responses["200"] = json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Popular"}}}});
+            responses["422"] = error_response("Unknown audience (`field` is `audience`)");
+        }
+        "/api/v1/chat" => {
+            responses["200"] = json!({"description": "The reply frame and the session to continue with", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatResponse"}}}});
+            responses["400"] = error_response("Not a JSON object: `malformed_frame`");
+            responses["413"] = error_response("Text or body too long: `text_too_long`");
+            responses["422"] = error_response("A field is wrong: `invalid_field`, `empty_text`");
+            responses["503"] = error_response("The engine is busy: `overloaded`");
+        }
+        "/ws" => {
+            responses["400"] = typed_response("Not a websocket upgrade request", "text/plain");
+            responses["426"] = typed_response("Not a websocket upgrade request", "text/plain");
+            responses["503"] = error_response("Every websocket slot is taken: `overloaded`");
+        }
+        _ => {}
+    }
+    if r.path.starts_with("/channels/") {
+        responses["400"] = error_response("A parameter or the body is malformed");
+        responses["401"] = error_response("Signature, receive id or timestamp refused");
+        responses["404"] = error_response("The channel is not configured: `channel_not_configured`");
+        responses["413"] = error_response("Body over the channel limit: `body_too_large`");
+        responses["503"] = error_response("The channel queue is full: `overloaded`");
     }
     let mut params = parameters(r.path);
     params.extend(query_parameters(r.method, r.path));
+    if r.path.contains("{kind}") {
+        if let Some(kind) = params.iter_mut().find(|p| p["name"] == "kind") {
+            kind["schema"] = json!({"type": "string", "enum": ["service", "app", "faq", "department", "news", "lexicon", "texts", "systems"]});
+        }
+    }
     if !params.is_empty() {
         op["parameters"] = json!(params);
     }
     match r.access {
         Admin => {
             op["security"] = json!([{"bearer": []}]);
-            op["responses"]["401"] = json!({"description": "No valid token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
-            op["responses"]["403"] = json!({"description": "Not an admin", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+            let responses = &mut op["responses"];
+            responses["400"] = error_response("A malformed query, path or body: `malformed_request`");
+            responses["401"] = error_response("No valid token");
+            responses["403"] = error_response("Not an admin");
+            responses["404"] = error_response("No such record, question or feedback");
+            responses["503"] = error_response("The engine is busy (searches run inside the turn permits): `overloaded`");
             if matches!(r.method, "post" | "put") {
-                op["responses"]["422"] = json!({"description": "Validation failed; `field` and `problems` name the fields", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+                responses["409"] = error_response("Already exists");
+                responses["413"] = error_response("Body too large: `body_too_large`");
+                responses["415"] = error_response("Not `Content-Type: application/json`: `unsupported_media_type`");
+                responses["422"] = error_response("Validation failed; `field` and `problems` name the fields");
             }
         }
         User => op["security"] = json!([{}, {"bearer": []}]),
@@ -438,12 +521,8 @@ fn operation(r: &RouteDoc) -> Value {
         op["description"] = json!(format!("Routed only when {when} is configured."));
         op["x-only-when"] = json!(when);
     }
-    if matches!(r.method, "post" | "put")
-        && r.path.contains("/items/")
-        && !r.path.ends_with("restore")
-        && !r.path.ends_with("reviewed")
-    {
-        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EditRequest"}}}});
+    if let Some(body) = request_body(r.method, r.path) {
+        op["requestBody"] = body;
     }
     op
 }
@@ -466,14 +545,37 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
                     "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"},
+                    "detail": {"type": "string"}, "wecom_code": {"type": "integer"},
                     "problems": {"type": "array", "items": {"type": "object", "properties": {
                         "item": {"type": "string"}, "field": {"type": "string"}, "message": {"type": "string"}}}}}}}},
                 "EditRequest": {"type": "object", "required": ["body"], "properties": {
                     "body": {"type": "object", "description": "The record exactly as its data/ TOML entry (every 办事指南 field of a service)"},
                     "questions": {"type": "array", "items": {"type": "string"}, "description": "Similar questions (services, apps, FAQs)"},
                     "owner_department": {"type": "string"}}},
+                "ChatRequest": {"type": "object", "description": "A question (`text`) or an action (`action`, `args`), never both",
+                    "properties": {
+                        "session": {"type": ["string", "null"], "description": "The session to continue"},
+                        "id": {"type": "string", "description": "Echoed as the reply's in_reply_to"},
+                        "text": {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "\\S"},
+                        "action": {"type": "string", "minLength": 1},
+                        "args": {"type": "object"}},
+                    "oneOf": [{"required": ["text"], "not": {"required": ["action"]}}, {"required": ["action"], "not": {"required": ["text"]}}]},
+                "ChatResponse": {"type": "object", "required": ["session", "reply"], "properties": {
+                    "session": {"type": "string"}, "reply": {"type": "object", "description": "The reply frame (docs/protocol.md)"}}},
+                "AttachRequest": {"type": "object", "required": ["text", "item_id"], "properties": {
+                    "text": {"type": "string"}, "item_id": {"type": "string"},
+                    "also_resolve": {"type": "array", "items": {"type": "string"}}}},
+                "NewFaqRequest": {"type": "object", "required": ["text", "answer"], "properties": {
+                    "text": {"type": "string"}, "question": {"type": "string"}, "answer": {"type": "string"},
+                    "related_service": {"type": "string"}, "related_app": {"type": "string"},
+                    "owner_department": {"type": "string"}, "also_resolve": {"type": "array", "items": {"type": "string"}}}},
+                "DismissRequest": {"type": "object", "required": ["texts"], "properties": {
+                    "texts": {"type": "array", "items": {"type": "string"}}}},
+                "FeedbackUpdate": {"type": "object", "required": ["status"], "properties": {
+                    "status": {"type": "string", "enum": ["submitted", "processing", "answered", "closed"]},
+                    "answer": {"type": "string"}}},
                 "Popular": {"type": "object", "properties": {
                     "days": {"type": "integer"},
                     "audience": {"type": ["string", "null"], "description": "The audience asked for, if any"},
@@ -506,6 +608,13 @@ mod tests {
         }
         let popular = &doc["paths"]["/api/v1/popular"]["get"];
         assert_eq!(popular["parameters"][0]["name"], "audience");
+        // Every route that reads a body documents it, and every operation its refusals.
+        for (method, path) in [("post", "/api/v1/chat"), ("post", "/api/v1/admin/unanswered/attach"), ("post", "/cas/login")] {
+            assert!(doc["paths"][path][method]["requestBody"].is_object(), "{method} {path}");
+        }
+        for r in ROUTES {
+            assert!(doc["paths"][r.path][r.method]["responses"]["429"].is_object(), "{} {}", r.method, r.path);
+        }
         let mut seen = std::collections::HashSet::new();
         for r in ROUTES {
             assert!(

@@ -302,6 +302,7 @@ pub fn router() -> Router<AppState> {
         .merge(review::router())
         .merge(analytics::router())
         .merge(inbox::router())
+        .layer(axum::middleware::from_fn(error::json_rejections))
 }
 
 /// Gives the app its admin context, configured from the environment.

@@ -198,7 +198,8 @@ async fn unanswered(
     // The retriever's best guess helps the reviewer pick the item.
     let engine = state.engine.current();
     let texts: Vec<String> = groups.iter().map(|g| g.text.clone()).collect();
-    let guesses = tokio::task::spawn_blocking(move || {
+    let guesses = state
+        .run_search(move || {
         texts
             .iter()
             .map(|t| {
@@ -209,8 +210,7 @@ async fn unanswered(
             })
             .collect::<Vec<_>>()
     })
-    .await
-    .map_err(|e| AdminError::Internal(e.to_string()))?;
+    .await?;
     let out: Vec<Value> = groups
         .iter()
         .zip(guesses)
@@ -492,15 +492,14 @@ async fn explain(
     logged: Option<Value>,
 ) -> Result<Json<Value>, AdminError> {
     let engine = state.engine.current();
-    let value = tokio::task::spawn_blocking(move || {
+    let value = state.run_search(move || {
         let result = engine
             .retriever()
             .search(&text, None)
             .map_err(|e| AdminError::Internal(e.to_string()))?;
         Ok::<Value, AdminError>(explanation(&engine, &text, &result))
     })
-    .await
-    .map_err(|e| AdminError::Internal(e.to_string()))??;
+    .await??;
     let mut value = value;
     if let Some(l) = logged {
         value["logged"] = l;
