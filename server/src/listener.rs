@@ -74,8 +74,9 @@ where
             }
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(GuardedStream { stream, _guard: guard });
-        connections.spawn(serve_one(builder.clone(), io, app.clone(), peer, stopping.clone()));
+        let io = GuardedStream { stream, _guard: guard };
+        let first_byte = limits.header_read_timeout;
+        connections.spawn(serve_one(builder.clone(), io, first_byte, app.clone(), peer, stopping.clone()));
     }
     tracing::info!("shutting down");
     on_shutdown();
@@ -100,11 +101,24 @@ where
 /// half-open or still sending headers); one with a request in flight finishes it, then closes.
 async fn serve_one(
     builder: Arc<auto::Builder<TokioExecutor>>,
-    io: TokioIo<GuardedStream>,
+    io: GuardedStream,
+    first_byte: Duration,
     app: axum::Router,
     peer: SocketAddr,
     mut stopping: watch::Receiver<bool>,
 ) {
+    // hyper's header-read timer starts with the first byte; a connection that never sends one is closed here.
+    let mut first = [0u8; 1];
+    tokio::select! {
+        peeked = tokio::time::timeout(first_byte, io.stream.peek(&mut first)) => {
+            // Nothing in time, the peer gone, or an error: close.
+            if !matches!(peeked, Ok(Ok(n)) if n > 0) {
+                return;
+            }
+        }
+        _ = stopping.changed() => return,
+    }
+    let io = TokioIo::new(io);
     let in_flight = Arc::new(AtomicUsize::new(0));
     let counter = in_flight.clone();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {

@@ -465,6 +465,7 @@ fn operation(r: &RouteDoc) -> Value {
         "/readyz" => responses["503"] = json!({"description": "The database does not answer"}),
         "/api/v1/popular" => {
             responses["200"] = json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Popular"}}}});
+            responses["400"] = error_response("A malformed query (a repeated `audience`, say)");
             responses["422"] = error_response("Unknown audience (`field` is `audience`)");
         }
         "/api/v1/chat" => {
@@ -480,6 +481,19 @@ fn operation(r: &RouteDoc) -> Value {
             responses["503"] = error_response("Every websocket slot is taken: `overloaded`");
         }
         _ => {}
+    }
+    if r.tag == "auth" {
+        // Login pages and the demo CAS answer in HTML or CAS XML, and redirect.
+        for (status, description) in [
+            ("302", "Redirect (to CAS, back to the page, or to the landing page)"),
+            ("303", "Redirect after a form"),
+            ("400", "A missing or unregistered `service`, or a malformed form"),
+            ("401", "A refused ticket or login"),
+            ("404", "The demo CAS is off"),
+            ("415", "A form without its content type"),
+        ] {
+            responses[status] = json!({"description": description});
+        }
     }
     if r.path.starts_with("/channels/") {
         responses["400"] = error_response("A parameter or the body is malformed");
@@ -557,7 +571,7 @@ pub fn document() -> Value {
                 "ChatRequest": {"type": "object", "description": "A question (`text`) or an action (`action`, `args`), never both",
                     "properties": {
                         "session": {"type": ["string", "null"], "description": "The session to continue"},
-                        "id": {"type": "string", "description": "Echoed as the reply's in_reply_to"},
+                        "id": {"description": "Echoed as the reply's in_reply_to when a string; ignored otherwise"},
                         "text": {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "\\S"},
                         "action": {"type": "string", "minLength": 1},
                         "args": {"type": "object"}},

@@ -207,7 +207,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
         model_dir: repo_root(),
         vector_cache_dir: repo_root().join("var/vectors"),
         semantic: true,
-        limits: Limits::default(),
+        // Every test client is 127.0.0.1: the per-address question budget is off (tests/e2e/connections.rs tests it).
+        limits: Limits { question_burst: 0, ..Limits::default() },
         channels: Default::default(),
         campus: Default::default(),
         // A fixed secret: tests never write var/token-secret.
