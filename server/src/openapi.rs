@@ -404,13 +404,13 @@ fn query_parameters(method: &str, path: &str) -> Vec<Value> {
             "in": "query",
             "required": false,
             "description": "Whose 热门问题: that audience's own (at least 10 answered questions of theirs in 7 days), else the overall ones. Without it, the overall ones.",
-            "schema": {"type": "string", "enum": ["student", "teacher", "staff", "guest"]},
+            "schema": {"type": "string", "enum": ["", "student", "teacher", "staff", "guest"]},
         })],
         ("get", "/api/v1/admin/stale" | "/api/v1/admin/unanswered" | "/api/v1/admin/analytics") => {
             vec![query("days", json!({"type": "integer"}), "Look-back window in days (clamped to 1–3650)")]
         }
         ("get", "/api/v1/admin/explain") => {
-            vec![json!({"name": "text", "in": "query", "required": true, "description": "The question to explain", "schema": {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "\\S"}})]
+            vec![json!({"name": "text", "in": "query", "required": true, "description": "The question to explain", "schema": {"type": "string", "minLength": 1, "pattern": "\\S"}})]
         }
         _ => Vec::new(),
     }
@@ -521,11 +521,11 @@ fn operation(r: &RouteDoc) -> Value {
             responses["403"] = error_response("Not an admin");
             responses["404"] = error_response("No such record, question or feedback");
             responses["503"] = error_response("The engine is busy (searches run inside the turn permits): `overloaded`");
+            responses["409"] = error_response("Conflicts with the stored records (exists already, or still referenced)");
+            responses["422"] = error_response("Validation failed; `field` and `problems` name the fields");
             if matches!(r.method, "post" | "put") {
-                responses["409"] = error_response("Already exists");
                 responses["413"] = error_response("Body too large: `body_too_large`");
                 responses["415"] = error_response("Not `Content-Type: application/json`: `unsupported_media_type`");
-                responses["422"] = error_response("Validation failed; `field` and `problems` name the fields");
             }
         }
         User => op["security"] = json!([{}, {"bearer": []}]),
@@ -574,7 +574,7 @@ pub fn document() -> Value {
                         "id": {"description": "Echoed as the reply's in_reply_to when a string; ignored otherwise"},
                         "text": {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "\\S"},
                         "action": {"type": "string", "minLength": 1},
-                        "args": {"type": "object"}},
+                        "args": {"type": ["object", "null"]}},
                     "oneOf": [{"required": ["text"], "not": {"required": ["action"]}}, {"required": ["action"], "not": {"required": ["text"]}}]},
                 "ChatResponse": {"type": "object", "required": ["session", "reply"], "properties": {
                     "session": {"type": "string"}, "reply": {"type": "object", "description": "The reply frame (docs/protocol.md)"}}},
