@@ -939,9 +939,15 @@
     if (body.length >= 12 && text.indexOf(body) >= 0) {
       text = text.replace(body, "").replace(/[：:，,\s]+$/, "");
     }
+    var fieldList = Array.isArray(card.fields) ? card.fields : [];
     var kept = text.split("\n").filter(function (line) {
       var n = normalize(line);
-      return n && !known[n];
+      if (!n || known[n]) return false;
+      // "「…」的咨询电话：022-…" when the card holds 咨询电话 = "022-…": the card says it.
+      return !fieldList.some(function (f) {
+        var value = f ? normalize(asText(f.value)) : "";
+        return value.length >= 2 && n.slice(-value.length) === value && n.indexOf(asText(f.label)) >= 0;
+      });
     });
     return kept.join("\n").trim();
   }

@@ -207,7 +207,7 @@ test("card actions, open_url links and suggestion chips send the right frames", 
     args: { service: "s1-xg-grant" },
   });
   assert.deepEqual(
-    await w.host.locator(".row.user").allTextContents(),
+    await w.host.locator(".row.user .bubble").allTextContents(),
     ["我：助学金怎么申请", "我：收藏", "我：在线办理"]
   );
 

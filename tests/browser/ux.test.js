@@ -135,7 +135,8 @@ for (const [label, viewport] of [
     await follow.waitFor();
     assert.equal(await follow.locator("dt").count(), 1);
     assert.equal(await follow.locator(".fields-more").count(), 0);
-    assert.equal(await follow.locator("a.tel").getAttribute("href"), "tel:02226675000");
+    assert.equal(await follow.locator(".card a.tel").getAttribute("href"), "tel:02226675000");
+    assert.equal(await follow.locator(":scope > .bubble").count(), 0, "the text bubble does not repeat the card's field");
     await follow.scrollIntoViewIfNeeded();
     await screenshot(page, `field-follow-up-${label}.png`);
     assert.deepEqual(pageErrors, []);
@@ -290,7 +291,7 @@ test("a clarify choice echoes the item's name and disables the old choices", asy
   await clarify.waitFor();
   await clarify.getByRole("button", { name: "就是这个" }).nth(1).click();
   await w.replies.nth(1).waitFor();
-  assert.equal(await w.host.locator(".row.user").last().textContent(), "我：学生奖学金申请");
+  assert.equal(await w.host.locator(".row.user .bubble").last().textContent(), "我：学生奖学金申请");
   const action = connections[0].received.find((f) => f.type === "action");
   assert.deepEqual(action.args, { id: "s1" });
   const states = await clarify.locator("button.postback").evaluateAll((bs) => bs.map((b) => b.disabled));

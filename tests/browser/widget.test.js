@@ -284,6 +284,6 @@ test("the feedback form's 跳过 step has a 跳过 chip, and a chosen clarify it
   await skip.click();
   const confirm = await nextReply(page, before);
   assert.match(await confirm.textContent(), /联系方式：未填写/);
-  assert.equal(await w.host.locator(".row.user").last().textContent(), "我：跳过");
+  assert.equal(await w.host.locator(".row.user .bubble").last().textContent(), "我：跳过");
   await screenshot(page, "feedback-skip.png");
 });
