@@ -421,7 +421,7 @@
     input.rows = 1;
     // No maxLength: a pasted text too long is kept whole and the counter says by how much.
     input.setAttribute("aria-describedby", "ehall-bot-counter");
-    input.placeholder = "请输入您的问题，如：助学金怎么申请";
+    input.placeholder = "输入问题，如：助学金怎么申请";
     input.setAttribute("enterkeyhint", "send");
     var send = el("button", "send", "发送");
     send.type = "submit";

@@ -286,4 +286,14 @@ test("the feedback form's 跳过 step has a 跳过 chip, and a chosen clarify it
   assert.match(await confirm.textContent(), /联系方式：未填写/);
   assert.equal(await w.host.locator(".row.user .bubble").last().textContent(), "我：跳过");
   await screenshot(page, "feedback-skip.png");
+  // Submitted: the feedback card's 提交时间 (stored in UTC) is shown in local time.
+  const submitBefore = await w.replies.count();
+  await w.chips.filter({ hasText: /^确认提交$/ }).click();
+  const submitted = await nextReply(page, submitBefore);
+  const card = submitted.locator('.card[data-kind="feedback"]');
+  await card.waitFor({ timeout: 5000 });
+  const at = await card.locator("dt", { hasText: /^提交时间$/ }).locator("xpath=following-sibling::dd[1]").textContent();
+  t.diagnostic(`提交时间 shown as ${at}`);
+  assert.match(at, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/);
+  await screenshot(page, "feedback-submitted.png");
 });
