@@ -7,7 +7,14 @@
  *
  * It speaks the chat protocol (docs/protocol.md) over `ws(s)://server/ws`. Everything the bot sends is
  * inserted with textContent / DOM properties, never as HTML, so knowledge-base text can't inject markup.
- * A small API is exposed as `window.EhallBot` (open, close, send, setToken, sessionId).
+ * A small API is exposed as `window.EhallBot` (open, close, send, setToken, clear, sessionId).
+ *
+ * Login on another site (docs/widget.md): the 登录 button opens the bot's login in a popup with a one-time
+ * nonce; the popup ends on the bot's own /auth/embed/done page, which hands the login over under that nonce and
+ * closes itself, and the widget picks it up from /auth/embed/result. No setting is needed for this. For a site
+ * that is not listed in the server's `auth.allowed_origins` (EHALL config `[auth] allowed_origins =
+ * ["https://your.site"]`), the popup first asks the user to confirm which site gets the login; list your site
+ * there to skip that question. If the hand-over fails, the widget says so in the chat and names this setting.
  */
 (function () {
   "use strict";
@@ -21,12 +28,17 @@
     token: "ehall-bot.token",
     transcript: "ehall-bot.transcript",
     open: "ehall-bot.open",
+    user: "ehall-bot.user", // the id of the last user logged in here: another one's login clears the transcript
   };
   var MAX_TRANSCRIPT = 80;
   var PING_INTERVAL_MS = 25000;
   var BACKOFF_MIN_MS = 1000;
   var BACKOFF_MAX_MS = 30000;
   var MAX_TEXT_CHARS = 2000;
+  var COUNTER_FROM_CHARS = 1800; // the character counter shows from here on
+  var COMPACT_FIELDS = 4; // a card shows this many fields; 展开 shows the rest
+  var EMBED_POLL_MS = 1000;
+  var EMBED_WAIT_MS = 10 * 60 * 1000;
   var MAX_CARD_DEPTH = 3;
   var LONG_FIELD_CHARS = 90;
 
@@ -129,12 +141,20 @@
     ".icon-btn { background: transparent; border: none; color: #fff; cursor: pointer; width: 32px; height: 32px;",
     "  border-radius: 6px; font-size: 20px; line-height: 1; }",
     ".icon-btn:hover { background: rgba(255,255,255,.18); }",
+    ".icon-btn svg { width: 18px; height: 18px; fill: currentColor; vertical-align: middle; }",
     ".log { flex: 1; overflow-y: auto; padding: 14px 12px 6px; display: flex; flex-direction: column; gap: 10px; }",
     ".row { display: flex; flex-direction: column; align-items: flex-start; max-width: 100%; }",
     ".row.user { align-items: flex-end; }",
     ".bubble { max-width: 86%; padding: 9px 12px; border-radius: 12px; white-space: pre-wrap; word-break: break-word;",
     "  background: #fff; border: 1px solid #e3e8ef; }",
     ".row.user .bubble { background: var(--accent); color: #fff; border-color: var(--accent); border-bottom-right-radius: 4px; }",
+    ".row.user .bubble a { color: #fff; }",
+    ".bubble a.tel, .card a.tel { color: var(--accent); text-decoration: underline; }",
+    ".meta { font-size: 11px; color: #6b7280; margin: 2px 4px 0; display: flex; align-items: center; gap: 6px; }",
+    ".row.user.unsent .bubble { background: #fff; color: #1f2937; border: 1px dashed #dc2626; }",
+    ".unsent-mark { color: #b91c1c; font-weight: 600; }",
+    ".retry { border: 1px solid #dc2626; color: #b91c1c; background: #fff; border-radius: 12px; font: inherit;",
+    "  font-size: 12px; padding: 2px 10px; min-height: 28px; cursor: pointer; }",
     ".row.bot .bubble { border-bottom-left-radius: 4px; }",
     ".row.notice .bubble { background: #fff8e6; border: 1px solid #f5c451; border-left: 4px solid #f59e0b; }",
     ".notice-label { font-size: 12px; font-weight: 600; color: #b45309; display: block; margin-bottom: 2px; }",
@@ -143,7 +163,9 @@
     ".system { font-size: 12px; color: #475569; background: #e2e8f0; border-radius: 10px; padding: 2px 10px;",
     "  align-self: center; }",
     ".cards { display: flex; flex-direction: column; gap: 8px; width: 92%; margin-top: 6px; }",
-    ".card { background: #fff; border: 1px solid #dbe3ee; border-radius: 10px; padding: 10px 12px; }",
+    ".card { background: #fff; border: 1px solid #dbe3ee; border-radius: 10px; padding: 10px 12px; min-width: 0; }",
+    ".card .fields-more { border: none; background: none; color: var(--accent); padding: 4px 0 0; font: inherit;",
+    "  font-size: 13px; cursor: pointer; min-height: 28px; }",
     ".card.login { border: 2px solid var(--accent); background: var(--accent-soft); }",
     ".card.login h3, .card.login .body { text-align: center; }",
     ".card .kind { display: inline-block; font-size: 11px; color: var(--accent); background: var(--accent-soft);",
@@ -163,23 +185,29 @@
     ".btn { display: inline-block; border: 1px solid var(--accent); color: var(--accent); background: #fff;",
     "  border-radius: 6px; padding: 4px 12px; font: inherit; font-size: 13px; cursor: pointer; text-decoration: none; }",
     ".btn:hover { background: var(--accent-soft); }",
+    ".btn:disabled { opacity: .5; cursor: default; background: #fff; }",
+    ".btn.chosen:disabled { opacity: 1; background: var(--accent-soft); }",
     ".btn.primary { background: var(--accent); color: #fff; }",
     ".btn.primary:hover { background: var(--accent-dark); }",
     ".btn.login { font-size: 16px; padding: 8px 34px; font-weight: 600; }",
     ".card.login .actions { justify-content: center; }",
     ".rating { display: flex; gap: 4px; margin-top: 4px; }",
-    ".rate { border: 1px solid transparent; background: transparent; border-radius: 12px; cursor: pointer;",
-    "  font-size: 14px; padding: 1px 7px; opacity: .55; }",
-    ".rate:hover { opacity: 1; background: #e5e7eb; }",
-    ".rate[aria-pressed='true'] { opacity: 1; background: var(--accent-soft); border-color: var(--accent); }",
+    ".rate { border: 1px solid #d1d9e3; background: #fff; color: #4b5563; border-radius: 16px; cursor: pointer;",
+    "  width: 36px; height: 32px; padding: 0; display: inline-flex; align-items: center; justify-content: center; }",
+    ".rate svg { width: 18px; height: 18px; fill: currentColor; }",
+    ".rate:hover { background: #eef2f7; color: #111827; }",
+    ".rate[aria-pressed='true'] { background: var(--accent-soft); border-color: var(--accent); color: var(--accent); }",
     ".chips { display: flex; flex-wrap: wrap; gap: 6px; padding: 2px 0 4px; }",
     ".chip { border: 1px solid var(--accent); background: #fff; color: var(--accent); border-radius: 16px;",
     "  padding: 4px 12px; font: inherit; font-size: 13px; cursor: pointer; }",
     ".chip:hover { background: var(--accent); color: #fff; }",
     ".typing { font-size: 12px; color: #6b7280; padding: 0 14px 4px; }",
+    ".typing.queued { color: #b45309; }",
+    ".counter { font-size: 12px; color: #6b7280; padding: 0 12px 4px; text-align: right; background: #fff; }",
+    ".counter.over { color: #b91c1c; font-weight: 600; }",
     ".composer { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #e3e8ef; background: #fff; }",
     ".composer textarea { flex: 1; resize: none; border: 1px solid #cfd8e3; border-radius: 8px; padding: 8px 10px;",
-    "  font: inherit; height: 40px; max-height: 110px; color: #111827; outline: none; }",
+    "  font: inherit; font-size: 16px; height: 42px; max-height: 110px; color: #111827; outline: none; }",
     ".composer textarea:focus { border-color: var(--accent); box-shadow: 0 0 0 3px rgba(31, 95, 174, .2); }",
     ".composer .send { border: none; background: var(--accent); color: #fff; border-radius: 8px; padding: 0 16px;",
     "  font: inherit; cursor: pointer; }",
@@ -198,7 +226,77 @@
     "M7.5 13a1.3 1.3 0 1 1 0-2.6 1.3 1.3 0 0 1 0 2.6zm4.5 0a1.3 1.3 0 1 1 0-2.6 1.3 1.3 0 0 1 0 2.6zm4.5 0" +
     "a1.3 1.3 0 1 1 0-2.6 1.3 1.3 0 0 1 0 2.6z";
 
+  // Material-style outlines, drawn as inline SVG so that they show without an emoji font.
+  var THUMB_UP_ICON =
+    "M2 21h4V9H2v12zm20-11c0-1.1-.9-2-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 7.9 6 8.4 6 9v10" +
+    "c0 1.1.9 2 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z";
+  var THUMB_DOWN_ICON =
+    "M15 3H6c-.8 0-1.5.5-1.8 1.2l-3 7.1c-.1.2-.2.5-.2.7v2c0 1.1.9 2 2 2h6.3l-1 4.6v.3c0 .4.2.8.4 1.1l1.1 1" +
+    " 6.6-6.6c.4-.4.6-.9.6-1.4V5c0-1.1-.9-2-2-2zm4 0v12h4V3h-4z";
+  var TRASH_ICON = "M6 19c0 1.1.9 2 2 2h8c1.1 0 2-.9 2-2V7H6v12zM19 4h-3.5l-1-1h-5l-1 1H5v2h14V4z";
+
   // ---------------------------------------------------------------- DOM helpers
+
+  function icon(pathData) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", pathData);
+    svg.appendChild(path);
+    return svg;
+  }
+
+  // Chinese mobile numbers, landlines with an area code (022-26675xxx), and 400/800 hotlines.
+  var PHONE_RE = /(?:\+?86[- ]?)?1[3-9]\d{9}(?!\d)|0\d{2,3}[- ]?\d{7,8}(?!\d)|[48]00[- ]?\d{3}[- ]?\d{4}(?!\d)/g;
+  // ISO 8601 instants with a zone (2026-12-03T07:53:34Z, …+00:00): shown in the reader's local time.
+  var INSTANT_RE = /\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2}|\s?UTC)(?![\w:])/g;
+
+  function pad2(n) {
+    return (n < 10 ? "0" : "") + n;
+  }
+
+  /** A local date and time, e.g. 2026-12-03 15:53. */
+  function localDateTime(date) {
+    return (
+      date.getFullYear() + "-" + pad2(date.getMonth() + 1) + "-" + pad2(date.getDate()) + " " +
+      pad2(date.getHours()) + ":" + pad2(date.getMinutes())
+    );
+  }
+
+  /** Rewrites zoned ISO timestamps in a text into local time; anything unparsable stays as it was. */
+  function localizeInstants(text) {
+    return text.replace(INSTANT_RE, function (raw) {
+      var iso = raw.replace(" UTC", "Z").replace("UTC", "Z").replace(" ", "T");
+      var date = new Date(iso);
+      return isNaN(date.getTime()) ? raw : localDateTime(date);
+    });
+  }
+
+  /** Appends `text` to `parent` as text nodes, with phone numbers as tap-to-call links. */
+  function appendRich(parent, text) {
+    text = localizeInstants(asText(text));
+    var last = 0;
+    PHONE_RE.lastIndex = 0;
+    var match;
+    while ((match = PHONE_RE.exec(text))) {
+      if (match.index > 0 && /[\d\w]/.test(text.charAt(match.index - 1))) continue; // part of a longer number
+      if (match.index > last) parent.appendChild(document.createTextNode(text.slice(last, match.index)));
+      var link = el("a", "tel", match[0]);
+      link.href = "tel:" + match[0].replace(/[^\d+]/g, "");
+      parent.appendChild(link);
+      last = match.index + match[0].length;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+    return parent;
+  }
+
+  /** An element holding bot text: phone numbers callable, instants in local time, never markup. */
+  function richEl(tag, className, text) {
+    return appendRich(el(tag, className), text);
+  }
 
   /** Creates an element; `text` is always set through textContent. */
   function el(tag, className, text) {
@@ -292,11 +390,17 @@
     status.setAttribute("aria-live", "polite");
     titles.appendChild(h2);
     titles.appendChild(status);
+    var clear = el("button", "icon-btn clear");
+    clear.type = "button";
+    clear.appendChild(icon(TRASH_ICON));
+    clear.setAttribute("aria-label", "清除记录");
+    clear.title = "清除本机的对话记录";
     var close = el("button", "icon-btn close", "×");
     close.type = "button";
     close.setAttribute("aria-label", "关闭对话窗口");
     close.title = "关闭";
     header.appendChild(titles);
+    header.appendChild(clear);
     header.appendChild(close);
 
     var log = el("div", "log");
@@ -315,12 +419,17 @@
     var input = el("textarea");
     input.id = "ehall-bot-input";
     input.rows = 1;
-    input.maxLength = MAX_TEXT_CHARS;
-    input.placeholder = "请输入您的问题，如：助学金怎么申请";
+    // No maxLength: a pasted text too long is kept whole and the counter says by how much.
+    input.setAttribute("aria-describedby", "ehall-bot-counter");
+    input.placeholder = "输入问题，如：助学金怎么申请";
     input.setAttribute("enterkeyhint", "send");
     var send = el("button", "send", "发送");
     send.type = "submit";
     send.setAttribute("aria-label", "发送消息");
+    var counter = el("div", "counter");
+    counter.id = "ehall-bot-counter";
+    counter.hidden = true;
+    counter.setAttribute("aria-live", "polite");
     composer.appendChild(label);
     composer.appendChild(input);
     composer.appendChild(send);
@@ -328,6 +437,7 @@
     panel.appendChild(header);
     panel.appendChild(log);
     panel.appendChild(typing);
+    panel.appendChild(counter);
     panel.appendChild(composer);
 
     var launcher = el("button", "launcher");
@@ -357,6 +467,10 @@
       else openPanel(false);
     });
     close.addEventListener("click", closePanel);
+    clear.addEventListener("click", function () {
+      clearConversation("对话记录已清除");
+    });
+    input.addEventListener("input", renderCounter);
     panel.addEventListener("keydown", function (e) {
       if (e.key === "Escape") closePanel();
     });
@@ -379,6 +493,7 @@
       log: log,
       status: status,
       typing: typing,
+      counter: counter,
       input: input,
       launcher: launcher,
       badge: badge,
@@ -431,8 +546,26 @@
     ui.status.textContent = text;
   }
 
+  /** The typing line: while a reply is awaited, and (saying so) while a message waits for the network. */
   function renderTyping() {
-    ui.typing.hidden = state.pending <= 0;
+    var queued = state.outbox.some(function (f) {
+      return f.type === "message" || f.type === "action";
+    });
+    ui.typing.hidden = state.pending <= 0 && !queued;
+    ui.typing.classList.toggle("queued", queued);
+    ui.typing.textContent = queued ? "网络未连接，消息将在恢复后自动发送…" : "助手正在回复…";
+  }
+
+  /** The character counter, shown near and over the limit; over it, sending is refused (nothing is cut). */
+  function renderCounter() {
+    var length = ui.input.value.length;
+    var over = length > MAX_TEXT_CHARS;
+    ui.counter.hidden = length < COUNTER_FROM_CHARS;
+    ui.counter.classList.toggle("over", over);
+    ui.counter.textContent = over
+      ? length + " / " + MAX_TEXT_CHARS + " 字，超出 " + (length - MAX_TEXT_CHARS) + " 字，请删减后再发送"
+      : length + " / " + MAX_TEXT_CHARS + " 字";
+    ui.input.setAttribute("aria-invalid", over ? "true" : "false");
   }
 
   // ---------------------------------------------------------------- connection
@@ -478,7 +611,11 @@
       }, PING_INTERVAL_MS);
       var queued = state.outbox;
       state.outbox = [];
-      queued.forEach(sendRaw);
+      queued.forEach(function (frame) {
+        sendRaw(frame);
+        markSent(frame.id);
+      });
+      renderTyping();
     };
     socket.onmessage = function (event) {
       var frame;
@@ -494,8 +631,10 @@
       state.socket = null;
       state.connected = false;
       clearInterval(state.pingTimer);
-      // Replies to frames sent on the dead socket will not come; stop saying "replying".
-      state.pending = 0;
+      // Replies to frames sent on the dead socket will not come; frames still queued keep the typing line.
+      state.pending = state.outbox.filter(function (f) {
+        return f.type === "message" || f.type === "action";
+      }).length;
       renderTyping();
       if (state.wantConnection) scheduleReconnect();
       else setStatus("offline", "已断开");
@@ -532,9 +671,13 @@
     if (state.wantConnection) connect();
   }
 
+  /** Back online, back on the tab, or 重试: connect at once instead of sitting out the backoff. */
   function retryNowIfWaiting() {
     if (state.retryTimer && !state.socket) {
       clearTimeout(state.retryTimer);
+      state.retryDelay = BACKOFF_MIN_MS;
+      connect();
+    } else if (!state.socket && state.wantConnection) {
       connect();
     }
   }
@@ -547,19 +690,48 @@
     return false;
   }
 
-  /** Sends a frame that expects a reply, queueing it while offline. */
-  function sendExpectingReply(frame) {
+  /** Sends a frame that expects a reply, queueing it (and marking its row 未发送) while offline. */
+  function sendExpectingReply(frame, row) {
     state.pending += 1;
-    renderTyping();
     if (!sendRaw(frame)) {
       state.outbox.push(frame);
+      if (row) markUnsent(row, frame.id);
       ensureConnected();
+    }
+    renderTyping();
+  }
+
+  function markUnsent(row, frameId) {
+    row.classList.add("unsent");
+    row.setAttribute("data-frame-id", frameId);
+    var meta = row.querySelector(".meta") || row.appendChild(el("div", "meta"));
+    var mark = el("span", "unsent-mark", "未发送");
+    var retry = el("button", "retry", "重试");
+    retry.type = "button";
+    retry.setAttribute("aria-label", "重试发送");
+    retry.addEventListener("click", function () {
+      setStatus("", "正在重新连接…");
+      retryNowIfWaiting();
+    });
+    meta.appendChild(mark);
+    meta.appendChild(retry);
+  }
+
+  function markSent(frameId) {
+    if (!frameId) return;
+    var rows = ui.log.querySelectorAll(".row.user.unsent");
+    for (var i = 0; i < rows.length; i++) {
+      if (rows[i].getAttribute("data-frame-id") !== frameId) continue;
+      rows[i].classList.remove("unsent");
+      var marks = rows[i].querySelectorAll(".unsent-mark, .retry");
+      for (var j = 0; j < marks.length; j++) marks[j].parentNode.removeChild(marks[j]);
     }
   }
 
   // ---------------------------------------------------------------- transcript
 
   function remember(entry) {
+    entry.at = Date.now();
     state.transcript.push(entry);
     if (state.transcript.length > MAX_TRANSCRIPT) {
       state.transcript.splice(0, state.transcript.length - MAX_TRANSCRIPT);
@@ -609,12 +781,12 @@
       case "reply":
         settleOne();
         remember({ t: "reply", frame: frame });
-        reveal(renderReply(frame, null));
+        reveal(renderReply(frame, null, Date.now()));
         countUnread();
         break;
       case "notice":
         remember({ t: "notice", frame: frame });
-        reveal(renderNotice(frame));
+        reveal(renderNotice(frame, Date.now()));
         countUnread();
         break;
       case "error":
@@ -651,6 +823,17 @@
     }
     var previous = state.user;
     state.user = user;
+    var lastUser = load("localStorage", STORAGE.user);
+    if (user && user.id) {
+      if (lastUser && lastUser !== asText(user.id) && state.transcript.length > 0) {
+        // Someone else logged in on this browser: the previous user's dialogue is not theirs to read.
+        state.transcript = [];
+        ui.log.textContent = "";
+        persistTranscript();
+        sameDialogue = false;
+      }
+      save("localStorage", STORAGE.user, asText(user.id));
+    }
     if (previous !== undefined && (previous && previous.id) !== (user && user.id)) {
       renderSystem(
         user
@@ -659,12 +842,13 @@
       );
     }
     if (sameDialogue) return; // A reconnect into the same dialogue: the greeting is already on screen.
-    if (state.transcript.length > 0) {
+    if (state.transcript.length > 0 && !state.cleared) {
       // The server started a new session (the old one expired): start a fresh transcript.
       state.transcript = [];
       ui.log.textContent = "";
       renderError({ message: "之前的会话已过期，已为您开始新的对话" });
     }
+    state.cleared = false;
     remember({ t: "welcome", frame: frame });
     renderWelcome(frame);
   }
@@ -677,44 +861,107 @@
     return row;
   }
 
-  function renderUser(text) {
+  /** A small time line under a message: HH:MM today, the date too for an older one. */
+  function renderTime(row, at) {
+    if (typeof at !== "number" || !isFinite(at)) return;
+    var date = new Date(at);
+    var time = el("time", "", isSameDay(date, new Date()) ? pad2(date.getHours()) + ":" + pad2(date.getMinutes()) : localDateTime(date));
+    time.setAttribute("datetime", date.toISOString());
+    var meta = el("div", "meta");
+    meta.appendChild(time);
+    row.appendChild(meta);
+  }
+
+  function isSameDay(a, b) {
+    return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+  }
+
+  function renderUser(text, at) {
+    retireChoices();
     var row = el("div", "row user");
     var sr = el("span", "sr-only", "我：");
     var bubble = el("div", "bubble", text);
     bubble.insertBefore(sr, bubble.firstChild);
     row.appendChild(bubble);
+    renderTime(row, at);
     append(row);
+    return row;
+  }
+
+  /** Once the user has said something after a clarify, its choices are history: they can't be pressed again. */
+  function retireChoices() {
+    var buttons = ui.log.querySelectorAll('.row.reply[data-mode="clarify"] button.postback:not(:disabled)');
+    for (var i = 0; i < buttons.length; i++) buttons[i].disabled = true;
   }
 
   function renderWelcome(frame) {
     var row = botRow("welcome");
-    row.appendChild(el("div", "bubble", asText(frame.text) || "您好，我是" + config.title + "，请问有什么可以帮您？"));
+    row.appendChild(richEl("div", "bubble", asText(frame.text) || "您好，我是" + config.title + "，请问有什么可以帮您？"));
     append(row);
     renderSuggestions(frame.suggestions);
   }
 
-  function renderReply(frame, rated) {
+  function renderReply(frame, rated, at) {
     var row = botRow("reply");
     row.setAttribute("data-reply-id", asText(frame.id));
     row.setAttribute("data-mode", asText(frame.mode));
-    if (frame.text) row.appendChild(el("div", "bubble", asText(frame.text)));
+    var text = bubbleText(asText(frame.text), frame.cards);
+    if (text) row.appendChild(richEl("div", "bubble", text));
     var cards = renderCards(frame.cards);
     if (cards) row.appendChild(cards);
     if (frame.id) row.appendChild(renderRating(asText(frame.id), rated));
+    renderTime(row, at);
     append(row);
     renderSuggestions(frame.suggestions);
     return row;
   }
 
-  function renderNotice(frame) {
+  /**
+   * The text bubble of a reply, without what the first card shows anyway: the server's text is complete for
+   * channels without cards (WeCom), so lines repeating the card's title, body or a field are dropped here.
+   */
+  function bubbleText(text, cards) {
+    var card = Array.isArray(cards) && cards[0] && typeof cards[0] === "object" ? cards[0] : null;
+    if (!text || !card) return text;
+    var shown = [asText(card.title), asText(card.subtitle), asText(card.body)];
+    (Array.isArray(card.fields) ? card.fields : []).forEach(function (f) {
+      if (f) shown.push(asText(f.value), asText(f.label) + "：" + asText(f.value), asText(f.label) + ":" + asText(f.value));
+    });
+    var normalize = function (line) {
+      return line.replace(/^[\s【\[·•\-*]+|[\s】\]。]+$/g, "").replace(/\s+/g, " ");
+    };
+    var known = {};
+    shown.forEach(function (x) {
+      if (x) known[normalize(x)] = true;
+    });
+    // "为您找到「…」的办事指南：<summary>" with the summary as the card's body keeps only its lead-in.
+    var body = asText(card.body).trim();
+    if (body.length >= 12 && text.indexOf(body) >= 0) {
+      text = text.replace(body, "").replace(/[：:，,\s]+$/, "");
+    }
+    var fieldList = Array.isArray(card.fields) ? card.fields : [];
+    var kept = text.split("\n").filter(function (line) {
+      var n = normalize(line);
+      if (!n || known[n]) return false;
+      // "「…」的咨询电话：022-…" when the card holds 咨询电话 = "022-…": the card says it.
+      return !fieldList.some(function (f) {
+        var value = f ? normalize(asText(f.value)) : "";
+        return value.length >= 2 && n.slice(-value.length) === value && n.indexOf(asText(f.label)) >= 0;
+      });
+    });
+    return kept.join("\n").trim();
+  }
+
+  function renderNotice(frame, at) {
     var row = botRow("notice");
     row.setAttribute("role", "status");
     var bubble = el("div", "bubble");
-    bubble.appendChild(el("span", "notice-label", "📢 新通知"));
-    bubble.appendChild(document.createTextNode(asText(frame.text)));
+    bubble.appendChild(el("span", "notice-label", "新通知"));
+    appendRich(bubble, asText(frame.text));
     row.appendChild(bubble);
     var cards = renderCards(frame.cards);
     if (cards) row.appendChild(cards);
+    renderTime(row, at);
     append(row);
     return row;
   }
@@ -751,17 +998,45 @@
     var title = el(depth === 0 ? "h3" : "h4", "title", asText(card.title));
     if (depth > 0) title.style.cssText = "margin:0;font-size:14px;font-weight:600;";
     node.appendChild(title);
-    if (card.subtitle) node.appendChild(el("p", "subtitle", asText(card.subtitle)));
-    if (card.body) node.appendChild(el("div", "body", asText(card.body)));
+    if (card.subtitle) node.appendChild(richEl("p", "subtitle", asText(card.subtitle)));
+    if (card.body) node.appendChild(renderClamped("div", "body", asText(card.body)));
 
-    if (Array.isArray(card.fields) && card.fields.length) {
+    var fields = Array.isArray(card.fields)
+      ? card.fields.filter(function (f) {
+          return f && typeof f === "object";
+        })
+      : [];
+    if (fields.length) {
+      // Compact: the first fields (the server puts the key ones, or only the asked ones, first); 展开 for the rest.
       var dl = el("dl", "fields");
-      card.fields.forEach(function (field) {
-        if (!field) return;
-        dl.appendChild(el("dt", "", asText(field.label)));
-        dl.appendChild(renderFieldValue(asText(field.value)));
+      var extra = [];
+      fields.forEach(function (field, index) {
+        var dt = el("dt", "", asText(field.label));
+        var dd = renderFieldValue(asText(field.value));
+        if (index >= COMPACT_FIELDS && fields.length > COMPACT_FIELDS + 1) {
+          dt.hidden = dd.hidden = true;
+          dt.className = dd.className = "extra";
+          extra.push(dt, dd);
+        }
+        dl.appendChild(dt);
+        dl.appendChild(dd);
       });
       node.appendChild(dl);
+      if (extra.length) {
+        var hiddenCount = extra.length / 2;
+        var more = el("button", "fields-more", "展开其余 " + hiddenCount + " 项");
+        more.type = "button";
+        more.setAttribute("aria-expanded", "false");
+        more.addEventListener("click", function () {
+          var open = more.getAttribute("aria-expanded") !== "true";
+          extra.forEach(function (n) {
+            n.hidden = !open;
+          });
+          more.textContent = open ? "收起" : "展开其余 " + hiddenCount + " 项";
+          more.setAttribute("aria-expanded", open ? "true" : "false");
+        });
+        node.appendChild(more);
+      }
     }
 
     if (Array.isArray(card.items) && card.items.length && depth < MAX_CARD_DEPTH) {
@@ -772,15 +1047,23 @@
       node.appendChild(items);
     }
 
-    var actions = renderActions(card.actions, kind === "login");
+    var actions = renderActions(card.actions, kind === "login", card);
     if (actions) node.appendChild(actions);
     return node;
+  }
+
+  /** A long text (a card's body) clamped to a few lines with a 展开 toggle. */
+  function renderClamped(tag, className, value) {
+    var box = el(tag, className);
+    var dd = renderFieldValue(value);
+    while (dd.firstChild) box.appendChild(dd.firstChild);
+    return box;
   }
 
   /** A field's value; a long one (办理须知, say) is clamped to a few lines with a 展开 toggle. */
   function renderFieldValue(value) {
     var dd = el("dd");
-    var text = el("span", "value", value);
+    var text = richEl("span", "value", value);
     dd.appendChild(text);
     if (value.length > LONG_FIELD_CHARS || value.split("\n").length > 4) {
       text.classList.add("clamped");
@@ -797,7 +1080,10 @@
     return dd;
   }
 
-  function renderActions(actions, isLogin) {
+  // Buttons whose label says nothing once echoed as the user's turn: the item's name is echoed instead.
+  var GENERIC_CHOICES = { 就是这个: true, 是这个: true, 选这个: true, 查看: true, 详情: true, 查看详情: true };
+
+  function renderActions(actions, isLogin, card) {
     if (!Array.isArray(actions) || actions.length === 0) return null;
     var row = el("div", "actions");
     var first = true;
@@ -817,15 +1103,26 @@
         if (isLogin) button.className += " primary login";
         else if (first) button.className += " primary";
         button.setAttribute("aria-label", button.textContent + "（在新窗口打开）");
-        if (isServerUrl(href) && /\/auth\/logout$/.test(new URL(href).pathname)) {
-          button.addEventListener("click", forgetLogin);
+        var path = isServerUrl(href) ? new URL(href).pathname : "";
+        if (path === "/auth/logout") {
+          button.addEventListener("click", function (event) {
+            event.preventDefault();
+            logout(href);
+          });
+        } else if (path === "/auth/login") {
+          button.addEventListener("click", function (event) {
+            if (startLogin(href)) event.preventDefault(); // else the plain link opens the login as before
+          });
         }
       } else if (action.type === "action" && action.action) {
         button = el("button", "btn postback", label || "确定");
         button.type = "button";
         if (first) button.className += " primary";
         button.addEventListener("click", function () {
-          postAction(label, asText(action.action), action.args);
+          var echo = GENERIC_CHOICES[label] && card && card.title ? asText(card.title) : label;
+          var reply = button.closest(".row.reply");
+          if (reply && reply.getAttribute("data-mode") === "clarify") button.classList.add("chosen");
+          postAction(echo, asText(action.action), action.args);
         });
       } else {
         return; // An action type this widget does not know.
@@ -836,10 +1133,154 @@
     return row.childNodes.length ? row : null;
   }
 
-  /** 退出登录 was pressed: stop sending the token, and reconnect once the logout page has unbound the session. */
-  function forgetLogin() {
-    save("localStorage", STORAGE.token, null);
-    setTimeout(adoptStoredToken, 1500);
+  // ---------------------------------------------------------------- login, logout, clearing
+
+  function randomNonce() {
+    var bytes = new Uint8Array(18);
+    (window.crypto || window.msCrypto).getRandomValues(bytes);
+    var out = "";
+    for (var i = 0; i < bytes.length; i++) out += ("0" + bytes[i].toString(16)).slice(-2);
+    return out;
+  }
+
+  /**
+   * Opens the login in a popup that ends on the bot's /auth/embed/done page, then polls for the login handed
+   * over under a one-time nonce: works on any embedding site (docs/widget.md). False when no popup could open.
+   */
+  function startLogin(href) {
+    var nonce;
+    try {
+      nonce = randomNonce();
+    } catch (e) {
+      return false;
+    }
+    var url = new URL(href);
+    url.searchParams.set("return", "/auth/embed/done?nonce=" + nonce + "&origin=" + encodeURIComponent(location.origin));
+    var popup = window.open(url.href, "ehall-bot-login", "popup,width=520,height=680");
+    if (!popup) {
+      renderError({ message: "浏览器拦截了登录窗口，请允许本站弹出窗口后再点击“登录”" });
+      return true;
+    }
+    stopLoginPoll();
+    renderSystem("请在弹出的窗口中完成统一身份认证登录");
+    var login = { nonce: nonce, popup: popup, started: Date.now(), closedPolls: 0, timer: null };
+    state.login = login;
+    var poll = function () {
+      if (state.login !== login) return;
+      fetch(config.server + "/auth/embed/result?nonce=" + nonce, { cache: "no-store", credentials: "omit" })
+        .then(function (response) {
+          if (response.status === 200) return response.json().then(finishLogin);
+          if (response.status === 404 || response.status === 403) return loginFailed(response.status);
+          return again();
+        })
+        .catch(again);
+    };
+    var again = function () {
+      if (state.login !== login) return;
+      if (state.user && state.user.name) return stopLoginPoll(); // logged in another way (postMessage, storage)
+      var closed = false;
+      try {
+        closed = popup.closed;
+      } catch (e) {
+        /* unknown */
+      }
+      if (closed) login.closedPolls += 1;
+      if (login.closedPolls > 3) {
+        stopLoginPoll();
+        renderError({ message: "登录窗口已关闭，尚未登录。如已在窗口中登录成功，请刷新本页或重新点击“登录”" });
+        return;
+      }
+      if (Date.now() - login.started > EMBED_WAIT_MS) return stopLoginPoll();
+      login.timer = setTimeout(poll, EMBED_POLL_MS);
+    };
+    var finishLogin = function (body) {
+      stopLoginPoll();
+      try {
+        popup.close();
+      } catch (e) {
+        /* it closes itself */
+      }
+      if (body && typeof body.token === "string" && body.token) {
+        save("localStorage", STORAGE.token, body.token);
+        adoptStoredToken();
+      }
+    };
+    var loginFailed = function (status) {
+      stopLoginPoll();
+      if (state.user && state.user.name) return;
+      renderError({
+        message:
+          status === 403
+            ? "登录结果属于另一个网站，未在本页面登录，请重新点击“登录”"
+            : "本页面无法接收登录结果（服务器不支持嵌入登录）。请网站管理员在 ehall-bot 配置的 auth.allowed_origins 中加入 " +
+              location.origin +
+              "（见 docs/widget.md）",
+      });
+    };
+    login.timer = setTimeout(poll, EMBED_POLL_MS);
+    return true;
+  }
+
+  function stopLoginPoll() {
+    if (state.login) clearTimeout(state.login.timer);
+    state.login = null;
+  }
+
+  /**
+   * 退出登录: `POST /auth/logout` with the token as a bearer (the old server's `GET ?token=` when that route
+   * is not there), then this browser forgets the user's dialogue and starts afresh as a guest.
+   */
+  function logout(href) {
+    var token = load("localStorage", STORAGE.token);
+    var done = function () {
+      clearConversation("您已退出登录，本机的对话记录已清除", true);
+    };
+    if (!token) return done();
+    fetch(config.server + "/auth/logout", {
+      method: "POST",
+      headers: { Authorization: "Bearer " + token },
+      credentials: "omit",
+      redirect: "manual",
+    })
+      .then(function (response) {
+        // 404/405: a server from before POST /auth/logout; it unbinds on GET with the token.
+        if (response.status === 404 || response.status === 405) return legacyLogout(href, token);
+      })
+      .catch(function () {
+        return legacyLogout(href, token); // e.g. no CORS for the POST on this server: the GET needs none
+      })
+      .then(done, done);
+  }
+
+  function legacyLogout(href, token) {
+    var url = new URL(href);
+    url.searchParams.set("token", token);
+    return fetch(url.href, { mode: "no-cors", credentials: "omit", redirect: "manual" }).catch(function () {});
+  }
+
+  /**
+   * Forgets the dialogue on this browser: transcript, session id and (on logout) the token; the next
+   * connection starts a new session with a fresh greeting.
+   */
+  function clearConversation(message, forgetUser) {
+    stopLoginPoll();
+    if (forgetUser) {
+      save("localStorage", STORAGE.token, null);
+      save("localStorage", STORAGE.user, null);
+    }
+    state.transcript = [];
+    state.session = null;
+    state.outbox = [];
+    state.pending = 0;
+    state.cleared = true;
+    state.user = undefined; // the next welcome is a new start, not a change of user to announce
+    save("localStorage", STORAGE.session, null);
+    save("localStorage", STORAGE.transcript, null);
+    ui.log.textContent = "";
+    renderTyping();
+    renderSystem(message);
+    state.wantConnection = true;
+    reconnectNow();
   }
 
   /** Reconnects when the stored login token is not the one the current connection was opened with. */
@@ -852,11 +1293,13 @@
     var box = el("div", "rating");
     box.setAttribute("role", "group");
     box.setAttribute("aria-label", "这个回答有帮助吗？");
-    var up = el("button", "rate up", "👍");
+    var up = el("button", "rate up");
+    up.appendChild(icon(THUMB_UP_ICON));
     up.type = "button";
     up.setAttribute("aria-label", "有帮助");
     up.title = "有帮助";
-    var down = el("button", "rate down", "👎");
+    var down = el("button", "rate down");
+    down.appendChild(icon(THUMB_DOWN_ICON));
     down.type = "button";
     down.setAttribute("aria-label", "没有帮助");
     down.title = "没有帮助";
@@ -920,10 +1363,10 @@
 
   function renderTranscript() {
     state.transcript.forEach(function (entry) {
-      if (entry.t === "user") renderUser(entry.text);
+      if (entry.t === "user") renderUser(entry.text, entry.at);
       else if (entry.t === "welcome") renderWelcome(entry.frame);
-      else if (entry.t === "reply") renderReply(entry.frame, entry.rated);
-      else if (entry.t === "notice") renderNotice(entry.frame);
+      else if (entry.t === "reply") renderReply(entry.frame, entry.rated, entry.at);
+      else if (entry.t === "notice") renderNotice(entry.frame, entry.at);
     });
   }
 
@@ -932,29 +1375,40 @@
   function submitInput() {
     var text = ui.input.value.trim();
     if (!text) return;
+    if (text.length > MAX_TEXT_CHARS) {
+      // Too long: nothing is cut and nothing is sent; the counter says how much to remove.
+      renderCounter();
+      ui.counter.hidden = false;
+      ui.input.focus();
+      return;
+    }
     ui.input.value = "";
+    renderCounter();
     sendMessage(text);
   }
 
   function sendMessage(text) {
     text = asText(text).trim();
     if (!text) return;
-    if (text.length > MAX_TEXT_CHARS) text = text.slice(0, MAX_TEXT_CHARS);
+    if (text.length > MAX_TEXT_CHARS) {
+      renderError({ code: "text_too_long", message: "消息过长：最多 " + MAX_TEXT_CHARS + " 个字，未发送" });
+      return;
+    }
     remember({ t: "user", text: text });
-    renderUser(text);
-    sendExpectingReply({ type: "message", id: newId("m_"), text: text });
+    var row = renderUser(text, Date.now());
+    sendExpectingReply({ type: "message", id: newId("m_"), text: text }, row);
   }
 
   function postAction(label, action, args) {
     var shown = label || action;
     remember({ t: "user", text: shown });
-    renderUser(shown);
+    var row = renderUser(shown, Date.now());
     sendExpectingReply({
       type: "action",
       id: newId("a_"),
       action: action,
       args: args && typeof args === "object" && !Array.isArray(args) ? args : {},
-    });
+    }, row);
   }
 
   // ---------------------------------------------------------------- start
@@ -980,6 +1434,10 @@
       sessionId: function () {
         return state.session;
       },
+      /** Forgets this browser's dialogue (transcript and session id) and starts a new one. */
+      clear: function () {
+        clearConversation("对话记录已清除");
+      },
       config: config,
     };
     // The 登录成功 page (opened from a login card) hands the token over: by postMessage from our server's origin,
@@ -996,6 +1454,9 @@
     });
     // Back online or back on the tab: don't sit out the rest of a long backoff.
     window.addEventListener("online", retryNowIfWaiting);
+    window.addEventListener("offline", function () {
+      if (state.socket) setStatus("offline", "网络已断开");
+    });
     document.addEventListener("visibilitychange", function () {
       if (document.visibilityState !== "visible") return;
       retryNowIfWaiting();

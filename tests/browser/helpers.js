@@ -45,6 +45,13 @@ async function launch(options = {}) {
     locale: "zh-CN",
     ...(options.isMobile ? { isMobile: true, hasTouch: true } : {}),
   });
+  // EHALL_WIDGET_JS=path serves that widget.js instead of the server's (trying a change without a rebuild).
+  if (process.env.EHALL_WIDGET_JS) {
+    const body = fs.readFileSync(process.env.EHALL_WIDGET_JS, "utf8");
+    await context.route(/\/widget\.js(\?|$)/, (route) =>
+      route.fulfill({ status: 200, contentType: "application/javascript; charset=utf-8", body })
+    );
+  }
   const page = context.pages()[0] || (await context.newPage());
   const dialogs = [];
   const pageErrors = [];

@@ -207,7 +207,7 @@ test("card actions, open_url links and suggestion chips send the right frames", 
     args: { service: "s1-xg-grant" },
   });
   assert.deepEqual(
-    await w.host.locator(".row.user").allTextContents(),
+    await w.host.locator(".row.user .bubble").allTextContents(),
     ["我：助学金怎么申请", "我：收藏", "我：在线办理"]
   );
 
@@ -393,17 +393,24 @@ test("a login page's token (postMessage or another tab) reconnects as the user; 
   assert.equal(await w.host.locator(".system").last().textContent(), "您已退出登录，正以游客身份继续对话");
   await other.close();
 
-  // 退出登录 from a card: the token is forgotten and the widget reconnects as a guest.
+  // 退出登录 from a card: POST /auth/logout with the token as a bearer, no new tab; the token, transcript and
+  // session id are forgotten and the widget reconnects as a guest in a new session.
   await page.evaluate(() => window.postMessage({ type: "ehall-login", token: "good" }, location.origin));
   await eventually(async () => /张三/.test(await w.status.textContent()), { message: "logged in again" });
   const before = connections.length;
   await page.evaluate(() => window.EhallBot.send("退出登录"));
   const logout = w.replies.last().locator("a.btn.login", { hasText: "退出登录" });
   await logout.waitFor();
-  const [popup] = await Promise.all([context.waitForEvent("page"), logout.click()]);
-  await popup.close();
-  assert.equal(await token(), null);
+  const posted = page.waitForRequest((r) => /\/auth\/logout$/.test(new URL(r.url()).pathname) && r.method() === "POST");
+  const pages = context.pages().length;
+  await logout.click();
+  const request = await posted;
+  assert.equal(request.headers()["authorization"], "Bearer good");
   await eventually(() => connections.length === before + 1, { message: "a reconnect without the token" });
+  assert.equal(await token(), null);
   assert.equal(connections[before].url.searchParams.get("token"), null);
+  assert.equal(connections[before].url.searchParams.get("session"), null, "a new session after logout");
+  assert.equal(context.pages().length, pages, "no tab was opened");
   await eventually(async () => !/张三/.test(await w.status.textContent()), { message: "status no longer names the user" });
+  assert.equal(await w.host.locator(".row.user").count(), 0, "the transcript is cleared");
 });

@@ -245,8 +245,9 @@ test("logging in from the login card through the demo CAS makes the widget talk 
   await popup.locator("#username").waitFor({ timeout: 15000 });
   await popup.locator("#username").fill("2021001234");
   await popup.locator("#password").fill("demo-student");
+  const closed = popup.waitForEvent("close", { timeout: 15000 });
   await popup.locator("form button[type=submit]").click();
-  await popup.getByText("登录成功").first().waitFor({ timeout: 15000 });
+  await closed; // 登录成功, the hand-over to the widget, and the popup closes itself
 
   const name = await eventually(
     async () => {
@@ -258,7 +259,6 @@ test("logging in from the login card through the demo CAS makes the widget talk 
   t.diagnostic(`after login: ${name}; ${await w.host.locator(".system").last().textContent()}`);
   assert.ok(await page.evaluate(() => localStorage.getItem("ehall-bot.token")), "the token is stored");
   assert.equal(await storedSession(page), session, "the dialogue continues in the same session");
-  await popup.close().catch(() => {});
 
   // The same question now gets the user's own data instead of the login card.
   const again = await ask(page, "查一卡通余额");
@@ -266,4 +266,34 @@ test("logging in from the login card through the demo CAS makes the widget talk 
   t.diagnostic(`logged in, 查一卡通余额 → ${kinds.join(",")}: ${(await again.textContent()).slice(0, 120)}`);
   assert.ok(!kinds.includes("login"), "no login card once logged in");
   await screenshot(page, "widget-logged-in.png");
+});
+
+test("the feedback form's 跳过 step has a 跳过 chip, and a chosen clarify item echoes its name", async (t) => {
+  const b = await launch({ viewport: { width: 1366, height: 768 } });
+  t.after(() => b.close());
+  const { page } = b;
+  const w = await openDemo(page);
+  await w.welcome.first().waitFor();
+  const start = await ask(page, "我要提意见");
+  t.diagnostic(`我要提意见 → ${(await start.textContent()).slice(0, 100)}`);
+  const content = await ask(page, "办事指南里助学金的电话打不通，希望更新一下");
+  t.diagnostic(`content → ${(await content.textContent()).slice(0, 100)}`);
+  const skip = w.chips.filter({ hasText: /^跳过$/ });
+  await skip.waitFor({ timeout: 5000 });
+  const before = await w.replies.count();
+  await skip.click();
+  const confirm = await nextReply(page, before);
+  assert.match(await confirm.textContent(), /联系方式：未填写/);
+  assert.equal(await w.host.locator(".row.user .bubble").last().textContent(), "我：跳过");
+  await screenshot(page, "feedback-skip.png");
+  // Submitted: the feedback card's 提交时间 (stored in UTC) is shown in local time.
+  const submitBefore = await w.replies.count();
+  await w.chips.filter({ hasText: /^确认提交$/ }).click();
+  const submitted = await nextReply(page, submitBefore);
+  const card = submitted.locator('.card[data-kind="feedback"]');
+  await card.waitFor({ timeout: 5000 });
+  const at = await card.locator("dt", { hasText: /^提交时间$/ }).locator("xpath=following-sibling::dd[1]").textContent();
+  t.diagnostic(`提交时间 shown as ${at}`);
+  assert.match(at, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/);
+  await screenshot(page, "feedback-submitted.png");
 });

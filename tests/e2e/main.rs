@@ -1,6 +1,7 @@
 //! End-to-end tests, one binary (one link) for all: the real server, real sockets, a real SQLite file.
 
 mod admin;
+mod assets;
 mod dialogue;
 mod durability;
 mod hardening;

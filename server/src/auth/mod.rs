@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod demo_cas;
+pub mod embed_login;
 pub mod pages;
 mod routes;
 pub mod secret;

@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .merge(wecom_bot::router(&state.limits))
         .merge(cpdaily::router(&state.limits))
         .merge(crate::auth::router(state.auth.demo().is_some()))
+        .merge(crate::auth::embed_login::router())
         .merge(crate::admin::router())
         .merge(crate::metrics::router())
         .merge(crate::openapi::router())
