@@ -4,6 +4,7 @@ use knowledge::normalize::normalize;
 use knowledge::{KnowledgeBase, SmallTalkKind};
 use regex::Regex;
 
+pub mod pii;
 pub mod portal;
 
 pub use portal::PortalIntent;

@@ -155,10 +155,9 @@ fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("built-in portal pattern compiles")
 }
 
-/// Whether a raw message seems to carry a password ("密码是abc123", "password: x9y8").
+/// Whether a raw message seems to carry a password, in any phrasing ([`crate::pii::contains_password`]).
 pub fn looks_like_password(raw: &str) -> bool {
-    static PATTERN: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-    PATTERN.get_or_init(|| re(r"(?i)(密码|口令|password|passwd|pwd)\s*(是|为|:|：|=)\s*\S*[A-Za-z0-9!@#$%^&*._\-]{4,}")).is_match(raw)
+    crate::pii::contains_password(raw)
 }
 
 /// A department as users name it: its full name and the shorter keys that stand for it.

@@ -70,6 +70,8 @@ pub struct AppState {
     /// Bounds open websockets; each connection holds a permit until it closes.
     pub connection_permits: Arc<Semaphore>,
     pub limits: Arc<Limits>,
+    /// Per-address and per-session budgets (requests, questions, turns).
+    pub budgets: Arc<crate::limits::Budgets>,
     pub closing: Closing,
     /// The portal (campus data, notices); `None` until the database is open.
     pub portal: Option<crate::campus::Portal>,
@@ -90,6 +92,7 @@ impl AppState {
             store,
             turn_permits: Arc::new(Semaphore::new(limits.max_concurrent_turns)),
             connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
+            budgets: crate::limits::Budgets::from_limits(&limits),
             limits: Arc::new(limits),
             closing: Closing::new(),
             portal: None,
@@ -242,6 +245,7 @@ pub async fn build_app_with(settings: &Settings, retrieval: &Retrieval) -> Resul
         store::replicas::deliver_notices_from_replicas(&state.events, portal.hub.clone(), sql.pool().clone());
     }
     state.events.spawn_listener();
+    store::retention::spawn(sql.pool().clone(), settings.retention.clone());
     let channels = crate::channels::dispatch::Channels::start(&settings.channels, &state, sql.pool().clone())?;
     // Notices also go to WeCom and 今日校园 when those can send.
     if let (Some(portal), Some(notices)) = (&state.portal, &channels.notices) {

@@ -2,14 +2,14 @@
 //! workers (bounded and timed), persist the state and log the question (with the asker's audience), store ratings.
 //!
 //! Each turn reads the session's state from the store and writes it back, so a session moves freely between
-//! the websocket and HTTP. Two turns of one session running at the same moment are not serialized: the later
+//! the websocket and HTTP. The state is read and written only for its owner (see [`turn_owner`]). Two turns of one session running at the same moment are not serialized: the later
 //! write wins, which only a misbehaving client can cause.
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::store::{Channel, QuestionRecord, Rating, SessionId, StoredSession};
+use crate::store::{Channel, QuestionRecord, Rating, SessionId, StoreError, StoredSession};
 use bot::protocol::{Reply, UserInfo};
-use bot::{DialogueState, Input, Turn};
+use bot::{Input, Turn};
 use std::time::Instant;
 
 /// An open session: who it is and who is talking.
@@ -22,7 +22,8 @@ pub struct Session {
 }
 
 /// Resumes the requested session when it exists and belongs to the same user (or to no one, for a guest), else
-/// starts a new one (with a new id: a client cannot pick ids, nor take over another user's session).
+/// starts a new one (with a new id: a client cannot pick ids, nor take over another user's session). A new
+/// session is only an id until its first turn stores it, so connecting alone leaves nothing in the database.
 #[tracing::instrument(skip_all, fields(requested = requested.unwrap_or("")))]
 pub async fn open(state: &AppState, requested: Option<&str>, user: Option<UserInfo>) -> Result<Session, ApiError> {
     if let Some(id) = requested.and_then(SessionId::parse) {
@@ -34,13 +35,22 @@ pub async fn open(state: &AppState, requested: Option<&str>, user: Option<UserIn
             None => tracing::debug!("unknown session requested; starting a new one"),
         }
     }
-    let stored = StoredSession {
-        id: SessionId::generate(),
-        user_id: user.as_ref().map(|u| u.id.clone()),
-        state: DialogueState::default(),
+    Ok(Session { id: SessionId::generate(), user, resumed: false })
+}
+
+/// Who may read and write a session for this turn: the connection's user when the row is theirs, a guest when the
+/// row was unbound (logged out) since the connection opened; `None` when the row belongs to someone else — a login
+/// bound it after this connection opened as a guest, and a guest never reads a user's dialogue.
+fn turn_owner(session: &Session, stored: Option<&StoredSession>) -> Option<Option<UserInfo>> {
+    let Some(stored) = stored else {
+        // Not stored yet (this is its first turn) or removed by the retention sweep: it starts afresh as ours.
+        return Some(session.user.clone());
     };
-    state.store.create(&stored).await?;
-    Ok(Session { id: stored.id, user, resumed: false })
+    match (&stored.user_id, &session.user) {
+        (None, _) => Some(None),
+        (Some(owner), Some(user)) if *owner == user.id => Some(Some(user.clone())),
+        (Some(_), _) => None,
+    }
 }
 
 /// Answers one input in a session and records it.
@@ -53,12 +63,17 @@ pub async fn turn(
     in_reply_to: Option<String>,
 ) -> Result<Reply, ApiError> {
     let started = Instant::now();
+    if !state.budgets.session_turns.allow(session.id.as_str().to_owned()) {
+        return Err(ApiError::SessionBusy);
+    }
     let stored = state.store.load(&session.id).await?;
-    // A user who logged out (the session was unbound) since the connection opened is a guest from now on.
-    let user = session.user.clone().filter(|u| stored.as_ref().is_some_and(|s| s.user_id.as_deref() == Some(u.id.as_str())));
+    let user = turn_owner(session, stored.as_ref()).ok_or(ApiError::SessionTaken)?;
+    let owner = user.as_ref().map(|u| u.id.clone());
     let mut dialogue = stored.map(|s| s.state).unwrap_or_default();
+    // What is stored of the message: passwords, 身份证号, bank cards and mobile numbers masked (a contact typed
+    // into a form lives in that form's own record, not in the question log).
     let log_text = match &input {
-        Input::Text(text) => text.clone(),
+        Input::Text(text) => intents::pii::scrub(text).text,
         Input::Action { name, .. } => format!("action:{name}"),
     };
     let limits = &state.limits;
@@ -83,7 +98,7 @@ pub async fn turn(
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let record = QuestionRecord {
         channel,
-        // A message that seemed to carry a password is never stored.
+        // A message the engine refused as carrying a password is not stored at all, not even masked.
         text: if outcome.log.redacted { "[已隐去：疑似包含密码]".to_owned() } else { log_text },
         intent: outcome.log.intent.clone(),
         mode: outcome.log.mode,
@@ -94,9 +109,12 @@ pub async fn turn(
     };
     tracing::info!(intent = %record.intent, mode = ?record.mode, latency_ms, "turn answered");
     crate::metrics::observe_turn(record.channel.as_str(), record.mode, latency_ms);
-    // The answer is worth more than its bookkeeping: a failed write is logged and the reply still goes out.
-    if let Err(e) = state.store.record_turn_of(&session.id, &dialogue, &record, asker).await {
-        tracing::error!(error = %e, "could not persist the turn");
+    // The answer is worth more than its bookkeeping: a failed write is logged and the reply still goes out —
+    // except when the session was bound to a user meanwhile: then this connection must not see the answer either.
+    match state.store.record_turn_of(&session.id, owner.as_deref(), &dialogue, &record, asker).await {
+        Ok(()) => {}
+        Err(StoreError::NotOwner) => return Err(ApiError::SessionTaken),
+        Err(e) => tracing::error!(error = %e, "could not persist the turn"),
     }
     let mut reply = outcome.reply;
     state.auth.complete_links(&mut reply, &session.id);

@@ -26,6 +26,13 @@ pub enum ApiError {
     /// The engine did not answer in time.
     #[error("engine turn timed out")]
     EngineTimeout,
+    /// A login bound this session to a user after the connection opened as someone else (a guest): the
+    /// connection may not read or write it any more.
+    #[error("the session was taken over by a login")]
+    SessionTaken,
+    /// The session asked more turns than its budget allows.
+    #[error("too many turns in this session")]
+    SessionBusy,
     /// The rated reply was not sent in this session.
     #[error("unknown reply {0}")]
     UnknownReply(String),
@@ -43,6 +50,8 @@ impl ApiError {
             ApiError::BodyTooLarge => ErrorCode::TextTooLong,
             ApiError::Overloaded | ApiError::EngineTimeout | ApiError::TooManyConnections => ErrorCode::Overloaded,
             ApiError::UnknownReply(_) => ErrorCode::NotFound,
+            ApiError::SessionTaken => ErrorCode::Unauthorized,
+            ApiError::SessionBusy => ErrorCode::RateLimited,
             ApiError::Store(_) | ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -60,6 +69,8 @@ impl ApiError {
                 "服务繁忙，请稍后再试".to_owned()
             }
             ApiError::UnknownReply(_) => "找不到要评价的回复".to_owned(),
+            ApiError::SessionTaken => "这个对话已由登录的用户继续，本连接已无权查看，请刷新页面开始新的对话".to_owned(),
+            ApiError::SessionBusy => "这个对话的提问太频繁，请稍后再试".to_owned(),
             ApiError::Store(_) | ApiError::Internal(_) => "服务器内部错误，请稍后再试".to_owned(),
         }
     }

@@ -121,52 +121,57 @@ impl Drop for ConnectionGuard {
 /// Addresses tracked before idle keys are swept; bounds a limiter's memory under a flood of addresses.
 const SWEEP_ABOVE: usize = 10_000;
 
-/// A keyed token bucket per client address (`governor`'s GCRA): `burst` at once, refilled at `per_second`. A
-/// burst of 0 turns it off (behind a load balancer every request comes from the balancer's address: limit there
-/// instead).
-pub struct AddressBudget {
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+/// A keyed token bucket (`governor`'s GCRA): `burst` at once per key, refilled at `per_second`. A burst of 0
+/// turns it off (behind a load balancer every request comes from the balancer's address: limit there instead).
+pub struct KeyedBudget<K: std::hash::Hash + Eq + Clone> {
+    limiter: Option<DefaultKeyedRateLimiter<K>>,
 }
 
-impl std::fmt::Debug for AddressBudget {
+/// A budget per client address.
+pub type AddressBudget = KeyedBudget<IpAddr>;
+
+impl<K: std::hash::Hash + Eq + Clone> std::fmt::Debug for KeyedBudget<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AddressBudget").field("enabled", &self.limiter.is_some()).finish()
+        f.debug_struct("KeyedBudget").field("enabled", &self.limiter.is_some()).finish()
     }
 }
 
-impl AddressBudget {
-    pub fn new(burst: u32, per_second: f64) -> AddressBudget {
-        let Some(burst) = NonZeroU32::new(burst) else { return AddressBudget { limiter: None } };
+impl<K: std::hash::Hash + Eq + Clone> KeyedBudget<K> {
+    pub fn new(burst: u32, per_second: f64) -> KeyedBudget<K> {
+        let Some(burst) = NonZeroU32::new(burst) else { return KeyedBudget { limiter: None } };
         // A rate of 0 (or less) refills once a day: the burst is all there is.
         let period = if per_second > 0.0 { Duration::from_secs_f64(1.0 / per_second) } else { Duration::from_secs(86_400) };
         let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(burst);
-        AddressBudget { limiter: Some(RateLimiter::keyed(quota)) }
+        KeyedBudget { limiter: Some(RateLimiter::keyed(quota)) }
     }
 
-    /// Takes one unit of `ip`'s budget; false when it is spent.
-    pub fn allow(&self, ip: IpAddr) -> bool {
+    /// Takes one unit of `key`'s budget; false when it is spent.
+    pub fn allow(&self, key: K) -> bool {
         let Some(limiter) = &self.limiter else { return true };
         if limiter.len() > SWEEP_ABOVE {
             limiter.retain_recent();
         }
-        limiter.check_key(&ip).is_ok()
+        limiter.check_key(&key).is_ok()
     }
 
-    /// How many addresses are tracked.
+    /// How many keys are tracked.
     pub fn tracked(&self) -> usize {
         self.limiter.as_ref().map_or(0, |l| l.len())
     }
 }
 
-/// The per-address budgets the middleware applies.
+/// The budgets of the middleware, the websocket and the turns.
 #[derive(Debug)]
 pub struct Budgets {
-    /// Every HTTP request and websocket connect.
+    /// Every HTTP request and websocket connect, per address.
     pub requests: AddressBudget,
-    /// New questions asked over HTTP (`POST /api/v1/chat`); sized to the engine, not to the network.
+    /// Questions asked per address (`POST /api/v1/chat` and websocket messages and actions); sized to the engine,
+    /// not to the network.
     pub questions: AddressBudget,
+    /// Turns per session, whatever connections they come over.
+    pub session_turns: KeyedBudget<String>,
 }
 
 impl Budgets {
@@ -174,6 +179,7 @@ impl Budgets {
         Arc::new(Budgets {
             requests: AddressBudget::new(limits.ip_burst, limits.ip_per_second),
             questions: AddressBudget::new(limits.question_burst, limits.questions_per_second),
+            session_turns: KeyedBudget::new(limits.session_turn_burst, limits.session_turns_per_second),
         })
     }
 }
@@ -222,6 +228,12 @@ pub const DEFAULT_QUESTIONS_PER_SECOND: f64 = ENGINE_NEW_QUESTIONS_PER_SECOND / 
 /// Questions one address may ask at once before the rate applies (a class asking together behind one NAT).
 pub const DEFAULT_QUESTION_BURST: u32 = 20;
 
+/// Turns one session may take at once, and per second after that: a person reads each answer before the next
+/// question, so even quick clicking stays far below; a script driving one session is held to the engine's share
+/// of one address.
+pub const DEFAULT_SESSION_TURN_BURST: u32 = 15;
+pub const DEFAULT_SESSION_TURNS_PER_SECOND: f64 = 2.0;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +246,14 @@ mod tests {
         assert!((0..3).all(|_| budget.allow(ip)));
         assert!(!budget.allow(ip));
         assert!(budget.allow(other), "addresses have their own budgets");
+    }
+
+    #[test]
+    fn a_session_budget_is_kept_per_session_id() {
+        let budget: KeyedBudget<String> = KeyedBudget::new(2, 0.001);
+        assert!(budget.allow("s_a".to_owned()) && budget.allow("s_a".to_owned()));
+        assert!(!budget.allow("s_a".to_owned()));
+        assert!(budget.allow("s_b".to_owned()));
     }
 
     #[test]

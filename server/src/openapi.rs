@@ -156,7 +156,14 @@ pub const ROUTES: &[RouteDoc] = &[
         "get",
         "/auth/logout",
         Public,
-        "Logout: unbinds the session (session, token, return)",
+        "Ends the 统一身份认证 login only (a redirect to CAS logout; return); no chat session changes on a GET",
+        "auth",
+    ),
+    route(
+        "post",
+        "/auth/logout",
+        User,
+        "Logout with the bearer token: the session is unbound, its dialogue and forms cleared, the token refused",
         "auth",
     ),
     route("get", "/auth/done", Public, "Login landing page", "auth"),
@@ -240,8 +247,8 @@ pub const ROUTES: &[RouteDoc] = &[
     route(
         "get",
         "/api/v1/popular",
-        Public,
-        "热门问题 of the last 7 days from real traffic, overall or for one asker audience (empty with too little traffic)",
+        User,
+        "热门问题 of the last 7 days for the asker's own audience (the bearer token's user, a guest without one): item titles answered for at least 3 sessions; empty with too little traffic",
         "chat",
     ),
     route(
@@ -399,13 +406,6 @@ fn query_parameters(method: &str, path: &str) -> Vec<Value> {
         json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
     };
     match (method, path) {
-        ("get", "/api/v1/popular") => vec![json!({
-            "name": "audience",
-            "in": "query",
-            "required": false,
-            "description": "Whose 热门问题: that audience's own (at least 10 answered questions of theirs in 7 days), else the overall ones. Without it, the overall ones.",
-            "schema": {"type": "string", "enum": ["", "student", "teacher", "staff", "guest"]},
-        })],
         ("get", "/api/v1/admin/stale" | "/api/v1/admin/unanswered" | "/api/v1/admin/analytics") => {
             vec![query("days", json!({"type": "integer"}), "Look-back window in days (clamped to 1–3650)")]
         }
@@ -465,8 +465,6 @@ fn operation(r: &RouteDoc) -> Value {
         "/readyz" => responses["503"] = json!({"description": "The database does not answer"}),
         "/api/v1/popular" => {
             responses["200"] = json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Popular"}}}});
-            responses["400"] = error_response("A malformed query (a repeated `audience`, say)");
-            responses["422"] = error_response("Unknown audience (`field` is `audience`)");
         }
         "/api/v1/chat" => {
             responses["200"] = json!({"description": "The reply frame and the session to continue with", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatResponse"}}}});
@@ -592,10 +590,8 @@ pub fn document() -> Value {
                     "answer": {"type": "string"}}},
                 "Popular": {"type": "object", "properties": {
                     "days": {"type": "integer"},
-                    "audience": {"type": ["string", "null"], "description": "The audience asked for, if any"},
-                    "questions": {"type": "array", "items": {"type": "string"}, "description": "What the welcome suggests to that audience (or the overall ones)"},
-                    "by_audience": {"type": "object", "description": "Each audience's own list (empty below its traffic threshold)",
-                        "additionalProperties": {"type": "array", "items": {"type": "string"}}}}},
+                    "audience": {"type": "string", "enum": ["student", "teacher", "staff", "guest"], "description": "The asker's audience"},
+                    "questions": {"type": "array", "items": {"type": "string"}, "description": "What the asker's welcome suggests (their audience's own list, else the overall one)"}}},
             },
         },
     })
@@ -621,7 +617,8 @@ mod tests {
             );
         }
         let popular = &doc["paths"]["/api/v1/popular"]["get"];
-        assert_eq!(popular["parameters"][0]["name"], "audience");
+        assert!(popular.get("parameters").is_none(), "the audience is the asker's own, not a parameter");
+        assert_eq!(popular["security"], json!([{}, {"bearer": []}]));
         // Every route that reads a body documents it, and every operation its refusals.
         for (method, path) in [("post", "/api/v1/chat"), ("post", "/api/v1/admin/unanswered/attach"), ("post", "/cas/login")] {
             assert!(doc["paths"][path][method]["requestBody"].is_object(), "{method} {path}");

@@ -60,6 +60,28 @@ pub struct Settings {
     pub auth: crate::auth::AuthSettings,
     /// Where campus data (一卡通, 工资, 校园网, 邮箱, 办件, 消息) comes from (`[campus]`).
     pub campus: crate::campus::config::CampusSettings,
+    /// How long logged questions and idle sessions are kept (`[retention]`).
+    pub retention: Retention,
+}
+
+/// How long what users said is kept: the retention sweep (`server/src/retention.rs`) removes older rows.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    /// Logged questions (and their ratings) older than this many days are removed.
+    pub question_log_days: u32,
+    /// Guest sessions not used for this many days are removed, with their dialogue state.
+    pub idle_guest_session_days: u32,
+    /// Sessions that never had a turn (a login that asked nothing) are removed after this many days.
+    pub empty_session_days: u32,
+    /// How often the sweep runs, in seconds.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { question_log_days: 180, idle_guest_session_days: 180, empty_session_days: 1, sweep_interval_secs: 3600 }
+    }
 }
 
 /// Bounds that keep one busy client or a slow engine from taking the server down.
@@ -89,6 +111,9 @@ pub struct Limits {
     /// New questions one address may ask at once, and per second after (sized to the engine: `limits.rs`).
     pub question_burst: u32,
     pub questions_per_second: f64,
+    /// Turns one session may take at once, and per second after (over any number of connections).
+    pub session_turn_burst: u32,
+    pub session_turns_per_second: f64,
     /// How long a connection may take to send a request's headers; also how long an idle keep-alive connection
     /// stays open (hyper's header-read timer runs whenever a connection waits for a request).
     pub header_read_timeout: Duration,
@@ -116,6 +141,8 @@ impl Default for Limits {
             ip_per_second: crate::limits::DEFAULT_IP_PER_SECOND,
             question_burst: crate::limits::DEFAULT_QUESTION_BURST,
             questions_per_second: crate::limits::DEFAULT_QUESTIONS_PER_SECOND,
+            session_turn_burst: crate::limits::DEFAULT_SESSION_TURN_BURST,
+            session_turns_per_second: crate::limits::DEFAULT_SESSION_TURNS_PER_SECOND,
             header_read_timeout: Duration::from_secs(10),
             max_connections_per_address: 256,
             max_open_connections: 16_384,
@@ -143,6 +170,7 @@ impl Default for Settings {
             channels: crate::channels::dispatch::ChannelSettings::default(),
             auth: crate::auth::AuthSettings::default(),
             campus: crate::campus::config::CampusSettings::default(),
+            retention: Retention::default(),
         }
     }
 }
@@ -163,6 +191,8 @@ pub struct FileSettings {
     pub auth: crate::auth::FileAuthSettings,
     #[serde(default)]
     pub campus: crate::campus::config::CampusSettings,
+    #[serde(default)]
+    pub retention: Retention,
 }
 
 /// `[limits]` of the config file; durations in milliseconds.
@@ -182,6 +212,8 @@ pub struct FileLimits {
     pub ip_per_second: Option<f64>,
     pub question_burst: Option<u32>,
     pub questions_per_second: Option<f64>,
+    pub session_turn_burst: Option<u32>,
+    pub session_turns_per_second: Option<f64>,
     pub header_read_timeout_ms: Option<u64>,
     pub max_connections_per_address: Option<usize>,
     pub max_open_connections: Option<usize>,
@@ -246,6 +278,7 @@ impl Settings {
         s.channels = crate::channels::dispatch::ChannelSettings::from_args(&overrides.channels)?;
         s.auth = crate::auth::AuthSettings::layer(file.auth, overrides.auth)?;
         s.campus = file.campus;
+        s.retention = file.retention;
         let l = file.limits;
         let ms = Duration::from_millis;
         let d = &mut s.limits;
@@ -262,6 +295,8 @@ impl Settings {
         d.ip_per_second = l.ip_per_second.unwrap_or(d.ip_per_second);
         d.question_burst = l.question_burst.unwrap_or(d.question_burst);
         d.questions_per_second = l.questions_per_second.unwrap_or(d.questions_per_second);
+        d.session_turn_burst = l.session_turn_burst.unwrap_or(d.session_turn_burst);
+        d.session_turns_per_second = l.session_turns_per_second.unwrap_or(d.session_turns_per_second);
         d.header_read_timeout = l.header_read_timeout_ms.map_or(d.header_read_timeout, ms);
         d.max_connections_per_address = l.max_connections_per_address.unwrap_or(d.max_connections_per_address);
         d.max_open_connections = l.max_open_connections.unwrap_or(d.max_open_connections);

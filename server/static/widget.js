@@ -810,6 +810,9 @@
     state.retryDelay = BACKOFF_MIN_MS;
     var session = asText(frame.session);
     var sameDialogue = session && session === state.session && state.transcript.length > 0;
+    var user0 = frame.user && frame.user.name ? frame.user : null;
+    // Logging in may continue the dialogue under the session the login was issued for: it is still ours.
+    if (user0 && state.user === null && state.transcript.length > 0) sameDialogue = true;
     if (session) {
       state.session = session;
       save("localStorage", STORAGE.session, session);
@@ -1107,7 +1110,7 @@
         if (path === "/auth/logout") {
           button.addEventListener("click", function (event) {
             event.preventDefault();
-            logout(href);
+            logout();
           });
         } else if (path === "/auth/login") {
           button.addEventListener("click", function (event) {
@@ -1227,10 +1230,11 @@
   }
 
   /**
-   * 退出登录: `POST /auth/logout` with the token as a bearer (the old server's `GET ?token=` when that route
-   * is not there), then this browser forgets the user's dialogue and starts afresh as a guest.
+   * 退出登录: `POST /auth/logout` with the token as a bearer (the server ends the session and clears its
+   * dialogue), then this browser forgets the user's dialogue and starts afresh as a guest — also when the server
+   * cannot be reached, so that nothing of it stays on a shared computer.
    */
-  function logout(href) {
+  function logout() {
     var token = load("localStorage", STORAGE.token);
     var done = function () {
       clearConversation("您已退出登录，本机的对话记录已清除", true);
@@ -1240,23 +1244,9 @@
       method: "POST",
       headers: { Authorization: "Bearer " + token },
       credentials: "omit",
-      redirect: "manual",
-    })
-      .then(function (response) {
-        // 404/405: a server from before POST /auth/logout; it unbinds on GET with the token.
-        if (response.status === 404 || response.status === 405) return legacyLogout(href, token);
-      })
-      .catch(function () {
-        return legacyLogout(href, token); // e.g. no CORS for the POST on this server: the GET needs none
-      })
-      .then(done, done);
+    }).then(done, done);
   }
 
-  function legacyLogout(href, token) {
-    var url = new URL(href);
-    url.searchParams.set("token", token);
-    return fetch(url.href, { mode: "no-cors", credentials: "omit", redirect: "manual" }).catch(function () {});
-  }
 
   /**
    * Forgets the dialogue on this browser: transcript, session id and (on logout) the token; the next

@@ -228,19 +228,16 @@ test("screenshots of the widget on desktop and mobile widths", async (t) => {
   }
 });
 
-test("logging in from the login card through the demo CAS makes the widget talk as the user", async (t) => {
-  const b = await launch();
-  t.after(() => b.close());
+// Asks for personal data (which needs a login), logs in from the login card through the demo CAS popup as the
+// demo student and waits until the widget's status names the user; returns that status text and the
+// session id stored before the login.
+async function logInFromLoginCard(b, w) {
   const { page, context } = b;
-  const w = await openDemo(page);
-  await w.welcome.first().waitFor();
-  // Personal data needs a login, so the bot answers with the login card.
   const reply = await ask(page, "查一卡通余额");
   const login = reply.locator(".card.login a.btn.login");
   await login.waitFor({ timeout: 5000 });
   assert.match(await login.getAttribute("href"), /\/auth\/login/);
-  const session = await storedSession(page);
-
+  const sessionBeforeLogin = await storedSession(page);
   const [popup] = await Promise.all([context.waitForEvent("page"), login.click()]);
   await popup.locator("#username").waitFor({ timeout: 15000 });
   await popup.locator("#username").fill("2021001234");
@@ -248,7 +245,6 @@ test("logging in from the login card through the demo CAS makes the widget talk 
   const closed = popup.waitForEvent("close", { timeout: 15000 });
   await popup.locator("form button[type=submit]").click();
   await closed; // 登录成功, the hand-over to the widget, and the popup closes itself
-
   const name = await eventually(
     async () => {
       const status = await w.status.textContent();
@@ -256,6 +252,17 @@ test("logging in from the login card through the demo CAS makes the widget talk 
     },
     { message: "the status names the logged-in user" }
   );
+  return { name, sessionBeforeLogin };
+}
+
+test("logging in from the login card through the demo CAS makes the widget talk as the user", async (t) => {
+  const b = await launch();
+  t.after(() => b.close());
+  const { page } = b;
+  const w = await openDemo(page);
+  await w.welcome.first().waitFor();
+  // Personal data needs a login, so the bot answers with the login card.
+  const { name, sessionBeforeLogin: session } = await logInFromLoginCard(b, w);
   t.diagnostic(`after login: ${name}; ${await w.host.locator(".system").last().textContent()}`);
   assert.ok(await page.evaluate(() => localStorage.getItem("ehall-bot.token")), "the token is stored");
   assert.equal(await storedSession(page), session, "the dialogue continues in the same session");
@@ -274,6 +281,8 @@ test("the feedback form's 跳过 step has a 跳过 chip, and a chosen clarify it
   const { page } = b;
   const w = await openDemo(page);
   await w.welcome.first().waitFor();
+  // 意见反馈 is filed as the logged-in user (a guest is asked to log in first).
+  await logInFromLoginCard(b, w);
   const start = await ask(page, "我要提意见");
   t.diagnostic(`我要提意见 → ${(await start.textContent()).slice(0, 100)}`);
   const content = await ask(page, "办事指南里助学金的电话打不通，希望更新一下");

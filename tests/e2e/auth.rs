@@ -113,7 +113,7 @@ async fn demo_login_page(
     (status, page.text().await.expect("a page"), callback)
 }
 
-async fn demo_login(app: &TestApp, session: Option<&str>, user: &str, password: &str) -> String {
+pub(crate) async fn demo_login(app: &TestApp, session: Option<&str>, user: &str, password: &str) -> String {
     let (status, page, _) = demo_login_page(app, session, user, password).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("登录成功"), "{page}");
@@ -335,12 +335,7 @@ async fn forged_and_expired_tokens_make_a_guest_who_is_told_so() {
     let (_, genuine_mac) = token.split_once('.').expect("a dot");
     let tampered = format!("{payload}.{genuine_mac}");
 
-    for bad in [
-        forged.as_str(),
-        expired.as_str(),
-        tampered.as_str(),
-        "garbage",
-    ] {
+    for bad in [forged.as_str(), tampered.as_str(), "garbage"] {
         let (welcome, mut socket) = ws(app.addr, Some(&session), Some(bad)).await;
         assert_eq!(welcome["user"], Value::Null, "{bad}: {welcome}");
         assert!(
@@ -360,7 +355,7 @@ async fn forged_and_expired_tokens_make_a_guest_who_is_told_so() {
     }
     let response = browser()
         .post(app.http_url("/api/v1/chat"))
-        .bearer_auth(&expired)
+        .bearer_auth(&forged)
         .json(&json!({"text": "登录", "session": session}))
         .send()
         .await
@@ -368,6 +363,16 @@ async fn forged_and_expired_tokens_make_a_guest_who_is_told_so() {
     let body: Value = response.json().await.expect("JSON");
     assert_ne!(body["session"], session.as_str());
     assert_eq!(body["reply"]["cards"][0]["kind"], "login", "{body}");
+
+    // A genuine token past its time ends its session as a logout does: the session is a guest's from then on,
+    // with its dialogue cleared, so resuming it reads nothing of the user's.
+    let (welcome, mut socket) = ws(app.addr, Some(&session), Some(&expired)).await;
+    assert_eq!(welcome["user"], Value::Null, "{welcome}");
+    assert!(welcome["text"].as_str().unwrap_or_default().contains("登录已过期"), "{welcome}");
+    let reply = say(&mut socket, "登录").await;
+    assert_eq!(reply["cards"][0]["kind"], "login", "{reply}");
+    let (welcome, _) = ws(app.addr, Some(&session), Some(&token)).await;
+    assert_eq!(welcome["user"], Value::Null, "the session's login is over: {welcome}");
 }
 
 #[tokio::test]
@@ -400,53 +405,61 @@ async fn a_session_bound_to_one_user_cannot_be_taken_over() {
 }
 
 #[tokio::test]
-async fn logout_unbinds_the_session_and_ends_the_token() {
+async fn logout_needs_the_token_ends_the_session_and_clears_its_dialogue() {
     let app = spawn_app().await;
     let (welcome, _) = ws(app.addr, None, None).await;
     let session = welcome["session"].as_str().expect("a session").to_owned();
     let token = demo_login(&app, Some(&session), "2021001234", "demo-student").await;
     let (_, mut open_socket) = ws(app.addr, Some(&session), Some(&token)).await;
-
     // 退出登录 in the chat: the logout card, completed with the session.
     let reply = say(&mut open_socket, "退出登录").await;
-    let logout_url = reply["cards"][0]["actions"][0]["url"]
-        .as_str()
-        .expect("a logout link")
-        .to_owned();
-    assert_eq!(
-        logout_url,
-        app.http_url(&format!("/auth/logout?session={session}"))
-    );
+    let logout_url = reply["cards"][0]["actions"][0]["url"].as_str().expect("a logout link").to_owned();
+    assert_eq!(logout_url, app.http_url(&format!("/auth/logout?session={session}")));
+    // Something private is pending in the session: a 意见反馈 being written.
+    say(&mut open_socket, "我要提意见").await;
+    let pending = say(&mut open_socket, "工资条上的补贴少发了两个月").await;
+    assert!(pending.to_string().contains("联系"), "the form asks for a contact next: {pending}");
 
-    let response = browser()
-        .get(&logout_url)
-        .send()
-        .await
-        .expect("GET /auth/logout");
+    // Opening that link (a GET anyone who sees the URL can make) ends only the CAS login, never the session.
+    let response = browser().get(&logout_url).send().await.expect("GET /auth/logout");
     let to_cas = location(&response);
-    assert!(
-        to_cas.starts_with(&app.http_url("/cas/logout?service=")),
-        "{to_cas}"
-    );
-    let cas_page = browser()
-        .get(&to_cas)
-        .send()
-        .await
-        .expect("GET the CAS logout");
-    assert_eq!(cas_page.status(), StatusCode::OK);
+    assert!(to_cas.starts_with(&app.http_url("/cas/logout?service=")), "{to_cas}");
+    let (still, _) = ws(app.addr, Some(&session), Some(&token)).await;
+    assert_eq!(still["user"], student(), "a GET logs nobody out: {still}");
 
-    // The connection still open is a guest's from its next turn on.
+    // POST without a token, or with a forged one: refused, nothing changes.
+    let client = reqwest::Client::new();
+    let refused = client.post(app.http_url("/auth/logout")).send().await.expect("POST");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let refused = client.post(app.http_url("/auth/logout")).bearer_auth("x.y").send().await.expect("POST");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    // POST with the token: logged out.
+    let done = client.post(app.http_url("/auth/logout")).bearer_auth(&token).send().await.expect("POST");
+    assert_eq!(done.status(), StatusCode::OK);
+    let body: Value = done.json().await.expect("JSON");
+    assert_eq!(body["logged_out"], true, "{body}");
+
+    // The connection still open is a guest's from its next turn on, and the pending form is gone.
+    let reply = say(&mut open_socket, "跳过").await;
+    assert!(!reply.to_string().contains("补贴少发"), "the form is not read back: {reply}");
     let reply = say(&mut open_socket, "登录").await;
     assert_eq!(reply["cards"][0]["kind"], "login", "{reply}");
-    // The token is over; the session is a guest's again, so a guest resumes it.
+    // The token is over; the session is a guest's again, so a guest resumes it — with nothing of the user's in it.
     let (welcome, _) = ws(app.addr, Some(&session), Some(&token)).await;
     assert_eq!(welcome["user"], Value::Null);
-    assert!(welcome["text"]
-        .as_str()
-        .unwrap_or_default()
-        .contains("登录已过期"));
-    let (welcome, _) = ws(app.addr, Some(&session), None).await;
+    assert!(welcome["text"].as_str().unwrap_or_default().contains("登录已过期"));
+    let (welcome, mut guest) = ws(app.addr, Some(&session), None).await;
     assert_eq!(welcome["session"], session.as_str());
+    let reply = say(&mut guest, "确认").await;
+    assert!(!reply.to_string().contains("补贴少发"), "{reply}");
+    let pool = app.db.pool().await;
+    let state: String = sqlx::query_scalar("SELECT state_json FROM sessions WHERE id = $1")
+        .bind(&session)
+        .fetch_one(&pool)
+        .await
+        .expect("the session row");
+    assert!(!state.contains("补贴少发"), "{state}");
 }
 
 /// A mock school CAS that answers every validation with one recorded document.
@@ -497,8 +510,10 @@ async fn failure_documents_of_a_real_cas_map_to_clear_pages_and_bind_nothing() {
         settings.auth.cas_url = Some(cas_url.clone());
         settings.auth.token_secret = Some(Secret::new("a-production-like-secret-value".into()));
         let app = spawn_app_with(db, settings).await;
-        let (welcome, _) = ws(app.addr, None, None).await;
+        let (welcome, mut guest) = ws(app.addr, None, None).await;
         let session = welcome["session"].as_str().expect("a session").to_owned();
+        // A turn stores the guest's session (connecting alone does not).
+        say(&mut guest, "你好").await;
 
         // Login goes to the configured CAS, and the demo CAS is not served.
         let to_cas = location(

@@ -21,3 +21,4 @@ mod portal;
 mod portal_forms;
 mod portal_user;
 mod portal_connector;
+mod privacy;

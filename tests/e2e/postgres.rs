@@ -57,9 +57,14 @@ async fn every_migration_runs_and_the_store_round_trips_on_postgres() {
         reply_id: "r_pg1".into(),
     };
     store
-        .record_turn(&id, &state, &question)
+        .record_turn(&id, Some("2023001"), &state, &question)
         .await
         .expect("record a turn");
+    // A guest's write to the user's session is refused by the owner guard, on PostgreSQL as on SQLite.
+    let refused = store
+        .record_turn(&id, None, &DialogueState::default(), &QuestionRecord { reply_id: "r_pg0".into(), ..question.clone() })
+        .await;
+    assert!(matches!(refused, Err(server::store::StoreError::NotOwner)), "{refused:?}");
     let loaded = again
         .load(&id)
         .await

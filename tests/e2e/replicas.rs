@@ -48,6 +48,10 @@ impl ServerProcess {
         );
         let addr = free_addr();
         let workdir = tempfile::tempdir().expect("a working folder");
+        // Every test client shares 127.0.0.1, as a campus does behind a proxy: the per-address and per-session
+        // question budgets are off, as docs/deployment.md says to set them there (their own tests are elsewhere).
+        let config = workdir.path().join("ehall.toml");
+        std::fs::write(&config, "[limits]\nquestion_burst = 0\nsession_turn_burst = 0\n").expect("write the config");
         let mut command = Command::new(&bin);
         command
             .arg("serve")
@@ -61,6 +65,8 @@ impl ServerProcess {
             ])
             .arg("--data-dir")
             .arg(ehall_tests::data_dir())
+            .arg("--config")
+            .arg(&config)
             .current_dir(workdir.path())
             .env("EHALL_TOKEN_SECRET", "replica-test-token-secret-0123456789")
             .env("EHALL_ADMINS", "A0001")

@@ -22,9 +22,10 @@ async fn a_session_started_over_http_continues_over_the_websocket() {
 #[tokio::test]
 async fn an_unknown_session_on_connect_gets_a_new_id() {
     let app = spawn_app().await;
-    let client = connect(app.addr, Some("s_unknown123")).await;
+    let mut client = connect(app.addr, Some("s_unknown123")).await;
     assert_ne!(client.session(), "s_unknown123");
-    assert_eq!(app.db.turns(&client.session()).await, 0);
+    client.send_text("1", "你好").await;
+    assert_eq!(app.db.turns(&client.session()).await, 1, "the new id is the one stored on the first turn");
 }
 
 #[tokio::test]

@@ -6,8 +6,8 @@ use serde_json::json;
 #[tokio::test]
 async fn the_welcome_frame_names_a_new_guest_session_and_greets() {
     let app = spawn_app().await;
-    let client = connect(app.addr, None).await;
-    let w = &client.welcome;
+    let mut client = connect(app.addr, None).await;
+    let w = &client.welcome.clone();
     assert_eq!(w["type"], "welcome");
     assert!(w["session"].as_str().is_some_and(|s| s.starts_with("s_")), "{w}");
     assert!(w["user"].is_null(), "a guest has no user: {w}");
@@ -16,8 +16,10 @@ async fn the_welcome_frame_names_a_new_guest_session_and_greets() {
     let labels: Vec<&str> = w["suggestions"].as_array().expect("suggestions").iter().filter_map(|s| s["label"].as_str()).collect();
     let expected: Vec<&str> = kb.texts.welcome.suggestions.iter().map(String::as_str).collect();
     assert_eq!(labels, expected);
-    // The session exists in the database from the first frame on.
-    assert_eq!(app.db.turns(&client.session()).await, 0);
+    // The session is stored on its first turn, under the id the welcome named.
+    let session = client.session();
+    client.send_text("1", "你好").await;
+    assert_eq!(app.db.turns(&session).await, 1);
 }
 
 #[tokio::test]

@@ -208,9 +208,11 @@ pub fn test_settings(db: &TestDb) -> Settings {
         vector_cache_dir: repo_root().join("var/vectors"),
         semantic: true,
         // Every test client is 127.0.0.1: the per-address question budget is off (tests/e2e/connections.rs tests it).
-        limits: Limits { question_burst: 0, ..Limits::default() },
+        // Tests drive many turns from one address and one session quickly; the budgets have their own tests.
+        limits: Limits { question_burst: 0, session_turn_burst: 0, ..Limits::default() },
         channels: Default::default(),
         campus: Default::default(),
+        retention: Default::default(),
         // A fixed secret: tests never write var/token-secret.
         auth: server::auth::AuthSettings {
             token_secret: Some(Secret::new("e2e-test-login-token-secret".to_owned())),

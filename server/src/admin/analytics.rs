@@ -24,6 +24,8 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Clone)]
 pub struct LoggedQuestion {
     pub day: String,
+    /// The session it was asked in (热门问题 count distinct sessions, not repetitions).
+    pub session: String,
     pub channel: String,
     pub text: String,
     pub mode: String,
@@ -38,7 +40,7 @@ async fn logged_since(pool: &AnyPool, days: i64) -> Result<Vec<LoggedQuestion>, 
     let since = (chrono::Utc::now() - chrono::Duration::days(days))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let rows = sqlx::query(
-        "SELECT q.created_at AS created_at, q.channel AS channel, q.text AS text, q.mode AS mode, q.top_item AS top_item, \
+        "SELECT q.created_at AS created_at, q.session_id AS session_id, q.channel AS channel, q.text AS text, q.mode AS mode, q.top_item AS top_item, \
          q.latency_ms AS latency_ms, q.audience AS audience, r.helpful AS helpful \
          FROM question_log q LEFT JOIN ratings r ON r.reply_id = q.reply_id WHERE q.created_at >= $1",
     )
@@ -52,6 +54,7 @@ async fn logged_since(pool: &AnyPool, days: i64) -> Result<Vec<LoggedQuestion>, 
         let audience: Option<String> = row.try_get("audience")?;
         out.push(LoggedQuestion {
             day: created.chars().take(10).collect(),
+            session: row.try_get("session_id")?,
             channel: row.try_get("channel")?,
             text: row.try_get("text")?,
             mode: row.try_get("mode")?,
@@ -162,7 +165,7 @@ async fn analytics(
         .collect();
     let mut v = summarize(&log, &items);
     v["days"] = json!(days);
-    let popular = popular_questions(&ctx.pool, POPULAR_DAYS, POPULAR_COUNT).await?;
+    let popular = popular_questions(&ctx.pool, POPULAR_DAYS, POPULAR_COUNT, kb).await?;
     v["popular"] = json!(popular.overall);
     v["popular_by_audience"] = by_audience_json(&popular);
     Ok(Json(v))
@@ -177,43 +180,51 @@ pub const POPULAR_MIN_TRAFFIC: usize = 20;
 /// Below this many answered questions of one audience, that audience's askers get the overall list.
 pub const POPULAR_MIN_AUDIENCE_TRAFFIC: usize = 10;
 
-/// The most asked questions among `log` (answered, not rated unhelpful, one wording per answered item, at most
-/// 30 characters), or nothing when fewer than `min_traffic` answered questions are there.
-pub fn top_questions(log: &[&LoggedQuestion], n: usize, min_traffic: usize) -> Vec<String> {
+/// An item counts as popular only when at least this many different sessions were answered with it: one person
+/// asking again and again (or a script) cannot put anything on everybody's welcome.
+pub const POPULAR_MIN_SESSIONS: usize = 3;
+
+/// The items most answered among `log`, by distinct sessions (answered, not rated unhelpful, at least
+/// [`POPULAR_MIN_SESSIONS`] sessions each), each shown as the item's own question or title from `title_of` —
+/// never a user's words, so nothing anybody typed (a phone number in a form, a greeting, a typo) reaches another
+/// user's welcome. Nothing when fewer than `min_traffic` answered questions are there.
+pub fn top_questions(
+    log: &[&LoggedQuestion],
+    n: usize,
+    min_traffic: usize,
+    title_of: &dyn Fn(&str) -> Option<String>,
+) -> Vec<String> {
     let answered: Vec<&LoggedQuestion> = log
         .iter()
         .copied()
         .filter(|q| {
-            q.mode == "answer" && !q.text.starts_with("action:") && q.helpful != Some(false)
+            q.mode == "answer" && q.top_item.is_some() && !q.text.starts_with("action:") && q.helpful != Some(false)
         })
         .collect();
     if answered.len() < min_traffic.max(1) {
         return Vec::new();
     }
-    let mut seen_items = HashSet::new();
-    let mut out = Vec::new();
-    for (text, _) in top_counts(answered.iter().map(|q| q.text.trim()), usize::MAX) {
-        let item = answered
-            .iter()
-            .find(|q| q.text.trim() == text)
-            .and_then(|q| q.top_item.clone());
-        if item.is_some_and(|i| !seen_items.insert(i)) || text.chars().count() > 30 {
-            continue;
-        }
-        out.push(text);
-        if out.len() >= n {
-            break;
+    let mut sessions: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for q in &answered {
+        if let Some(item) = q.top_item.as_deref() {
+            sessions.entry(item).or_default().insert(q.session.as_str());
         }
     }
-    out
+    let mut ranked: Vec<(&str, usize)> = sessions
+        .into_iter()
+        .map(|(item, who)| (item, who.len()))
+        .filter(|&(_, count)| count >= POPULAR_MIN_SESSIONS)
+        .collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    ranked.into_iter().filter_map(|(item, _)| title_of(item)).take(n).collect()
 }
 
 /// 热门问题 of a log: overall (at least [`POPULAR_MIN_TRAFFIC`] answered questions) and for each asker audience
-/// with at least [`POPULAR_MIN_AUDIENCE_TRAFFIC`] answered questions of its own.
-pub fn popular_of(log: &[LoggedQuestion], n: usize) -> Popular {
+/// with at least [`POPULAR_MIN_AUDIENCE_TRAFFIC`] answered questions of its own; items named by `title_of`.
+pub fn popular_of(log: &[LoggedQuestion], n: usize, title_of: &dyn Fn(&str) -> Option<String>) -> Popular {
     let all: Vec<&LoggedQuestion> = log.iter().collect();
     let mut popular = Popular {
-        overall: top_questions(&all, n, POPULAR_MIN_TRAFFIC),
+        overall: top_questions(&all, n, POPULAR_MIN_TRAFFIC, title_of),
         ..Popular::default()
     };
     for audience in AskerAudience::ALL {
@@ -221,7 +232,7 @@ pub fn popular_of(log: &[LoggedQuestion], n: usize) -> Popular {
             .iter()
             .filter(|q| q.audience == Some(audience))
             .collect();
-        let top = top_questions(&theirs, n, POPULAR_MIN_AUDIENCE_TRAFFIC);
+        let top = top_questions(&theirs, n, POPULAR_MIN_AUDIENCE_TRAFFIC, title_of);
         if !top.is_empty() {
             popular.by_audience.insert(audience, top);
         }
@@ -229,9 +240,18 @@ pub fn popular_of(log: &[LoggedQuestion], n: usize) -> Popular {
     popular
 }
 
-/// The popular questions of the last `days`, overall and per audience (empty where traffic is too little).
-pub async fn popular_questions(pool: &AnyPool, days: i64, n: usize) -> Result<Popular, AdminError> {
-    Ok(popular_of(&logged_since(pool, days).await?, n))
+/// The popular questions of the last `days`, overall and per audience (empty where traffic is too little), named
+/// by the items of `kb` (an item no longer there is left out).
+pub async fn popular_questions(
+    pool: &AnyPool,
+    days: i64,
+    n: usize,
+    kb: &knowledge::KnowledgeBase,
+) -> Result<Popular, AdminError> {
+    let titles: HashMap<String, String> =
+        kb.items().map(|r| (kb.item_id(r).to_owned(), kb.item_title(r).to_owned())).collect();
+    let title_of = |id: &str| titles.get(id).cloned();
+    Ok(popular_of(&logged_since(pool, days).await?, n, &title_of))
 }
 
 /// `{"student": [...], …}`: each audience's own list (empty when it has too little traffic of its own).
@@ -246,44 +266,18 @@ fn by_audience_json(popular: &Popular) -> Value {
     Value::Object(map)
 }
 
-/// `?audience=` of `GET /api/v1/popular`.
-#[derive(Debug, serde::Deserialize)]
-struct PopularQuery {
-    audience: Option<String>,
-}
-
-/// `GET /api/v1/popular[?audience=student|teacher|staff|guest]`: 热门问题 from real traffic (empty when there is
-/// too little): with an audience, what that audience's welcome suggests (its own, else the overall ones);
-/// without, the overall ones. Computing them also refreshes the ones the welcome suggests.
-async fn popular(
-    State(state): State<AppState>,
-    Query(q): Query<PopularQuery>,
-) -> Result<Json<Value>, AdminError> {
+/// `GET /api/v1/popular`: the 热门问题 the asker's own welcome suggests — the audience of the bearer token's user
+/// (a guest without one), its own list when it has enough traffic, else the overall one; empty when there is too
+/// little. Other audiences' lists are not shown. Computing them also refreshes the ones the welcome suggests.
+async fn popular(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
-    let audience = match q
-        .audience
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
-        None => None,
-        Some(raw) => Some(AskerAudience::parse(raw).ok_or_else(|| {
-            AdminError::field(
-                "audience",
-                "未知的用户类别，可选 student、teacher、staff、guest",
-            )
-        })?),
-    };
+    let login = state.auth.resolve_headers(&headers).await;
+    let audience = AskerAudience::of(login.user().as_ref());
     let popular = ctx.refresh_popular().await;
-    let questions = match audience {
-        Some(a) => popular.for_audience(a).to_vec(),
-        None => popular.overall.clone(),
-    };
     Ok(Json(json!({
         "days": POPULAR_DAYS,
-        "audience": audience.map(AskerAudience::as_str),
-        "questions": questions,
-        "by_audience": by_audience_json(&popular),
+        "audience": audience.as_str(),
+        "questions": popular.for_audience(audience),
     })))
 }
 
@@ -303,6 +297,7 @@ mod tests {
     fn a_summary_counts_modes_days_and_never_asked_items() {
         let q = |day: &str, mode: &str, item: Option<&str>, helpful| LoggedQuestion {
             day: day.into(),
+            session: "s_1".into(),
             channel: "ws".into(),
             text: "校园卡丢了".into(),
             mode: mode.into(),
@@ -323,59 +318,74 @@ mod tests {
         assert_eq!(s["never_asked"]["items"][0]["id"], "b");
     }
 
-    #[test]
-    fn popular_questions_are_kept_apart_by_audience() {
-        let q = |text: &str, item: &str, audience| LoggedQuestion {
+    fn logged(text: &str, item: Option<&str>, session: usize, audience: Option<AskerAudience>) -> LoggedQuestion {
+        LoggedQuestion {
             day: "2026-11-27".into(),
+            session: format!("s_{session}"),
             channel: "ws".into(),
             text: text.into(),
-            mode: "answer".into(),
-            top_item: Some(item.into()),
+            mode: if item.is_some() { "answer" } else { "fallback" }.into(),
+            top_item: item.map(str::to_owned),
             latency_ms: 5,
             helpful: None,
             audience,
-        };
+        }
+    }
+
+    fn titles(id: &str) -> Option<String> {
+        match id {
+            "s-research" => Some("科研经费报销".into()),
+            "s-grant" => Some("学生资助申请".into()),
+            "s-card" => Some("校园卡补办".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn popular_questions_are_kept_apart_by_audience_and_named_by_the_item() {
         let mut log = Vec::new();
-        for _ in 0..12 {
-            log.push(q(
-                "科研经费怎么报销",
-                "s-research",
-                Some(AskerAudience::Teacher),
-            ));
+        for i in 0..12 {
+            log.push(logged("科研经费怎么报销", Some("s-research"), i, Some(AskerAudience::Teacher)));
         }
-        for _ in 0..11 {
-            log.push(q("助学金怎么申请", "s-grant", Some(AskerAudience::Student)));
+        for i in 0..11 {
+            log.push(logged("助学金怎么申请", Some("s-grant"), 100 + i, Some(AskerAudience::Student)));
         }
-        for _ in 0..3 {
-            log.push(q(
-                "校园卡丢了怎么补办",
-                "s-card",
-                Some(AskerAudience::Guest),
-            ));
-            // The same item in other words counts once.
-            log.push(q("校园卡丢了", "s-card", None));
+        for i in 0..3 {
+            log.push(logged("校园卡丢了怎么补办", Some("s-card"), 200 + i, Some(AskerAudience::Guest)));
+            log.push(logged("校园卡丢了", Some("s-card"), 300 + i, None));
         }
-        let popular = popular_of(&log, 6);
-        assert_eq!(popular.overall[0], "科研经费怎么报销");
-        assert_eq!(popular.overall.len(), 3, "{popular:?}");
-        assert_eq!(
-            popular.for_audience(AskerAudience::Teacher),
-            ["科研经费怎么报销".to_owned()]
-        );
-        assert_eq!(
-            popular.for_audience(AskerAudience::Student),
-            ["助学金怎么申请".to_owned()]
-        );
+        let popular = popular_of(&log, 6, &titles);
+        assert_eq!(popular.overall, ["科研经费报销", "学生资助申请", "校园卡补办"], "{popular:?}");
+        assert_eq!(popular.for_audience(AskerAudience::Teacher), ["科研经费报销".to_owned()]);
+        assert_eq!(popular.for_audience(AskerAudience::Student), ["学生资助申请".to_owned()]);
         // Too few guest questions of their own: guests get the overall list.
         assert!(!popular.by_audience.contains_key(&AskerAudience::Guest));
-        assert_eq!(
-            popular.for_audience(AskerAudience::Guest),
-            popular.overall.as_slice()
-        );
-        let few = popular_of(&log[..15], 6);
+        assert_eq!(popular.for_audience(AskerAudience::Guest), popular.overall.as_slice());
+        let few = popular_of(&log[..15], 6, &titles);
         assert!(few.overall.is_empty(), "too little traffic overall");
         let s = summarize(&log, &[]);
         assert_eq!(s["audiences"]["teacher"], 12);
         assert_eq!(s["audiences"]["unknown"], 3);
+    }
+
+    #[test]
+    fn one_session_asking_again_and_again_makes_nothing_popular_and_raw_words_never_appear() {
+        let mut log = Vec::new();
+        // One session repeats a question 50 times; two other sessions ask it once: 3 sessions, popular.
+        for _ in 0..50 {
+            log.push(logged("13812345678", Some("s-card"), 1, Some(AskerAudience::Teacher)));
+        }
+        log.push(logged("校园卡丢了", Some("s-card"), 2, Some(AskerAudience::Teacher)));
+        // Fallbacks, small talk and form inputs (no item) never count, however many sessions send them.
+        for i in 0..40 {
+            log.push(logged("你好", None, 10 + i, Some(AskerAudience::Teacher)));
+        }
+        // 50 turns of one session and one of another: only two sessions, below the minimum.
+        let popular = popular_of(&log, 6, &titles);
+        assert!(popular.overall.is_empty(), "{popular:?}");
+        log.push(logged("补办校园卡", Some("s-card"), 3, Some(AskerAudience::Teacher)));
+        let popular = popular_of(&log, 6, &titles);
+        assert_eq!(popular.overall, ["校园卡补办"]);
+        assert!(popular.by_audience.values().flatten().chain(&popular.overall).all(|q| !q.contains("138") && q != "你好"));
     }
 }

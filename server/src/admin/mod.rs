@@ -178,20 +178,22 @@ impl AdminContext {
     /// Recomputes the 热门问题 of real traffic (overall and per audience) and hands them to the engine answering
     /// now, for its welcome. On a database error the engine keeps the ones it has.
     pub async fn refresh_popular(&self) -> bot::engine::Popular {
+        let engine = self.engine.current();
         match analytics::popular_questions(
             &self.pool,
             analytics::POPULAR_DAYS,
             analytics::POPULAR_COUNT,
+            engine.knowledge(),
         )
         .await
         {
             Ok(popular) => {
-                self.engine.current().set_popular(popular.clone());
+                engine.set_popular(popular.clone());
                 popular
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot compute the popular questions");
-                self.engine.current().popular()
+                engine.popular()
             }
         }
     }
@@ -286,7 +288,7 @@ pub async fn boot_engine(
     );
     let retrieval = retrieval.clone();
     let engine = tokio::task::spawn_blocking(move || engine_over(kb, &retrieval)).await??;
-    match analytics::popular_questions(pool, analytics::POPULAR_DAYS, analytics::POPULAR_COUNT).await {
+    match analytics::popular_questions(pool, analytics::POPULAR_DAYS, analytics::POPULAR_COUNT, engine.knowledge()).await {
         Ok(popular) => engine.set_popular(popular),
         // The periodic refresh sets them later; the authored suggestions stand in meanwhile.
         Err(e) => tracing::warn!(error = %e, "cannot compute the popular questions"),

@@ -216,6 +216,19 @@ impl Auth {
         };
         let claims = match self.signer.verify(token, now_unix()) {
             Ok(claims) => claims,
+            Err(TokenError::Expired) => {
+                // A genuine token past its time ends its session as a logout does: nobody resuming it later (a
+                // guest on the same browser) reads the dialogue or the forms left in it.
+                if let Ok(claims) = self.signer.verify(token, i64::MIN) {
+                    match store::unbind_session(&self.pool, &claims.session, &claims.user.id).await {
+                        Ok(true) => tracing::info!(session = %claims.session, "login expired; session ended"),
+                        Ok(false) => {}
+                        Err(e) => tracing::error!(error = %e, "cannot end the session of an expired login"),
+                    }
+                }
+                tracing::info!("login token expired; serving a guest");
+                return Login::Expired;
+            }
             Err(e) => {
                 tracing::info!(reason = %e, "login token refused; serving a guest");
                 return Login::Expired;

@@ -5,19 +5,29 @@ use crate::app::AppState;
 use crate::channels::cas::{self, CasError, CasFailureCode, LoginOptions};
 use crate::store::SessionId;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use tower_http::cors::{Any, CorsLayer};
 use axum::Router;
 use bot::protocol::{Role, UserInfo};
 use serde::Deserialize;
 
 /// The login routes, with the demo CAS server's when `demo_cas` is on.
 pub fn router(demo_cas: bool) -> Router<AppState> {
+    // The widget logs out from whatever site embeds it; the bearer token is the only credential (no cookies), so
+    // any origin may send it.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    let logout_routes = Router::new()
+        .route(super::LOGOUT_PATH, get(logout_page).post(logout))
+        .layer(cors);
     let routes = Router::new()
         .route(LOGIN_PATH, get(login))
         .route("/auth/callback", get(callback))
-        .route(super::LOGOUT_PATH, get(logout))
+        .merge(logout_routes)
         .route("/auth/done", get(|| async { pages::login_done() }))
         .route("/auth/logged-out", get(|| async { pages::logged_out() }));
     if demo_cas {
@@ -44,8 +54,6 @@ struct CallbackQuery {
 
 #[derive(Debug, Deserialize)]
 struct LogoutQuery {
-    session: Option<String>,
-    token: Option<String>,
     #[serde(rename = "return")]
     return_to: Option<String>,
 }
@@ -202,7 +210,14 @@ async fn bind_session(
             Some(Some(_)) => {
                 tracing::info!("the session to bind is another user's; starting a new one")
             }
-            Some(None) | None => {}
+            // A session that had no turn yet is only an id (sessions are stored on their first turn): it becomes
+            // the user's under that id, so the widget's dialogue continues. Whoever else knows the id gets
+            // nothing from it: every turn checks the owner.
+            None => match store::create_bound_session(&auth.pool, id.as_str(), &user.id).await {
+                Ok(()) => return Ok(id),
+                Err(e) => tracing::info!(error = %e, "the session to bind appeared meanwhile; starting a new one"),
+            },
+            Some(None) => {}
         }
     }
     let id = SessionId::generate();
@@ -269,25 +284,29 @@ async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQue
     pages::login_success(&user.name, &token, &allowed_origins(auth), &next)
 }
 
-async fn logout(State(state): State<AppState>, Query(query): Query<LogoutQuery>) -> Response {
+/// `POST /auth/logout` with `Authorization: Bearer <token>`: ends the token's session — unbound, its dialogue and
+/// forms cleared, the token refused from then on. Without a valid token nothing changes (401): logging out is
+/// a change only the holder of the login may make, never a link anyone can open.
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let auth = &state.auth;
-    if let Login::User(claims) = auth.resolve(query.token.as_deref()).await {
-        if let Err(e) = store::unbind_session(&auth.pool, &claims.session, &claims.user.id).await {
-            return server_failure(&e.to_string());
-        }
+    let Login::User(claims) = auth.resolve_headers(&headers).await else {
+        let body = serde_json::json!({"error": {"code": "unauthorized", "message": "退出登录需要有效的登录凭证"}});
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    };
+    if let Err(e) = store::unbind_session(&auth.pool, &claims.session, &claims.user.id).await {
+        tracing::error!(error = %e, "cannot end the session on logout");
+        let body = serde_json::json!({"error": {"code": "internal", "message": "服务器内部错误，请稍后再试"}});
+        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();
     }
-    if let Some(id) = query.session.as_deref().and_then(SessionId::parse) {
-        match store::session_user(&auth.pool, id.as_str()).await {
-            Ok(Some(Some(owner))) => {
-                if let Err(e) = store::unbind_session(&auth.pool, id.as_str(), &owner).await {
-                    return server_failure(&e.to_string());
-                }
-                tracing::info!(session = %id, "logged out");
-            }
-            Ok(_) => {}
-            Err(e) => return server_failure(&e.to_string()),
-        }
-    }
+    tracing::info!(session = %claims.session, "logged out");
+    let cas_logout = cas::logout_url(&auth.cas_base(), Some(&format!("{}/auth/logged-out", auth.public_base()))).ok();
+    axum::Json(serde_json::json!({"logged_out": true, "cas_logout": cas_logout})).into_response()
+}
+
+/// `GET /auth/logout`: only ends the 统一身份认证 login (a redirect to CAS's logout); no chat session changes on a
+/// GET, since its address can be opened by anyone who sees it. The widget logs out with the POST above.
+async fn logout_page(State(state): State<AppState>, Query(query): Query<LogoutQuery>) -> Response {
+    let auth = &state.auth;
     let back = allowed_return(auth, query.return_to.as_deref())
         .unwrap_or_else(|| format!("{}/auth/logged-out", auth.public_base()));
     match cas::logout_url(&auth.cas_base(), Some(&back)) {

@@ -60,15 +60,19 @@ pub async fn create_bound_session(
     Ok(())
 }
 
-/// Unbinds a session from `user_id` (the session stays, as a guest's); false when it was not bound to them.
+/// Ends a user's session (logout, or their token expired): unbound from `user_id` and its dialogue — topic,
+/// pending forms, everything the user typed into them — reset, so that whoever resumes the id next (a guest on
+/// the same browser) reads nothing of it. False when it was not bound to them.
 pub async fn unbind_session(
     pool: &AnyPool,
     session: &str,
     user_id: &str,
 ) -> Result<bool, sqlx::Error> {
+    let empty = serde_json::to_string(&DialogueState::default()).unwrap_or_else(|_| "{}".to_owned());
     let done = sqlx::query(
-        "UPDATE sessions SET user_id = NULL, updated_at = $1 WHERE id = $2 AND user_id = $3",
+        "UPDATE sessions SET user_id = NULL, state_json = $1, updated_at = $2 WHERE id = $3 AND user_id = $4",
     )
+    .bind(empty)
     .bind(now())
     .bind(session)
     .bind(user_id)

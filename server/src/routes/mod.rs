@@ -28,7 +28,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::metrics::router())
         .merge(crate::openapi::router())
         .layer(axum::middleware::from_fn_with_state(
-            crate::limits::Budgets::from_limits(&state.limits),
+            state.budgets.clone(),
             crate::limits::limit_per_ip,
         ))
         .layer(TraceLayer::new_for_http())

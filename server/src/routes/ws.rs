@@ -9,7 +9,8 @@ use crate::conversation::{self, Session};
 use crate::error::ApiError;
 use crate::store::{Channel, Rating};
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::Extension;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -17,6 +18,7 @@ use bot::protocol::{ClientFrame, ErrorCode, FrameError, ServerFrame};
 use bot::Input;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Bytes read from the socket at a time; messages are small.
@@ -42,8 +44,11 @@ pub struct ConnectParams {
 async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Query(params): Query<ConnectParams>,
 ) -> Result<Response, ApiError> {
+    // Served without connect info (router unit tests), there is no address to budget.
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
     let permit = state.connection_permits.clone().try_acquire_owned().map_err(|_| ApiError::TooManyConnections)?;
     let max_message = state.limits.max_message_bytes;
     Ok(ws
@@ -55,7 +60,7 @@ async fn upgrade(
         .on_upgrade(move |socket| async move {
             let _permit = permit;
             let (sink, stream) = socket.split();
-            run_connection(state, params, sink, stream).await;
+            run_connection(state, params, peer, sink, stream).await;
         }))
 }
 
@@ -89,17 +94,37 @@ enum End {
     ClientGone,
     Idle,
     ShuttingDown,
+    /// The client broke the websocket protocol; closed with the matching code (1009, 1007 or 1002).
+    Violation(u16),
+    /// A login bound the session to a user after this connection opened as someone else.
+    SessionTaken,
+}
+
+/// The close code for a read error: a message over the size limit is 1009, text that is not UTF-8 is 1007, any
+/// other breach of the protocol 1002; `None` when the connection simply went away.
+fn violation_code(error: axum::Error) -> Option<u16> {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    let inner = error.into_inner();
+    match inner.downcast_ref::<WsError>()? {
+        WsError::Capacity(CapacityError::MessageTooLong { .. } | CapacityError::TooManyHeaders) => Some(close_code::SIZE),
+        WsError::Utf8(_) => Some(close_code::INVALID),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake | ProtocolError::SendAfterClosing) => None,
+        WsError::Protocol(_) => Some(close_code::PROTOCOL),
+        _ => None,
+    }
 }
 
 /// Serves one websocket connection until it ends.
-pub async fn run_connection<Tx, Rx>(state: AppState, params: ConnectParams, mut tx: Tx, mut rx: Rx)
+pub async fn run_connection<Tx, Rx>(state: AppState, params: ConnectParams, peer: Option<IpAddr>, mut tx: Tx, mut rx: Rx)
 where
     Tx: Sink<Message> + Unpin,
     Tx::Error: std::fmt::Display,
     Rx: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
     let login = state.auth.resolve(params.token.as_deref()).await;
-    let requested = params.session.as_deref().or(login.session());
+    // A valid token names the session it was issued for; that one wins over a session id kept by the client.
+    let requested = login.session().or(params.session.as_deref());
     let session = match conversation::open(&state, requested, login.user()).await {
         Ok(session) => session,
         Err(e) => {
@@ -142,25 +167,25 @@ where
             Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break End::ClientGone,
             Ok(Some(Err(e))) => {
                 tracing::debug!(error = %e, "websocket read failed");
-                break End::ClientGone;
+                match violation_code(e) {
+                    Some(code) => break End::Violation(code),
+                    None => break End::ClientGone,
+                }
             }
             Ok(Some(Ok(message))) => message,
         };
-        let answer = match message {
-            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => None,
-            _ if !budget.allow(Instant::now()) => {
-                let e = FrameError::new(ErrorCode::RateLimited, "发送太频繁，请稍后再试", None);
-                Some(ServerFrame::from(e))
-            }
-            Message::Text(raw) => handle_frame(&state, &session, raw.as_str()).await,
-            Message::Binary(_) => {
-                let e = FrameError::new(ErrorCode::MalformedFrame, "只接受文本消息（JSON）", None);
-                Some(ServerFrame::from(e))
-            }
+        let (answer, taken) = match message {
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => (None, false),
+            _ if !budget.allow(Instant::now()) => (Some(refused(ErrorCode::RateLimited, "发送太频繁，请稍后再试")), false),
+            Message::Text(raw) => handle_frame(&state, &session, peer, raw.as_str()).await,
+            Message::Binary(_) => (Some(refused(ErrorCode::MalformedFrame, "只接受文本消息（JSON）")), false),
         };
         if let Some(frame) = answer {
             if send(&mut tx, &frame).await.is_err() {
                 break End::ClientGone;
+            }
+            if taken {
+                break End::SessionTaken;
             }
         }
     };
@@ -173,27 +198,73 @@ where
         End::ShuttingDown => {
             let _ = close(&mut tx, close_code::AWAY, "服务器正在重启，请稍后重连").await;
         }
+        End::Violation(code) => {
+            crate::metrics::count_error(if code == close_code::SIZE { "text_too_long" } else { "malformed_frame" });
+            let reason = match code {
+                close_code::SIZE => "消息过大",
+                close_code::INVALID => "消息不是有效的 UTF-8 文本",
+                _ => "违反 WebSocket 协议",
+            };
+            let _ = close(&mut tx, code, reason).await;
+        }
+        End::SessionTaken => {
+            let _ = close(&mut tx, close_code::POLICY, "会话已由登录用户继续，请重新连接").await;
+        }
     }
 }
 
-/// Answers one text frame; `None` when the protocol sends nothing back (a stored rating).
-async fn handle_frame(state: &AppState, session: &Session, raw: &str) -> Option<ServerFrame> {
+/// An error frame for a frame refused before it reaches a turn, counted in `ehall_errors_total` like the rest.
+fn refused(code: ErrorCode, message: &str) -> ServerFrame {
+    crate::metrics::count_error(code.as_str());
+    ServerFrame::from(FrameError::new(code, message, None))
+}
+
+/// Answers one text frame, and says whether the connection must end because its session was taken over.
+async fn handle_frame(
+    state: &AppState,
+    session: &Session,
+    peer: Option<IpAddr>,
+    raw: &str,
+) -> (Option<ServerFrame>, bool) {
+    match answer_frame(state, session, peer, raw).await {
+        Ok(frame) => (frame, false),
+        Err(ApiError::SessionTaken) => (Some(failed(&ApiError::SessionTaken, None)), true),
+        Err(e) => (Some(failed(&e, None)), false),
+    }
+}
+
+/// One text frame's answer; `None` when the protocol sends nothing back (a stored rating). A question (a message
+/// or an action) spends one unit of the peer address's question budget, shared with `POST /api/v1/chat`.
+async fn answer_frame(
+    state: &AppState,
+    session: &Session,
+    peer: Option<IpAddr>,
+    raw: &str,
+) -> Result<Option<ServerFrame>, ApiError> {
     let frame = match ClientFrame::parse(raw) {
         Ok(frame) => frame,
-        Err(e) => return Some(e.into()),
+        Err(e) => {
+            crate::metrics::count_error(e.code.as_str());
+            return Ok(Some(e.into()));
+        }
     };
     let (input, id) = match frame {
-        ClientFrame::Ping => return Some(ServerFrame::Pong),
+        ClientFrame::Ping => return Ok(Some(ServerFrame::Pong)),
         ClientFrame::Rate { reply, helpful, comment } => {
             let rating = Rating { reply_id: reply, helpful, comment };
-            return conversation::rate(state, session, rating).await.err().map(|e| failed(&e, None));
+            return conversation::rate(state, session, rating).await.map(|()| None);
         }
         ClientFrame::Message { id, text } => (Input::Text(text), id),
         ClientFrame::Action { id, action, args } => (Input::Action { name: action, args }, id),
     };
+    if peer.is_some_and(|ip| !state.budgets.questions.allow(ip)) {
+        tracing::warn!(ip = ?peer, "per-address question budget exceeded (websocket)");
+        return Err(FrameError::new(ErrorCode::RateLimited, "提问太频繁，请稍后再试", id).into());
+    }
     match conversation::turn(state, session, Channel::WebSocket, input, id.clone()).await {
-        Ok(reply) => Some(ServerFrame::Reply(reply)),
-        Err(e) => Some(failed(&e, id)),
+        Ok(reply) => Ok(Some(ServerFrame::Reply(reply))),
+        Err(ApiError::SessionTaken) => Err(ApiError::SessionTaken),
+        Err(e) => Ok(Some(failed(&e, id))),
     }
 }
 

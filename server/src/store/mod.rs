@@ -1,7 +1,11 @@
 //! Persistence behind one trait: sessions and their dialogue state, the question log and ratings.
+//!
+//! A session belongs to its owner (a user id, or nobody for a guest). Every write of a turn is guarded by that
+//! owner, so a connection that is not the owner can neither read (checked by the caller) nor overwrite it.
 
 pub mod notify;
 pub mod replicas;
+pub mod retention;
 mod sql;
 
 pub use sql::{connect, Backend, SqlStore};
@@ -109,6 +113,9 @@ pub enum StoreError {
     UnsupportedUrl,
     #[error("cannot serialize the dialogue state: {0}")]
     Serialize(#[from] serde_json::Error),
+    /// The session is bound to someone other than the one writing the turn (a login bound it meanwhile).
+    #[error("the session belongs to another user")]
+    NotOwner,
 }
 
 /// Where sessions, the question log and ratings live. `SqlStore` is the one implementation; the trait keeps the
@@ -119,13 +126,22 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn load(&self, id: &SessionId) -> Result<Option<StoredSession>, StoreError>;
     /// Stores a new session.
     async fn create(&self, session: &StoredSession) -> Result<(), StoreError>;
-    /// Saves the state after a turn and logs the turn, atomically; the asker's audience is left unknown.
-    async fn record_turn(&self, id: &SessionId, state: &DialogueState, question: &QuestionRecord) -> Result<(), StoreError>;
+    /// Saves the state after a turn and logs the turn, atomically, creating the session on its first turn (owned
+    /// by `owner`: a user id, or `None` for a guest). Refused with [`StoreError::NotOwner`], writing nothing, when
+    /// the session exists with another owner. The asker's audience is left unknown.
+    async fn record_turn(
+        &self,
+        id: &SessionId,
+        owner: Option<&str>,
+        state: &DialogueState,
+        question: &QuestionRecord,
+    ) -> Result<(), StoreError>;
     /// Like [`SessionStore::record_turn`], also logging who asked (student, teacher, staff or guest), by which
     /// the 热门问题 are kept apart.
     async fn record_turn_of(
         &self,
         id: &SessionId,
+        owner: Option<&str>,
         state: &DialogueState,
         question: &QuestionRecord,
         asker: bot::engine::AskerAudience,

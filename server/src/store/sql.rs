@@ -138,11 +138,13 @@ impl SqlStore {
         Ok(StoredSession { id, user_id, state })
     }
 
-    /// Saves the state and logs the turn in one transaction; `asker` is the asker's audience when known.
+    /// Saves the state (creating the session on its first turn) and logs the turn in one transaction, unless the
+    /// session is owned by someone other than `owner`; `asker` is the asker's audience when known.
     #[tracing::instrument(skip_all, fields(session = %id, reply = %question.reply_id), err(level = "warn"))]
     async fn log_turn(
         &self,
         id: &SessionId,
+        owner: Option<&str>,
         state: &DialogueState,
         question: &QuestionRecord,
         asker: Option<&str>,
@@ -150,12 +152,23 @@ impl SqlStore {
         let state_json = serde_json::to_string(state)?;
         let now = now();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE sessions SET state_json = $1, updated_at = $2 WHERE id = $3")
-            .bind(state_json)
-            .bind(now.clone())
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        // The owner guard is in the statement itself: a login that bound the session between this turn's read and
+        // its write makes the update match nothing, and the turn is refused instead of overwriting the user's state.
+        let saved = sqlx::query(
+            "INSERT INTO sessions (id, user_id, state_json, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+             ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, updated_at = excluded.updated_at \
+             WHERE sessions.user_id = excluded.user_id OR (sessions.user_id IS NULL AND excluded.user_id IS NULL)",
+        )
+        .bind(id.as_str())
+        .bind(owner.map(str::to_owned))
+        .bind(state_json)
+        .bind(now.clone())
+        .execute(&mut *tx)
+        .await?;
+        if saved.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::NotOwner);
+        }
         sqlx::query(
             "INSERT INTO question_log \
              (id, session_id, channel, text, intent, mode, top_item, confidence, latency_ms, reply_id, created_at, audience) \
@@ -208,18 +221,25 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
-    async fn record_turn(&self, id: &SessionId, state: &DialogueState, question: &QuestionRecord) -> Result<(), StoreError> {
-        self.log_turn(id, state, question, None).await
+    async fn record_turn(
+        &self,
+        id: &SessionId,
+        owner: Option<&str>,
+        state: &DialogueState,
+        question: &QuestionRecord,
+    ) -> Result<(), StoreError> {
+        self.log_turn(id, owner, state, question, None).await
     }
 
     async fn record_turn_of(
         &self,
         id: &SessionId,
+        owner: Option<&str>,
         state: &DialogueState,
         question: &QuestionRecord,
         asker: bot::engine::AskerAudience,
     ) -> Result<(), StoreError> {
-        self.log_turn(id, state, question, Some(asker.as_str())).await
+        self.log_turn(id, owner, state, question, Some(asker.as_str())).await
     }
 
     #[tracing::instrument(skip_all, fields(session = %id), err(level = "warn"))]
@@ -292,8 +312,18 @@ mod tests {
             latency_ms: 12,
             reply_id: "r_1".into(),
         };
-        store.record_turn(&id, &state, &q).await.unwrap();
+        store.record_turn(&id, None, &state, &q).await.unwrap();
         assert_eq!(store.load(&id).await.unwrap().unwrap().state, state);
+        // Another owner's write is refused and changes nothing.
+        let other = DialogueState { turns: 9, ..DialogueState::default() };
+        let refused = store.record_turn(&id, Some("2021001234"), &other, &QuestionRecord { reply_id: "r_2".into(), ..q.clone() }).await;
+        assert!(matches!(refused, Err(StoreError::NotOwner)), "{refused:?}");
+        assert_eq!(store.load(&id).await.unwrap().unwrap().state, state);
+        assert!(!store.reply_in_session("r_2", &id).await.unwrap());
+        // A first turn creates its session, owned by the asker.
+        let fresh = SessionId::generate();
+        store.record_turn(&fresh, Some("2021001234"), &state, &QuestionRecord { reply_id: "r_3".into(), ..q.clone() }).await.unwrap();
+        assert_eq!(store.load(&fresh).await.unwrap().unwrap().user_id.as_deref(), Some("2021001234"));
         assert!(store.reply_in_session("r_1", &id).await.unwrap());
         assert!(!store.reply_in_session("r_1", &SessionId::generate()).await.unwrap());
         let rating = Rating { reply_id: "r_1".into(), helpful: false, comment: None };
