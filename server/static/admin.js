@@ -2,7 +2,9 @@
 // other sites cannot forge requests), draws its charts as plain SVG, and edits knowledge records field by field.
 "use strict";
 (function () {
-  var TOKEN_KEY = "ehall-bot.token"; // shared with the widget: the CAS login page stores the token here
+  // Apart from the widget's "ehall-bot.token": logging in here must not make the page's widget talk as 管理员.
+  // The CAS login page stores an admin login (a return to /admin) under this key (server/src/auth/pages.rs).
+  var TOKEN_KEY = "ehall-admin.token";
   var SVG = "http://www.w3.org/2000/svg";
   var $ = function (id) { return document.getElementById(id); };
 
@@ -12,6 +14,7 @@
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) {
+      if (attrs[k] == null) return; // an attribute given as null is left off (disabled: null is enabled)
       if (k === "text") node.textContent = attrs[k];
       else if (k === "class") node.className = attrs[k];
       else if (k.slice(0, 2) === "on") node.addEventListener(k.slice(2), attrs[k]);
@@ -82,7 +85,7 @@
   function color(key, i) { return COLORS[key] || ["#1f5fbf", "#2e9d5b", "#d68a00", "#8b5cf6", "#0891b2"][i % 5]; }
 
   function barsByDay(perDay) {
-    var w = 520, h = 200, pad = 28;
+    var w = 520, h = 220, pad = 34;
     var root = svg("svg", { viewBox: "0 0 " + w + " " + h, width: "100%", role: "img", "aria-label": "每日提问量", "data-chart": "per-day" });
     if (!perDay.length) { root.appendChild(svg("text", { x: w / 2, y: h / 2, "text-anchor": "middle" }, "暂无数据")); return root; }
     var channels = {};
@@ -90,8 +93,15 @@
     channels = Object.keys(channels).sort();
     var max = Math.max.apply(null, perDay.map(function (d) { return d.total; })) || 1;
     var slot = (w - pad * 2) / perDay.length, bw = Math.max(4, Math.min(36, slot * 0.7));
-    root.appendChild(svg("line", { x1: pad, y1: h - pad, x2: w - pad, y2: h - pad, stroke: "#cbd5e1" }));
-    root.appendChild(svg("text", { x: 2, y: pad - 8 }, String(max)));
+    // Gridlines with their values, the axes named, and the range of days shown.
+    for (var g = 0; g <= 4; g++) {
+      var gy = h - pad - (h - pad * 2) * g / 4;
+      root.appendChild(svg("line", { x1: pad, y1: gy, x2: w - pad, y2: gy, stroke: g ? "#eef1f5" : "#cbd5e1", "data-grid": String(g) }));
+      root.appendChild(svg("text", { x: pad - 4, y: gy + 4, "text-anchor": "end" }, String(Math.round(max * g / 4))));
+    }
+    root.appendChild(svg("text", { x: 2, y: 10, "data-axis": "y" }, "提问数"));
+    root.appendChild(svg("text", { x: w / 2, y: h - 2, "text-anchor": "middle", "data-axis": "x" },
+      "日期（" + perDay[0].day + " 至 " + perDay[perDay.length - 1].day + "）"));
     perDay.forEach(function (d, i) {
       var x = pad + i * slot + (slot - bw) / 2, y = h - pad;
       channels.forEach(function (c, ci) {
@@ -175,17 +185,36 @@
     news: { id: "", title: "", category: "", date: "", summary: "" }
   };
   var OPTIONAL = { person: "", online: { system: "" }, related_service: "", related_app: "", requires_role: "" };
+  // Fields in the order of the portal's 办事指南 (and of each kind's own page), not of their English names.
+  var FIELD_ORDER = {
+    service: ["name", "department", "theme", "audience", "cycle", "summary", "materials", "steps", "notes", "contact", "phone", "office", "person", "online", "system", "requires_role", "tags", "high_frequency", "id"],
+    faq: ["question", "answer", "related_service", "related_app", "id"],
+    app: ["name", "category", "audience", "description", "url", "id"],
+    department: ["name", "phone", "office", "hours"],
+    news: ["title", "category", "date", "summary", "id"]
+  };
+  var ID_PREFIX = { service: "s-", faq: "f-", app: "a-", news: "n-" };
+  function orderedKeys(kind, value) {
+    var order = FIELD_ORDER[kind] || [];
+    var rank = function (k) { var i = order.indexOf(k); return i < 0 ? order.length : i; };
+    return Object.keys(value).sort(function (a, b) { return rank(a) - rank(b); });
+  }
+  // A new record's id: the kind's prefix, the day and a random part; shown read-only, never typed by hand.
+  function generatedId(kind) {
+    var day = new Date().toISOString().slice(0, 10).replace(/-/g, "");
+    return (ID_PREFIX[kind] || "x-") + day + "-" + Math.random().toString(36).slice(2, 8);
+  }
 
   // A form for a JSON object: strings, numbers, booleans, lists of strings, nested objects; reads back the same shape.
-  function formFor(value, path, readers, invalidField) {
+  function formFor(value, path, readers, invalidField, kind) {
     var box = el("div");
-    Object.keys(value).forEach(function (key) {
+    orderedKeys(kind, value).forEach(function (key) {
       var v = value[key], name = path ? path + "." + key : key, label = LABELS[key] || key;
       var wrap = el("div", { class: "field" + (invalidField === name || invalidField === key ? " invalid" : ""), "data-field": name });
       if (v && typeof v === "object" && !Array.isArray(v) && key !== "expansions") {
         var inner = el("div", { class: "fieldset" }, [el("label", { text: label })]);
         var sub = {};
-        inner.appendChild(formFor(v, name, sub, invalidField));
+        inner.appendChild(formFor(v, name, sub, invalidField, kind));
         readers[key] = function () { var o = {}; Object.keys(sub).forEach(function (k) { var x = sub[k](); if (x !== undefined) o[k] = x; }); return o; };
         box.appendChild(inner);
         return;
@@ -209,6 +238,7 @@
       } else {
         var long = typeof v === "string" && (v.length > 40 || /summary|notes|answer|description/.test(key));
         input = el(long ? "textarea" : "input", { name: name }); input.value = v == null ? "" : String(v);
+        if (key === "id" && !path) { input.readOnly = true; input.title = "编号自动生成，保存后不能修改"; }
         readers[key] = function () { var s = input.value; return (s === "" && key in OPTIONAL) ? undefined : s; };
       }
       wrap.appendChild(input);
@@ -231,8 +261,10 @@
 
   function openEditor(kind, record) {
     var box = clear($("editor"));
+    box.scrollTop = 0;
     var isNew = !record;
     var body = withOptional(kind, isNew ? TEMPLATES[kind] : record.body);
+    if (isNew && "id" in body) body.id = generatedId(kind);
     box.appendChild(el("h2", { text: isNew ? "新建" : (record.retired ? "（已下线）" : "") + record.id }));
     var status = el("div");
     box.appendChild(status);
@@ -240,7 +272,7 @@
     var formBox = el("div");
     box.appendChild(formBox);
     var questions = el("textarea", { name: "questions", style: "min-height:90px" });
-    function render(invalid) { clear(formBox).appendChild(formFor(body, "", readers, invalid)); }
+    function render(invalid) { clear(formBox).appendChild(formFor(body, "", readers, invalid, kind)); }
     render();
     var hasQuestions = ["service", "app", "faq"].indexOf(kind) >= 0;
     if (hasQuestions) {
@@ -297,15 +329,71 @@
     }
     var q = "/api/v1/admin/items?kind=" + kind + "&q=" + encodeURIComponent($("it-q").value) + ($("it-retired").checked ? "&retired=true" : "");
     api("GET", q).then(function (res) {
-      var rows = res.items.slice(0, 300).map(function (it) {
-        var tr = el("tr", { class: "clickable", "data-id": it.id }, [el("td", { text: it.title + (it.retired ? "（已下线）" : "") }), el("td", { class: "muted", text: it.owner_department || "" })]);
-        tr.addEventListener("click", function () { api("GET", "/api/v1/admin/items/" + kind + "/" + encodeURIComponent(it.id)).then(function (r) { openEditor(kind, r); }); });
-        return tr;
-      });
-      clear($("it-list")).appendChild(el("p", { class: "muted", text: "共 " + res.total + " 条" }));
-      $("it-list").appendChild(table(["名称", "负责部门"], rows));
+      listing.items = res.items;
+      listing.page = 0;
+      fillDepartments(res.items);
+      renderListing();
     });
   };
+  // The list as loaded, filtered, sorted and cut into pages on the page itself (a few hundred records at most).
+  var PAGE_SIZE = 20;
+  var listing = { items: [], page: 0, sort: "title", staleDays: 180 };
+  api("GET", "/api/v1/admin/stale").then(function (r) { if (r && r.days) listing.staleDays = r.days; }).catch(function () {});
+  function fillDepartments(items) {
+    var select = $("it-dept"), keep = select.value;
+    var depts = {};
+    items.forEach(function (it) { if (it.owner_department) depts[it.owner_department] = true; });
+    clear(select).appendChild(el("option", { value: "", text: "全部部门" }));
+    Object.keys(depts).sort().forEach(function (d) { select.appendChild(el("option", { value: d, text: d })); });
+    select.value = depts[keep] ? keep : "";
+  }
+  function isStale(it) {
+    return Date.now() - Date.parse(it.last_reviewed) > listing.staleDays * 86400000;
+  }
+  function shownItems() {
+    var dept = $("it-dept").value, staleOnly = $("it-stale").checked;
+    var rows = listing.items.filter(function (it) { return (!dept || it.owner_department === dept) && (!staleOnly || isStale(it)); });
+    var key = listing.sort;
+    rows.sort(function (a, b) {
+      if (key === "last_reviewed" || key === "updated_at") return String(a[key]).localeCompare(String(b[key]));
+      return String(a[key] || "").localeCompare(String(b[key] || ""), "zh-CN");
+    });
+    return rows;
+  }
+  function renderListing() {
+    var kind = $("it-kind").value;
+    var rows = shownItems();
+    var pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
+    listing.page = Math.min(listing.page, pages - 1);
+    var from = listing.page * PAGE_SIZE;
+    var trs = rows.slice(from, from + PAGE_SIZE).map(function (it) {
+      var tr = el("tr", { class: "clickable", "data-id": it.id }, [
+        el("td", { text: it.title + (it.retired ? "（已下线）" : "") }),
+        el("td", { class: "muted", text: it.owner_department || "" }),
+        el("td", { class: "muted" + (isStale(it) ? " stale" : ""), text: String(it.last_reviewed || "").slice(0, 10) })]);
+      tr.addEventListener("click", function () {
+        Array.prototype.forEach.call(document.querySelectorAll("#it-list tr.selected"), function (r) { r.classList.remove("selected"); });
+        tr.classList.add("selected");
+        api("GET", "/api/v1/admin/items/" + kind + "/" + encodeURIComponent(it.id)).then(function (r) { openEditor(kind, r); });
+      });
+      return tr;
+    });
+    var head = el("tr", {}, [["title", "名称"], ["owner_department", "负责部门"], ["last_reviewed", "最近复核"]].map(function (h) {
+      var th = el("th", { class: "sortable" + (listing.sort === h[0] ? " sorted" : ""), text: h[1] + (listing.sort === h[0] ? " ▲" : ""), "data-sort": h[0] });
+      th.addEventListener("click", function () { listing.sort = h[0]; renderListing(); });
+      return th;
+    }));
+    var t = el("table", {}, [head].concat(trs));
+    var pager = el("div", { class: "row pager" }, [
+      el("button", { text: "上一页", "data-page": "prev", disabled: listing.page === 0 ? "disabled" : null, onclick: function () { listing.page -= 1; renderListing(); } }),
+      el("span", { class: "muted", text: "第 " + (listing.page + 1) + " / " + pages + " 页" }),
+      el("button", { text: "下一页", "data-page": "next", disabled: listing.page >= pages - 1 ? "disabled" : null, onclick: function () { listing.page += 1; renderListing(); } })]);
+    clear($("it-list")).appendChild(el("p", { class: "muted", text: "共 " + rows.length + " 条" + (rows.length !== listing.items.length ? "（筛选自 " + listing.items.length + " 条）" : "") }));
+    $("it-list").appendChild(t);
+    $("it-list").appendChild(pager);
+  }
+  $("it-dept").addEventListener("change", function () { listing.page = 0; renderListing(); });
+  $("it-stale").addEventListener("change", function () { listing.page = 0; renderListing(); });
   $("it-kind").addEventListener("change", loaders.items);
   $("it-retired").addEventListener("change", loaders.items);
   var searchTimer;
@@ -313,6 +401,45 @@
   $("it-new").addEventListener("click", function () { var k = $("it-kind").value; if (TEMPLATES[k]) openEditor(k, null); });
 
   // ---- the unanswered loop ----
+  var KIND_NAMES = { service: "服务事项", app: "应用", faq: "常见问题" };
+  // Which item should answer a question: the retrieval's candidates by title (none chosen in advance, so one
+  // click cannot teach the bot its own mistake) and a search over every service, app and FAQ.
+  function itemPicker(text) {
+    var chosen = null;
+    var search = el("input", { placeholder: "搜索事项、应用或常见问题的名称", "aria-label": "搜索要关联的事项" });
+    var label = el("div", { class: "muted", text: "尚未选择" });
+    var list = el("ul", { role: "listbox" });
+    function show(items) {
+      clear(list);
+      items.forEach(function (it) {
+        var li = el("li", { role: "option", "data-id": it.id, class: it.id === chosen ? "chosen" : null }, [it.title, el("span", { class: "muted", text: KIND_NAMES[it.kind] || it.kind })]);
+        li.addEventListener("click", function () {
+          chosen = it.id;
+          label.textContent = "已选择：" + it.title + "（" + (KIND_NAMES[it.kind] || it.kind) + "）";
+          Array.prototype.forEach.call(list.children, function (x) { x.classList.toggle("chosen", x === li); });
+        });
+        list.appendChild(li);
+      });
+      if (!items.length) list.appendChild(el("li", { class: "muted", text: "没有匹配的条目" }));
+    }
+    api("GET", "/api/v1/admin/explain?text=" + encodeURIComponent(text)).then(function (x) {
+      if (search.value.trim()) return;
+      show(x.candidates.slice(0, 5).map(function (c) { return { id: c.id, title: c.title, kind: c.kind || "" }; }));
+    }).catch(function () {});
+    var timer;
+    search.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var q = search.value.trim();
+        if (!q) return;
+        api("GET", "/api/v1/admin/items?q=" + encodeURIComponent(q)).then(function (res) {
+          show(res.items.filter(function (it) { return KIND_NAMES[it.kind]; }).slice(0, 12));
+        });
+      }, 250);
+    });
+    return { node: el("div", { class: "picker" }, [search, list, label]), chosen: function () { return chosen; } };
+  }
+
   var REASONS = { fallback: "兜底", clarify: "澄清", thumbs_down: "点踩" };
   loaders.unanswered = function () {
     api("GET", "/api/v1/admin/unanswered").then(function (res) {
@@ -320,7 +447,7 @@
       if (!res.groups.length) { list.appendChild(el("p", { class: "muted", text: "没有待处理的问题。" })); return; }
       res.groups.forEach(function (g) {
         var others = g.variants.map(function (v) { return v[0]; });
-        var itemInput = el("input", { placeholder: "事项、应用或常见问题的编号", value: g.suggested_item ? g.suggested_item.id : "" });
+        var picker = itemPicker(g.text);
         var answer = el("textarea", { placeholder: "新常见问题的答案" });
         var status = el("div");
         var reasons = Object.keys(g.reasons).map(function (r) { return el("span", { class: "pill " + r, text: REASONS[r] + " " + g.reasons[r] }); });
@@ -328,8 +455,9 @@
           el("div", {}, [el("b", { text: g.text }), " ", el("span", { class: "muted", text: "× " + g.count })].concat(reasons)),
           g.variants.length > 1 ? el("p", { class: "muted", text: "相似问法：" + others.join(" ／ ") }) : null,
           g.suggested_item ? el("p", { class: "muted", text: "检索首选：" + g.suggested_item.title + "（" + g.suggested_item.id + "）" }) : null,
-          el("div", { class: "row" }, [itemInput, el("button", { text: "加为相似问题", onclick: function () {
-            api("POST", "/api/v1/admin/unanswered/attach", { text: g.text, item_id: itemInput.value.trim(), also_resolve: others })
+          el("div", { class: "row" }, [picker.node, el("button", { text: "加为相似问题", "data-action": "attach", onclick: function () {
+            if (!picker.chosen()) { message(status, "请先在左侧选择这个问题该由哪一项回答。", false); return; }
+            api("POST", "/api/v1/admin/unanswered/attach", { text: g.text, item_id: picker.chosen(), also_resolve: others })
               .then(function () { message(status, "已加入，现在可以回答了。", true); setTimeout(loaders.unanswered, 800); })
               .catch(function (e) { message(status, describe(e), false); });
           } })]),

@@ -93,3 +93,106 @@ test("the admin page refuses a logged-in student", async (t) => {
   await page.locator("#login-msg .msg.err").waitFor();
   assert.match(await page.locator("#login-msg").textContent(), /不是管理员/);
 });
+
+test("the knowledge editor pages a long list, filters and sorts it, and keeps the editor in view", async (t) => {
+  const b = await launch({ viewport: { width: 1366, height: 768 } });
+  t.after(() => b.close());
+  const { page } = b;
+  await loginAsAdmin(page);
+  await page.locator('#tabs button[data-tab="items"]').click();
+  await page.locator("#it-kind").selectOption("service");
+  const rows = page.locator("#it-list tr.clickable");
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 20, "one page of 20");
+  const total = Number((await page.locator("#it-list p.muted").first().textContent()).match(/共 (\d+) 条/)[1]);
+  assert.ok(total > 100, `every service is listed across pages: ${total}`);
+  const first = await rows.first().getAttribute("data-id");
+  await page.locator('#it-list button[data-page="next"]').click();
+  assert.notEqual(await rows.first().getAttribute("data-id"), first, "the next page shows other services");
+  assert.match(await page.locator("#it-list .pager").textContent(), /第 2 \//);
+
+  // A department filter keeps only that department's services.
+  const dept = await page.locator("#it-dept option").nth(1).getAttribute("value");
+  await page.locator("#it-dept").selectOption(dept);
+  const depts = await page.locator("#it-list tr.clickable td:nth-child(2)").allTextContents();
+  assert.ok(depts.length > 0 && depts.every((d) => d === dept), `${dept}: ${depts}`);
+  await page.locator("#it-dept").selectOption("");
+  // Sorting by the last review date.
+  await page.locator('#it-list th[data-sort="last_reviewed"]').click();
+  const dates = await page.locator("#it-list tr.clickable td:nth-child(3)").allTextContents();
+  assert.deepEqual(dates, [...dates].sort(), "sorted by 最近复核");
+
+  // The last row of a page: the editor opens beside it, in view, with the 办事指南's field order in Chinese.
+  await page.locator('#it-list button[data-page="next"]').click();
+  const row = rows.last();
+  await row.scrollIntoViewIfNeeded();
+  await row.click();
+  const nameField = page.locator('#editor [data-field="name"] label');
+  await nameField.waitFor();
+  assert.ok(await page.locator("#editor h2").isVisible());
+  const box = await page.locator("#editor").boundingBox();
+  assert.ok(box.y >= 0 && box.y < 768, `the editor is in the viewport: ${JSON.stringify(box)}`);
+  const labels = await page.locator("#editor > div > div > .field > label, #editor > div > div > .fieldset > label").allTextContents();
+  assert.equal(labels[0], "名称", `${labels}`);
+  assert.ok(labels.indexOf("所需材料（每行一项）") < labels.indexOf("办理流程（每行一步）"), `${labels}`);
+  assert.ok(labels.every((l) => /[\u4e00-\u9fff]/.test(l)), `every label is Chinese: ${labels}`);
+  await screenshot(page, "admin-editor-long-list.png");
+
+  // A new FAQ gets its id generated; nobody types one.
+  await page.locator("#it-kind").selectOption("faq");
+  await page.locator("#it-new").click();
+  const id = page.locator('#editor input[name="id"]');
+  await id.waitFor();
+  assert.match(await id.inputValue(), /^f-\d{8}-[a-z0-9]+$/);
+  assert.equal(await id.getAttribute("readonly"), "");
+  await page.locator('#editor textarea[name="question"], #editor input[name="question"]').fill("图书馆的自习室几点开门？");
+  await page.locator('#editor textarea[name="answer"]').fill("自习室每天 7:00 至 22:30 开放，考试周延长至 23:30。");
+  await page.locator('#editor button[data-action="save"]').click();
+  await page.locator("#editor .msg.ok").waitFor({ timeout: 20000 });
+  assert.deepEqual(b.pageErrors, []);
+});
+
+test("an unanswered question is attached through a picker of titles, with nothing chosen in advance", async (t) => {
+  const asked = `${Date.now() % 1000}号楼门口的自行车停车棚归哪个部门管`;
+  await chatOnce(asked);
+  const b = await launch({ viewport: { width: 1366, height: 900 } });
+  t.after(() => b.close());
+  const { page } = b;
+  await loginAsAdmin(page);
+  await page.locator('#tabs button[data-tab="unanswered"]').click();
+  const card = page.locator("#un-list .card").filter({ hasText: asked });
+  await card.waitFor({ timeout: 15000 });
+  const options = card.locator(".picker li[data-id]");
+  await eventually(async () => (await options.count()) > 0, { message: "candidates by title" });
+  const titles = await options.allTextContents();
+  assert.ok(titles.every((x) => !/^s\d?-|^f-|^a-/.test(x)), `titles, not ids: ${titles}`);
+  assert.equal(await card.locator(".picker li.chosen").count(), 0, "nothing chosen in advance");
+  await card.locator('button[data-action="attach"]').click();
+  await card.locator(".msg.err").waitFor();
+  // Searching finds the right item by its name.
+  await card.locator(".picker input").fill("报修");
+  await eventually(async () => /报修/.test((await options.first().textContent()) || ""), { message: "search results" });
+  await options.first().click();
+  assert.match(await card.locator(".picker .muted").last().textContent(), /已选择：/);
+  await screenshot(page, "admin-attach-picker.png");
+  await card.locator('button[data-action="attach"]').click();
+  await card.locator(".msg.ok").waitFor({ timeout: 20000 });
+  assert.deepEqual(b.pageErrors, []);
+});
+
+test("logging into /admin does not log the widget on the same origin in", async (t) => {
+  const b = await launch();
+  t.after(() => b.close());
+  const { page } = b;
+  await loginAsAdmin(page);
+  assert.equal(await page.evaluate(() => localStorage.getItem("ehall-bot.token")), null, "the widget's token is untouched");
+  assert.ok(await page.evaluate(() => localStorage.getItem("ehall-admin.token")), "the admin's own token");
+  await page.goto(serverUrl() + "/", { waitUntil: "domcontentloaded" });
+  const w = await openWidget(page);
+  await w.welcome.first().waitFor();
+  assert.doesNotMatch(await w.status.textContent(), /管理员|A0001|·/);
+  // Logged out, the admin page shows no tab bar.
+  await page.goto(serverUrl() + "/admin", { waitUntil: "domcontentloaded" });
+  await page.locator("#logout").click();
+  assert.equal(await page.locator("#tabs").isVisible(), false);
+});

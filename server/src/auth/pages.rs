@@ -8,6 +8,9 @@ use axum::response::{Html, IntoResponse, Response};
 
 /// The widget's localStorage key for the login token (`server/static/widget.js`, `STORAGE.token`).
 pub const WIDGET_TOKEN_KEY: &str = "ehall-bot.token";
+/// The admin page's localStorage key (`server/static/admin.js`): apart from the widget's, so that logging into
+/// /admin does not make the widget on the same origin talk as the admin.
+pub const ADMIN_TOKEN_KEY: &str = "ehall-admin.token";
 /// The `type` of the message posted to the window that opened the login page.
 pub const LOGIN_MESSAGE_TYPE: &str = "ehall-login";
 
@@ -68,7 +71,10 @@ fn page(status: StatusCode, title: &str, body: &str, script: Option<&str>) -> Re
 
 /// "登录成功": stores the token where the widget reads it, posts it to the opener (only to `origins`), then
 /// moves on to `next` with `location.replace`, which also drops the used ticket from the history.
-pub fn login_success(name: &str, token: &str, origins: &[String], next: &str) -> Response {
+/// The 登录成功 page: stores the token under `key` (the widget's or the admin page's), hands it to the widget
+/// that opened the popup (not for an admin login), then goes on to `next`.
+pub fn login_success(name: &str, token: &str, origins: &[String], next: &str, key: &str) -> Response {
+    let origins: &[String] = if key == ADMIN_TOKEN_KEY { &[] } else { origins };
     let body = format!(
         "<h1>登录成功</h1><p>{}，您已通过统一身份认证登录。</p><p class=\"note\">正在返回…如果没有自动跳转，\
 <a href=\"{}\">请点击这里</a>，或关闭本页回到对话窗口。</p>",
@@ -83,7 +89,7 @@ setTimeout(function(){{location.replace(next);}},800);}})();",
         token = script_json(&token.into()),
         origins = script_json(&serde_json::json!(origins)),
         next = script_json(&next.into()),
-        key = script_json(&WIDGET_TOKEN_KEY.into()),
+        key = script_json(&key.into()),
         kind = script_json(&LOGIN_MESSAGE_TYPE.into()),
     );
     page(StatusCode::OK, "登录成功", &body, Some(&script))

@@ -225,6 +225,12 @@ async fn bind_session(
     Ok(id)
 }
 
+/// Whether a login returns to our admin page (its token is kept apart from the widget's).
+fn goes_to_admin(auth: &Auth, next: &str) -> bool {
+    let path = next.strip_prefix(&auth.public_base()).unwrap_or(next);
+    path == "/admin" || path.starts_with("/admin?") || path.starts_with("/admin#")
+}
+
 async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQuery>) -> Response {
     let auth = &state.auth;
     let retry = login_link(query.session.as_deref(), query.return_to.as_deref());
@@ -281,7 +287,8 @@ async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQue
     let next = allowed_return(auth, query.return_to.as_deref())
         .unwrap_or_else(|| format!("{}/auth/done", auth.public_base()));
     tracing::info!(user = %user.id, role = user.role.label(), %session, "logged in");
-    pages::login_success(&user.name, &token, &allowed_origins(auth), &next)
+    let key = if goes_to_admin(auth, &next) { pages::ADMIN_TOKEN_KEY } else { pages::WIDGET_TOKEN_KEY };
+    pages::login_success(&user.name, &token, &allowed_origins(auth), &next, key)
 }
 
 /// `POST /auth/logout` with `Authorization: Bearer <token>`: ends the token's session — unbound, its dialogue and
