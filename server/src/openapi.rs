@@ -365,6 +365,13 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     route(
         "get",
+        "/api/v1/admin/questions/{id}/conversation",
+        Admin,
+        "The whole dialogue of the session a logged question was asked in, oldest first (texts masked)",
+        "review",
+    ),
+    route(
+        "get",
         "/api/v1/admin/explain",
         Admin,
         "Re-run retrieval on a text: terms, ranks, scores, decision",

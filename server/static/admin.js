@@ -475,8 +475,26 @@
   };
 
   // ---- question log and explain ----
+  var MODES = { answer: "已回答", clarify: "澄清", fallback: "兜底" };
+  // The session's whole dialogue around one logged question: who asked what, and what the bot did.
+  function renderConversation(id) {
+    var box = $("conversation");
+    api("GET", "/api/v1/admin/questions/" + encodeURIComponent(id) + "/conversation").then(function (c) {
+      clear(box).appendChild(el("h2", { text: "整段对话（会话 " + c.session + "，共 " + c.turns.length + " 轮）" }));
+      c.turns.forEach(function (t) {
+        box.appendChild(el("div", { class: "turn" + (t.selected ? " selected" : ""), "data-turn": t.id }, [
+          el("div", { class: "muted", text: t.created_at.slice(0, 19).replace("T", " ") + " · " + t.channel + (t.audience ? " · " + t.audience : "") }),
+          el("div", {}, [el("b", { text: "用户：" }), t.text]),
+          el("div", {}, [el("b", { text: "助手：" }), el("span", { class: "pill " + t.mode, text: MODES[t.mode] || t.mode }), " ",
+            t.item_title || t.intent, t.helpful == null ? "" : (t.helpful ? " 👍" : " 👎")])]));
+      });
+    }).catch(function (e) { message(box, describe(e), false); });
+  }
   function renderExplain(x) {
     var box = clear($("explain"));
+    if (x.logged && x.logged.id) {
+      box.appendChild(el("div", { class: "row" }, [el("button", { text: "查看整段对话", "data-action": "conversation", onclick: function () { renderConversation(x.logged.id); } })]));
+    }
     if (x.logged) box.appendChild(el("p", { class: "muted", text: "记录：" + x.logged.created_at.slice(0, 19).replace("T", " ") + " · " + x.logged.mode + " · " + (x.logged.top_item || "无") }));
     box.appendChild(el("p", {}, [el("b", { text: "问题：" }), x.text]));
     box.appendChild(el("p", {}, [el("b", { text: "检索词：" })].concat(x.terms.map(function (t) { return el("span", { class: "pill", text: t }); }))));

@@ -196,3 +196,30 @@ test("logging into /admin does not log the widget on the same origin in", async 
   await page.locator("#logout").click();
   assert.equal(await page.locator("#tabs").isVisible(), false);
 });
+
+test("a logged question opens its session's whole dialogue", async (t) => {
+  const first = await chatOnce("校园网连不上怎么办");
+  const resp = await fetch(serverUrl() + "/api/v1/chat", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ text: "报修电话是多少", session: first.session }),
+  });
+  assert.equal(resp.status, 200);
+  const b = await launch({ viewport: { width: 1366, height: 900 } });
+  t.after(() => b.close());
+  const { page } = b;
+  await loginAsAdmin(page);
+  await page.locator('#tabs button[data-tab="questions"]').click();
+  await page.locator("#q-text").fill("报修电话是多少");
+  await page.locator("#q-refresh").click();
+  const row = page.locator("#q-list tr.clickable").first();
+  await row.waitFor();
+  await row.click();
+  await page.locator('#explain button[data-action="conversation"]').click();
+  const turns = page.locator("#conversation .turn");
+  await eventually(async () => (await turns.count()) === 2, { message: "both turns of the session" });
+  assert.match(await turns.nth(0).textContent(), /校园网连不上怎么办/);
+  assert.match(await page.locator("#conversation .turn.selected").textContent(), /报修电话是多少/);
+  await screenshot(page, "admin-conversation.png");
+  assert.deepEqual(b.pageErrors, []);
+});

@@ -783,3 +783,24 @@ async fn admins_logged_in_through_cas_see_their_own_departments_stale_items() {
     .await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn a_logged_question_opens_its_sessions_whole_dialogue() {
+    let app = admin_app().await;
+    let first = chat(app.addr, None, "校园卡丢了怎么补办").await;
+    let session = first["session"].as_str().expect("a session").to_owned();
+    chat(app.addr, Some(&session), "电话多少").await;
+    chat(app.addr, Some(&session), "我的手机号是13912345678").await;
+    chat(app.addr, None, "助学金怎么申请").await; // another session, not part of it
+    let list = admin_get(&app, "/api/v1/admin/questions?q=%E7%94%B5%E8%AF%9D%E5%A4%9A%E5%B0%91").await;
+    let id = list["questions"][0]["id"].as_str().expect("the logged question").to_owned();
+    let conversation = admin_get(&app, &format!("/api/v1/admin/questions/{id}/conversation")).await;
+    assert_eq!(conversation["session"], session.as_str());
+    let turns = conversation["turns"].as_array().expect("turns");
+    let texts: Vec<&str> = turns.iter().filter_map(|t| t["text"].as_str()).collect();
+    assert_eq!(texts, ["校园卡丢了怎么补办", "电话多少", "我的手机号是[已隐去：手机号]"], "{conversation}");
+    assert_eq!(turns[1]["selected"], true);
+    assert!(turns[0]["item_title"].as_str().is_some_and(|t| !t.is_empty()), "{conversation}");
+    let (status, missing) = call(&app, reqwest::Method::GET, "/api/v1/admin/questions/q_nope/conversation", Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, 404, "{missing}");
+}

@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/unanswered/dismiss", post(dismiss))
         .route("/api/v1/admin/questions", get(questions))
         .route("/api/v1/admin/questions/{id}/explain", get(explain_logged))
+        .route("/api/v1/admin/questions/{id}/conversation", get(conversation))
         .route("/api/v1/admin/explain", get(explain_text))
 }
 
@@ -446,6 +447,56 @@ async fn questions(
         }
     }
     Ok(Json(json!({ "questions": out })))
+}
+
+/// `GET /api/v1/admin/questions/{id}/conversation`: the whole dialogue of the session a logged question was asked
+/// in, oldest first: each turn's (masked) text, its outcome and the item answered, by title.
+async fn conversation(
+    _: Admin,
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, AdminError> {
+    let ctx = context(&state)?;
+    let session: Option<String> = sqlx::query("SELECT session_id FROM question_log WHERE id = $1")
+        .bind(&id)
+        .fetch_optional(&ctx.pool)
+        .await?
+        .map(|row| row.try_get("session_id"))
+        .transpose()?;
+    let Some(session) = session else {
+        return Err(AdminError::NotFound(format!("提问记录 {id}")));
+    };
+    let rows = sqlx::query(
+        "SELECT q.id AS id, q.channel AS channel, q.text AS text, q.intent AS intent, q.mode AS mode, \
+         q.top_item AS top_item, q.created_at AS created_at, q.audience AS audience, r.helpful AS helpful \
+         FROM question_log q LEFT JOIN ratings r ON r.reply_id = q.reply_id WHERE q.session_id = $1 \
+         ORDER BY q.created_at, q.id LIMIT 500",
+    )
+    .bind(&session)
+    .fetch_all(&ctx.pool)
+    .await?;
+    let engine = state.engine.current();
+    let kb = engine.knowledge();
+    let titles: std::collections::HashMap<&str, &str> = kb.items().map(|r| (kb.item_id(r), kb.item_title(r))).collect();
+    let mut turns = Vec::with_capacity(rows.len());
+    for row in rows {
+        let top_item: Option<String> = row.try_get("top_item")?;
+        let helpful: Option<i64> = row.try_get("helpful")?;
+        turns.push(json!({
+            "id": row.try_get::<String, _>("id")?, "channel": row.try_get::<String, _>("channel")?,
+            "text": row.try_get::<String, _>("text")?, "intent": row.try_get::<String, _>("intent")?,
+            "mode": row.try_get::<String, _>("mode")?, "created_at": row.try_get::<String, _>("created_at")?,
+            "audience": row.try_get::<Option<String>, _>("audience")?,
+            "item_title": top_item.as_deref().and_then(|i| titles.get(i).copied()),
+            "top_item": top_item, "helpful": helpful.map(|h| h != 0), "selected": false,
+        }));
+    }
+    for t in &mut turns {
+        if t["id"] == id.as_str() {
+            t["selected"] = json!(true);
+        }
+    }
+    Ok(Json(json!({ "session": session, "turns": turns })))
 }
 
 fn decision_str(d: Decision) -> &'static str {
