@@ -365,6 +365,20 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     route(
         "get",
+        "/api/v1/admin/export",
+        Admin,
+        "The live records of one kind as CSV (kind: service, app, faq, department, news)",
+        "admin",
+    ),
+    route(
+        "post",
+        "/api/v1/admin/import",
+        Admin,
+        "A CSV of one kind: previewed (what it creates and changes, every problem) or, with apply=true, applied",
+        "admin",
+    ),
+    route(
+        "get",
         "/api/v1/admin/questions/{id}/conversation",
         Admin,
         "The whole dialogue of the session a logged question was asked in, oldest first (texts masked)",
@@ -416,6 +430,14 @@ fn query_parameters(method: &str, path: &str) -> Vec<Value> {
         ("get", "/api/v1/admin/stale" | "/api/v1/admin/unanswered" | "/api/v1/admin/analytics") => {
             vec![query("days", json!({"type": "integer"}), "Look-back window in days (clamped to 1–3650)")]
         }
+        ("get" | "post", "/api/v1/admin/export" | "/api/v1/admin/import") => {
+            let mut params = vec![json!({"name": "kind", "in": "query", "required": true, "description": "Which records",
+                "schema": {"type": "string", "enum": ["service", "app", "faq", "department", "news"]}})];
+            if method == "post" {
+                params.push(query("apply", json!({"type": "boolean"}), "Apply the import (otherwise a preview only)"));
+            }
+            params
+        }
         ("get", "/api/v1/admin/explain") => {
             vec![json!({"name": "text", "in": "query", "required": true, "description": "The question to explain", "schema": {"type": "string", "minLength": 1, "pattern": "\\S"}})]
         }
@@ -446,6 +468,7 @@ fn request_body(method: &str, path: &str) -> Option<Value> {
         ("post", "/api/v1/admin/unanswered/faq") => json_body(schema_ref("NewFaqRequest")),
         ("post", "/api/v1/admin/unanswered/dismiss") => json_body(schema_ref("DismissRequest")),
         ("post", "/api/v1/admin/feedback/{id}") => json_body(schema_ref("FeedbackUpdate")),
+        ("post", "/api/v1/admin/import") => json!({"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}}),
         ("post", "/cas/login") => json!({"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {
             "type": "object", "properties": {"username": {"type": "string"}, "password": {"type": "string"}, "service": {"type": "string"}}}}}}),
         ("post", "/channels/wecom/callback") => json!({"required": true, "content": {"text/xml": {"schema": {"type": "string"}}}}),

@@ -47,7 +47,7 @@
     var e = err.data && err.data.error;
     if (!e) return err.message;
     var lines = [e.message];
-    (e.problems || []).forEach(function (p) { lines.push((p.field ? "字段 " + p.field + "：" : "") + p.message); });
+    (e.problems || []).forEach(function (p) { lines.push((p.item ? p.item + " " : "") + (p.field ? "字段 " + p.field + "：" : "") + p.message); });
     return lines.join("\n");
   }
   function message(node, text, ok) { clear(node).appendChild(el("div", { class: "msg " + (ok ? "ok" : "err"), text: text })); }
@@ -399,6 +399,55 @@
   var searchTimer;
   $("it-q").addEventListener("input", function () { clearTimeout(searchTimer); searchTimer = setTimeout(loaders.items, 250); });
   $("it-new").addEventListener("click", function () { var k = $("it-kind").value; if (TEMPLATES[k]) openEditor(k, null); });
+
+  // ---- bulk export and import (CSV, one kind per file) ----
+  var BULK_KINDS = { service: true, app: true, faq: true, department: true, news: true };
+  var ACTION_NAMES = { create: "新建", edit: "修改" };
+  $("it-export").addEventListener("click", function () {
+    var kind = $("it-kind").value;
+    if (!BULK_KINDS[kind]) { message($("it-import-preview"), "这一类型不能导出为表格。", false); return; }
+    fetch("/api/v1/admin/export?kind=" + kind, { headers: { "Authorization": "Bearer " + token() } }).then(function (resp) {
+      if (!resp.ok) throw new Error("导出失败（" + resp.status + "）");
+      return resp.blob();
+    }).then(function (blob) {
+      var a = el("a", { href: URL.createObjectURL(blob), download: "ehall-" + kind + ".csv" });
+      document.body.appendChild(a); a.click(); a.remove();
+    }).catch(function (e) { message($("it-import-preview"), e.message, false); });
+  });
+  function importCsv(kind, text, apply) {
+    return fetch("/api/v1/admin/import?kind=" + kind + (apply ? "&apply=true" : ""), {
+      method: "POST", headers: { "Authorization": "Bearer " + token(), "Content-Type": "text/csv; charset=utf-8" }, body: text
+    }).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (data) {
+        if (!resp.ok) { var err = new Error((data.error && data.error.message) || resp.statusText); err.status = resp.status; err.data = data; throw err; }
+        return data;
+      });
+    });
+  }
+  // A chosen file is previewed first: what it creates and changes, or every problem; applied only on 确认导入.
+  $("it-import").addEventListener("change", function () {
+    var file = $("it-import").files[0], kind = $("it-kind").value, box = $("it-import-preview");
+    $("it-import").value = "";
+    if (!file) return;
+    if (!BULK_KINDS[kind]) { message(box, "这一类型不能从表格导入。", false); return; }
+    file.text().then(function (text) {
+      importCsv(kind, text, false).then(function (res) {
+        clear(box).appendChild(el("div", { class: "card", "data-preview": kind }, [
+          el("h2", { text: "导入预览：" + file.name }),
+          el("p", { class: "muted", text: "共 " + res.rows + " 行：新建 " + res.changes.filter(function (c) { return c.action === "create"; }).length +
+            " 条，修改 " + res.changes.filter(function (c) { return c.action === "edit"; }).length + " 条，未变 " + res.unchanged + " 条。" }),
+          table(["操作", "编号", "名称", "变更的字段"], res.changes.map(function (c) { return [ACTION_NAMES[c.action] || c.action, c.id, c.title, c.fields.join("、")]; })),
+          el("div", { class: "row" }, [
+            el("button", { class: "primary", text: "确认导入", "data-action": "apply-import", disabled: res.changes.length ? null : "disabled", onclick: function (ev) {
+              ev.target.disabled = true;
+              importCsv(kind, text, true).then(function (done) {
+                message(box, "已导入 " + done.changes.length + " 条，新内容已生效。", true); loaders.items();
+              }).catch(function (e) { message(box, describe(e), false); });
+            } }),
+            el("button", { text: "取消", onclick: function () { clear(box); } })])]));
+      }).catch(function (e) { message(box, "无法导入 " + file.name + "：\n" + describe(e), false); });
+    });
+  });
 
   // ---- the unanswered loop ----
   var KIND_NAMES = { service: "服务事项", app: "应用", faq: "常见问题" };

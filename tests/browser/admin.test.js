@@ -223,3 +223,28 @@ test("a logged question opens its session's whole dialogue", async (t) => {
   await screenshot(page, "admin-conversation.png");
   assert.deepEqual(b.pageErrors, []);
 });
+
+test("a CSV import is previewed on the page before it is applied", async (t) => {
+  const b = await launch({ viewport: { width: 1366, height: 900 } });
+  t.after(() => b.close());
+  const { page } = b;
+  await loginAsAdmin(page);
+  await page.locator('#tabs button[data-tab="items"]').click();
+  await page.locator("#it-kind").selectOption("faq");
+  await page.locator("#it-list tr.clickable").first().waitFor();
+  const csv = "id,question,answer\nf-browser-import,体育馆周末开放吗？,体育馆周六周日9:00至21:00开放。\n";
+  await page.locator("#it-import").setInputFiles({ name: "faqs.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  const preview = page.locator('#it-import-preview [data-preview="faq"]');
+  await preview.waitFor({ timeout: 15000 });
+  assert.match(await preview.textContent(), /新建 1 条/);
+  assert.match(await preview.textContent(), /体育馆周末开放吗/);
+  await screenshot(page, "admin-import-preview.png");
+  await preview.locator('button[data-action="apply-import"]').click();
+  await page.locator("#it-import-preview .msg.ok").waitFor({ timeout: 20000 });
+  // A file with a problem shows the problem and imports nothing.
+  const bad = "id,question,answer\nf-browser-bad,,没有问题\n";
+  await page.locator("#it-import").setInputFiles({ name: "bad.csv", mimeType: "text/csv", buffer: Buffer.from(bad) });
+  await page.locator("#it-import-preview .msg.err").waitFor({ timeout: 15000 });
+  assert.match(await page.locator("#it-import-preview").textContent(), /f-browser-bad/);
+  assert.deepEqual(b.pageErrors, []);
+});

@@ -804,3 +804,59 @@ async fn a_logged_question_opens_its_sessions_whole_dialogue() {
     let (status, missing) = call(&app, reqwest::Method::GET, "/api/v1/admin/questions/q_nope/conversation", Some(ADMIN_TOKEN), None).await;
     assert_eq!(status, 404, "{missing}");
 }
+
+async fn import_csv(app: &TestApp, kind: &str, csv: &str, apply: bool) -> (u16, Value) {
+    let url = app.http_url(&format!("/api/v1/admin/import?kind={kind}{}", if apply { "&apply=true" } else { "" }));
+    let resp = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "text/csv")
+        .body(csv.to_owned())
+        .send()
+        .await
+        .expect("POST the import");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("JSON"))
+}
+
+#[tokio::test]
+async fn faqs_are_exported_as_csv_previewed_and_imported_and_bad_rows_change_nothing() {
+    let app = admin_app().await;
+    let resp = reqwest::Client::new()
+        .get(app.http_url("/api/v1/admin/export?kind=faq"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("GET the export");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap_or_default().starts_with("text/csv"));
+    let exported = resp.text().await.expect("CSV");
+    assert!(exported.starts_with('\u{feff}') && exported.contains("id,") && exported.contains("f-service-not-found"), "{}", &exported[..200.min(exported.len())]);
+
+    // The same file back: nothing to change.
+    let (status, preview) = import_csv(&app, "faq", &exported, false).await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["changes"], json!([]), "{preview}");
+
+    // One new FAQ and one edited answer: previewed, nothing stored yet; then applied and answered at once.
+    let csv = "id,question,answer,questions\n\
+               f-bulk-reading-room,自习室几点开门？,自习室每天7:15至22:45开放。,\"自习室开放时间\n阅览室几点关门\"\n";
+    let (status, preview) = import_csv(&app, "faq", csv, false).await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["applied"], false);
+    assert_eq!(preview["changes"][0]["action"], "create", "{preview}");
+    let before = chat(app.addr, None, "自习室开放时间").await;
+    assert!(!before.to_string().contains("22:45"), "a preview stores nothing: {before}");
+    let (status, done) = import_csv(&app, "faq", csv, true).await;
+    assert_eq!((status, &done["applied"]), (200, &json!(true)), "{done}");
+    let after = chat(app.addr, None, "自习室开放时间").await;
+    assert!(after.to_string().contains("22:45"), "{after}");
+
+    // A file with a problem is refused as a whole, with the loader's message and the row.
+    let bad = "id,question,answer\nf-bulk-empty,,没有问题的答案\nf-bulk-ok,新问题,新答案\n";
+    let (status, refused) = import_csv(&app, "faq", bad, true).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused["error"]["problems"].to_string().contains("f-bulk-empty"), "{refused}");
+    let (_, list) = call(&app, reqwest::Method::GET, "/api/v1/admin/items?kind=faq&q=f-bulk-ok", Some(ADMIN_TOKEN), None).await;
+    assert_eq!(list["total"], 0, "nothing of a refused file is stored: {list}");
+}

@@ -7,6 +7,7 @@
 //! the engine (`EngineHandle::replace`); turns in progress finish on the engine they started with.
 
 pub mod analytics;
+pub mod bulk;
 pub mod error;
 pub mod export;
 pub mod identity;
@@ -304,6 +305,7 @@ pub fn router() -> Router<AppState> {
         .merge(review::router())
         .merge(analytics::router())
         .merge(inbox::router())
+        .merge(bulk::router())
         .layer(axum::middleware::from_fn(error::json_rejections))
 }
 
