@@ -188,6 +188,9 @@ pub struct PortalRecognizer {
     recent: Regex,
     audience_catalog: Regex,
     owner_catalog: Regex,
+    owner_can_do: Regex,
+    related_catalog: Regex,
+    audience_tab: Regex,
     frequent: Regex,
     overview: Regex,
     news_any: Regex,
@@ -268,13 +271,18 @@ impl PortalRecognizer {
                 r"(学生|本科生|研究生|教师|老师|教职工|校友|校外人员)(能|可以)?(办|办理)?(哪些|什么|啥)(事|事项|服务|业务)",
             ),
             owner_catalog: re(r"^(.{2,20}?)(类|方面)?的?(有哪些|有什么|都有啥|都有什么)?的?(服务|事项|业务)(有哪些|有什么)?$"),
+            owner_can_do: re(r"^(.{2,14}?)(都|还|一般)?(能|可以|负责)(办|办理|管)?(哪些|什么|啥)(事|事情|事项|服务|业务)?(呢|啊)?$"),
+            related_catalog: re(
+                r"^(有哪些|有什么|有啥)?(跟|和|与|关于)(.{2,10}?)(相关|有关)的?(事|事情|事项|服务|业务)?(有哪些|有什么)?(呢)?$",
+            ),
+            audience_tab: re(r"^(学生|教师|老师|教职工|游客|访客|校外人员|校友)(办事|服务|事项)$"),
             frequent: re(r"(常用服务|高频服务|热门服务|常办事项|常用事项|大家常办)"),
             overview: re(r"^(服务事项中心|所有服务|服务分类|有哪些服务|服务目录|都能办什么)$"),
             news_any: re(r"^(最近|最新|近期)?(有什么|有啥|的)?(新闻|通知|公告|通知公告|校内新闻|校园新闻)(吗|呢)?$"),
             news_titled: re(r"^(.{2,30}?)的?(通知|公告|新闻)$"),
             start: re(r"^(?:帮我|我要|我想)?(?:在线办理|网上办理|开始办理|在线申请)(?:一下)?(.{2,30})$"),
             feedback_status: re(
-                r"((我的|提交的)(反馈|意见|工单|报修).{0,6}(处理|回复|进度|怎么样|到哪|结果|状态)?|(反馈|工单|报修)(处理了|有回复|进度|状态|有结果))",
+                r"((我的|提交的)(反馈|意见|工单|报修).{0,6}(处理|回复|进度|怎么样|到哪|结果|状态)?|(反馈|意见|建议|工单|报修)的?(处理了|有回复|有人回|回复了|有答复|答复了|进度|状态|有结果|怎么样了|到哪了|有下文)|(回复|答复)(我的)?(反馈|意见|工单)了?吗)",
             ),
             ticket: re(r"^(我要|我想|要|帮我)?(报修|提交工单|提工单|提个工单|开个?工单|填工单|提交报修)(一下)?$"),
             rate: re(r"^(?:我要|我想)?(?:评价|打分|评分)(?:一下)?(.{0,30})$|^给(.{2,30}?)(?:评价|打分|评分|打)(.*)$"),
@@ -298,6 +306,23 @@ impl PortalRecognizer {
     /// The theme a text names, as the knowledge base spells it.
     fn theme_in(&self, text: &str) -> Option<&str> {
         self.themes.iter().find(|(norm, _)| text.contains(norm.as_str())).map(|(_, theme)| theme.as_str())
+    }
+
+    /// The theme or department a word stands for, also when it is only part of the name (财务 → 财务处).
+    fn owner_named(&self, word: &str) -> Option<CatalogQuery> {
+        if let Some(theme) = self.theme_in(word) {
+            return Some(CatalogQuery::Theme(theme.to_owned()));
+        }
+        if let Some(dept) = self.department_in(word) {
+            return Some(CatalogQuery::Department(dept.to_owned()));
+        }
+        if word.chars().count() < 2 {
+            return None;
+        }
+        if let Some((_, theme)) = self.themes.iter().find(|(norm, _)| norm.contains(word)) {
+            return Some(CatalogQuery::Theme(theme.clone()));
+        }
+        self.departments.iter().find(|d| d.keys.iter().any(|k| k.contains(word))).map(|d| CatalogQuery::Department(d.name.clone()))
     }
 
     /// A portal intent of the message, or `None` when the message is something else.
@@ -379,6 +404,22 @@ impl PortalRecognizer {
                 _ => Audience::Student,
             };
             return Some(PortalIntent::Catalog(CatalogQuery::Audience(audience)));
+        }
+        if let Some(c) = self.audience_tab.captures(t) {
+            let audience = match c.get(1).map_or("", |m| m.as_str()) {
+                "教师" | "老师" | "教职工" => Audience::Teacher,
+                "校友" => Audience::Alumnus,
+                "游客" | "访客" | "校外人员" => Audience::Visitor,
+                _ => Audience::Student,
+            };
+            return Some(PortalIntent::Catalog(CatalogQuery::Audience(audience)));
+        }
+        for (pattern, group) in [(&self.owner_can_do, 1), (&self.related_catalog, 3)] {
+            if let Some(owner) = pattern.captures(t).and_then(|c| c.get(group)) {
+                if let Some(q) = self.owner_named(owner.as_str()) {
+                    return Some(PortalIntent::Catalog(q));
+                }
+            }
         }
         if let Some(c) = self.owner_catalog.captures(t) {
             let owner = c.get(1).map_or("", |m| m.as_str());
@@ -506,6 +547,14 @@ mod tests {
             Some(PortalIntent::Catalog(CatalogQuery::Department("党委学工部（学生处、大学生创业中心）".into())))
         );
         assert_eq!(r.recognize("常用服务"), Some(PortalIntent::Catalog(CatalogQuery::Frequent)));
+        assert_eq!(r.recognize("教务处都能办什么"), Some(PortalIntent::Catalog(CatalogQuery::Department("教务处".into()))));
+        assert_eq!(
+            r.recognize("有哪些跟学工相关的事"),
+            Some(PortalIntent::Catalog(CatalogQuery::Department("党委学工部（学生处、大学生创业中心）".into())))
+        );
+        assert_eq!(r.recognize("游客办事"), Some(PortalIntent::Catalog(CatalogQuery::Audience(Audience::Visitor))));
+        assert_eq!(r.recognize("教师办事"), Some(PortalIntent::Catalog(CatalogQuery::Audience(Audience::Teacher))));
+        assert_eq!(r.recognize("我能办什么"), None);
         assert_eq!(r.recognize("最近有什么通知"), Some(PortalIntent::News { words: None }));
         assert_eq!(r.recognize("期末考试时间通知"), Some(PortalIntent::News { words: Some("期末考试时间".into()) }));
         assert_eq!(r.recognize("我的反馈处理了吗"), Some(PortalIntent::FeedbackStatus));

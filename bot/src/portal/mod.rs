@@ -124,7 +124,7 @@ impl<'a> Desk<'a> {
                 let service = self.find_service(&subject)?;
                 self.start_service(state, service)
             }
-            PortalIntent::FeedbackStatus => self.feedback_status(&name),
+            PortalIntent::FeedbackStatus => self.feedback_status(state, &name),
             PortalIntent::Ticket => self.start_form(state, FeedbackKind::Ticket),
             PortalIntent::Rate { subject, stars } => {
                 let service = match subject {
@@ -159,7 +159,7 @@ impl<'a> Desk<'a> {
             },
             "feedback.start" => self.start_form(state, FeedbackKind::Feedback),
             "ticket.start" => self.start_form(state, FeedbackKind::Ticket),
-            "feedback.status" => self.feedback_status("feedback.status"),
+            "feedback.status" => self.feedback_status(state, "feedback.status"),
             "service.rate" => match self.kb.by_id(arg(args, "service")).and_then(|r| self.kb.service(r)) {
                 Some(s) => {
                     let stars =
@@ -656,11 +656,18 @@ impl<'a> Desk<'a> {
         a
     }
 
-    fn feedback_status(&self, intent: &str) -> Answer {
-        let (user, campus) = match self.signed_in(intent, "查询反馈进度") {
-            Ok(x) => x,
-            Err(a) => return a,
+    fn feedback_status(&self, state: &mut DialogueState, intent: &str) -> Answer {
+        let (user, campus) = match (self.user, state.guest_key.is_some()) {
+            (None, true) => match self.feedback_author(state, intent, "查询反馈进度") {
+                Ok(x) => x,
+                Err(a) => return a,
+            },
+            _ => match self.signed_in(intent, "查询反馈进度") {
+                Ok((u, c)) => (u.clone(), c),
+                Err(a) => return a,
+            },
         };
+        let user = &user;
         match campus.my_feedback(user) {
             Ok(list) if list.is_empty() => {
                 Answer::new(intent, "您还没有提交过意见反馈或工单。").suggest(Suggestion::action("我要反馈", "feedback.start", Map::new()))
@@ -684,12 +691,29 @@ impl<'a> Desk<'a> {
             FeedbackKind::Feedback => "feedback.start",
             FeedbackKind::Ticket => "ticket.start",
         };
-        if let Err(mut a) = self.signed_in(intent, &format!("提交{}", kind.label())) {
-            // A guest can still reach 网信办 directly.
-            a.cards.extend(self.wxb_contact());
-            return a;
+        // Anyone may leave 意见反馈 (a guest's contact is optional); a 工单 needs a login.
+        if kind == FeedbackKind::Ticket {
+            if let Err(mut a) = self.signed_in(intent, &format!("提交{}", kind.label())) {
+                a.cards.extend(self.wxb_contact());
+                return a;
+            }
         }
         form::start_feedback(state, kind)
+    }
+
+    /// Who submits a feedback: the user, or a guest under the session's own guest key.
+    pub(crate) fn feedback_author(&self, state: &mut DialogueState, intent: &str, why: &str) -> Result<(UserInfo, &'a dyn Campus), Answer> {
+        if self.user.is_some() {
+            return self.signed_in(intent, why).map(|(u, c)| (u.clone(), c));
+        }
+        let Some(campus) = self.campus else {
+            let mut a = Answer::new(intent, "抱歉，意见反馈暂时无法提交，请稍后再试，或直接联系网信办：");
+            a.mode = Mode::Fallback;
+            a.cards.extend(self.wxb_contact());
+            return Err(a);
+        };
+        let key = state.guest_key.get_or_insert_with(|| format!("guest-{}", uuid::Uuid::new_v4().simple())).clone();
+        Ok((UserInfo { id: key, name: "游客".into(), role: Role::Student }, campus))
     }
 
     fn start_rating(&self, state: &mut DialogueState, s: &Service, stars: Option<u8>) -> Answer {
@@ -729,20 +753,33 @@ fn title_matches(title: &str, words: &str) -> bool {
     hits * 10 >= pairs.len() * 6
 }
 
-/// Runs before intent recognition: a form in progress takes the message (取消 leaves it), and a message that seems to
-/// carry a password is refused whatever else is going on.
-pub fn intercept_text(desk: &Desk<'_>, state: &mut DialogueState, text: &str) -> Option<Answer> {
+/// What the portal makes of a message before intent recognition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intercept {
+    /// The portal answers (a form step, a refused password).
+    Answer(Answer),
+    /// The engine answers; with a `reminder` when a form waits for its next step meanwhile.
+    Pass { reminder: Option<String> },
+}
+
+/// Runs before intent recognition: a form in progress takes the message (a cancel phrase leaves it, a question
+/// is let through with the form kept), and a message that seems to carry a password is refused whatever else is
+/// going on.
+pub fn intercept_text(desk: &Desk<'_>, state: &mut DialogueState, text: &str) -> Intercept {
     if intents::portal::looks_like_password(text) {
-        return Some(password_refused());
+        return Intercept::Answer(password_refused());
     }
-    let form = state.form.clone()?;
+    let Some(form) = state.form.clone() else { return Intercept::Pass { reminder: None } };
     if desk.recognizer.recognize(text) == Intent::Cancel {
         state.form = None;
-        let mut a = Answer::new("dialog.cancel", format!("好的，已取消{}。还有什么可以帮您？", form.label()));
-        a.suggestions = vec![Suggestion::text("我的消息"), Suggestion::text("常用服务")];
-        return Some(a);
+        let mut a = Answer::new("dialog.cancel", format!("好的，已取消{}，不会提交。还有什么可以帮您？", form.label()));
+        a.suggestions = vec![Suggestion::text("常用服务"), Suggestion::text("服务事项中心")];
+        return Intercept::Answer(a);
     }
-    Some(form::on_text(desk, state, form, text))
+    match form::on_text(desk, state, form, text) {
+        form::Step::Reply(a) => Intercept::Answer(a),
+        form::Step::Leave { reminder } => Intercept::Pass { reminder: Some(reminder) },
+    }
 }
 
 #[cfg(test)]
