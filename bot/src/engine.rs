@@ -320,8 +320,8 @@ impl Engine {
                 // A guest's "my data" question, or anyone's how-to question that merely mentions personal data
                 // (过渡余额是啥意思, 补办校园卡要带啥), is first a knowledge question: a confident guide beats a
                 // login card.
-                // A guest who left feedback here asks about it without logging in.
-                let guests_own = user.is_none() && state.guest_key.is_some() && matches!(p, PortalIntent::FeedbackStatus);
+                // A guest asks about feedback left here without logging in (a guide on feedback would not answer it).
+                let guests_own = user.is_none() && matches!(p, PortalIntent::FeedbackStatus);
                 if !guests_own && ((user.is_none() && portal_needs_login(&p)) || is_how_to(text)) {
                     if let Some(result) = self.run_search(text, user) {
                         if let (Decision::Answer, Some(top)) = (result.decision, result.candidates.first()) {
@@ -354,6 +354,9 @@ impl Engine {
             Intent::Popular => self.popular_questions(user),
             Intent::FollowUp { field, subject } => self.follow_up(state, text, field, subject.as_deref(), user),
             Intent::Search => {
+                // 那休学呢: the words between 那 and 呢 are the question.
+                let core = browse::core_question(text);
+                let text = core.as_deref().unwrap_or(text);
                 if let Some(d) = self.bare_clarify(state, text, user) {
                     return d;
                 }

@@ -240,7 +240,7 @@ impl PortalRecognizer {
                 r"((饭卡|一卡通|校园卡|校卡|卡内|卡里).{0,6}(余额|还有多少|剩多少|还剩|有多少钱)|过渡余额|消费记录|最近.{0,2}消费|花了多少钱|^(查|看)?.{0,14}的?余额(多少|还有多少)?$)",
             ),
             salary: re(
-                r"((这个月|本月|上个月|上月|最近|最新|我的)的?(工资|薪水|薪资|工资条)|^(查|看)(一下|看)?(工资|薪水|工资条)|^(工资|薪水|工资条)(多少|发了吗|发了没|明细)?$|工资发了(吗|没))",
+                r"((这个月|本月|上个月|上月|最近|最新|我的)的?(工资|薪水|薪资|工资条)|^(查|看)(一下|看)?(工资|薪水|工资条)|^(工资|薪水|工资条)(多少|发了吗|发了没|明细)?$|^我的?(工资|薪水|工资条)(是)?(多少|发了吗|发了没|明细)(钱)?(啊|呢)?$|工资发了(吗|没))",
             ),
             network: re(
                 r"(校园网.{0,6}(流量|余额|还剩|剩多少|账户|网费)|流量.{0,4}(还剩|剩多少|剩余|余额|还有多少)|网费.{0,4}(多少|余额|还剩)|^(我的)?校园网(账户)?$)",
@@ -248,7 +248,7 @@ impl PortalRecognizer {
             mail: re(r"((邮箱|邮件).{0,8}(新邮件|未读|几封|有没有)|有没有新?邮件|未读邮件|新邮件)"),
             bind_mail: re(r"(绑定.{0,4}邮箱|邮箱.{0,4}绑定|绑邮箱)"),
             affairs: vec![
-                (AffairQuery::Todo, re(r"^(我的|查看|看看|有没有|有什么)?待办(任务|事项|的事)?(吗|呢|有哪些)?$")),
+                (AffairQuery::Todo, re(r"^(我的|查看|看看|有没有|有什么|我有什么|我有没有|我有哪些|我还有)?待办(任务|事项|的事)?(吗|呢|有哪些|没有)?$")),
                 (AffairQuery::Done, re(r"^(我的|查看|看看)?已办(任务|事项)?(有哪些)?$")),
                 (AffairQuery::Ongoing, re(r"^(我的|查看|看看)?(进行中|在办|正在办)的?(办件|事项|事)?(有哪些)?$")),
                 (AffairQuery::Completed, re(r"^(我的|查看|看看)?(已完成|办结|已办结)的?(办件|事项)(有哪些)?$")),
@@ -257,7 +257,7 @@ impl PortalRecognizer {
             affair_status: re(
                 r"^(我的)?(.{2,14}?)(到哪一?步了?|进度(如何|怎样|怎么样)?|办到哪了?|审核到哪了?|审批到哪了?|审到哪了?)(呢|啊|吗|了)?$",
             ),
-            messages: re(r"^((我的|查看|看看|有没有新?的?|有什么)(消息|消息通知|通知消息|站内信)(吗|呢)?|消息通知|未读消息|新消息)$"),
+            messages: re(r"^((我的|查看|看看|有没有新?的?|有什么新?的?|有新的?)(消息|消息通知|通知消息|站内信|通知)(吗|呢|没有)?|消息通知|未读消息|新消息)$"),
             read_all: re(r"(全部.{0,2}已读|全都.{0,2}已读|一键已读|都标.{0,2}已读|全部标记已读|消息都已读)"),
             favorites: re(r"^(我的收藏|收藏(夹|列表)|我收藏了(哪些|什么)|我的直通车收藏|查看收藏)$"),
             unfavorite: re(
@@ -372,6 +372,11 @@ impl PortalRecognizer {
         }
         if let Some(c) = self.affair_status.captures(t) {
             let subject = c.get(2).map_or("", |m| m.as_str()).trim_end_matches("的").to_owned();
+            // 我申请的东西办到哪了 names no item: it asks about everything under way.
+            let bare = subject.replace(['我', '的'], "").replace("申请", "").replace("提交", "").replace("办", "");
+            if ["", "东西", "事", "事情", "材料", "那个", "这个"].contains(&bare.as_str()) {
+                return Some(PortalIntent::Affairs(AffairQuery::Ongoing));
+            }
             if subject.chars().count() >= 2 {
                 return Some(PortalIntent::AffairStatus { subject });
             }
@@ -530,6 +535,10 @@ mod tests {
         assert_eq!(r.recognize("已办任务"), Some(PortalIntent::Affairs(AffairQuery::Done)));
         assert_eq!(r.recognize("助学金申请到哪一步了"), Some(PortalIntent::AffairStatus { subject: "助学金申请".into() }));
         assert_eq!(r.recognize("我的消息"), Some(PortalIntent::Messages));
+        assert_eq!(r.recognize("有新通知吗"), Some(PortalIntent::Messages));
+        assert_eq!(r.recognize("我有什么待办"), Some(PortalIntent::Affairs(AffairQuery::Todo)));
+        assert_eq!(r.recognize("我申请的东西办到哪了"), Some(PortalIntent::Affairs(AffairQuery::Ongoing)));
+        assert_eq!(r.recognize("我工资多少"), personal(PersonalQuery::Salary));
         assert_eq!(r.recognize("全部已读"), Some(PortalIntent::MarkAllRead));
         assert_eq!(r.recognize("收藏教务系统"), Some(PortalIntent::Favorite { target: "教务系统".into() }));
         assert_eq!(r.recognize("取消收藏教务系统"), Some(PortalIntent::Unfavorite { target: "教务系统".into() }));

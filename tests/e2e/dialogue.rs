@@ -90,7 +90,8 @@ fn check(transcript: &str, step: usize, turn: &toml::Value, reply: &Value) {
 #[tokio::test]
 async fn transcripts_play_as_written() {
     let app = spawn_app().await;
-    let dir = repo_root().join("tests/transcripts");
+    // TRANSCRIPT_DIR plays another folder (to try phrasings out); TRANSCRIPT_ECHO prints every turn.
+    let dir = std::env::var_os("TRANSCRIPT_DIR").map_or_else(|| repo_root().join("tests/transcripts"), std::path::PathBuf::from);
     let mut files: Vec<_> = std::fs::read_dir(&dir).expect("transcripts folder").filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
     let mut played = 0;
@@ -121,6 +122,11 @@ async fn transcripts_play_as_written() {
                     json!({"type": "action", "id": id, "action": action, "args": args})
                 };
                 let reply = client.send_raw(&frame.to_string()).await;
+                if std::env::var_os("TRANSCRIPT_ECHO").is_some() {
+                    let said = turn.get("say").and_then(toml::Value::as_str).unwrap_or("(action)");
+                    let text: String = reply["text"].as_str().unwrap_or_default().chars().take(60).collect();
+                    eprintln!("[{name}] {said} → {} {} «{}» {text}", reply["mode"], reply["intent"], reply["cards"][0]["title"]);
+                }
                 // Every transcript is played to its end, and all failing turns are reported together.
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(name, i, turn, &reply))).is_err() {
                     failed.push(format!("{} · '{name}' turn {i}", file.display()));

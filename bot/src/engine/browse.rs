@@ -26,6 +26,15 @@ fn compact(text: &str) -> String {
     normalize(text).chars().filter(|c| !c.is_whitespace()).collect()
 }
 
+/// The question inside a short "那…呢" (那休学呢 → 休学), when there is one.
+pub(super) fn core_question(text: &str) -> Option<String> {
+    let t = compact(text);
+    let inner = t.strip_prefix("那么").or_else(|| t.strip_prefix("那"))?;
+    let inner = inner.strip_suffix("呢").or_else(|| inner.strip_suffix("吗")).unwrap_or(inner);
+    let n = inner.chars().count();
+    ((2..=CONTEXT_MAX_CHARS).contains(&n) && !inner.starts_with('个')).then(|| inner.to_owned())
+}
+
 /// How well an item's audience fits the asker: 0 fits, higher fits less. A guest is most likely a student, then
 /// a visitor or an alumnus; teacher-only items come last for them.
 fn audience_rank(list: &[Audience], asker: Option<Audience>) -> u8 {
@@ -159,15 +168,15 @@ impl Engine {
         }
         let family = self.family(current);
         let plain = self.run_search(text, user)?;
-        let plain_top = plain.candidates.first().map(|c| self.kb.item_id(c.item).to_owned());
-        if plain.decision == Decision::Answer && plain_top.as_ref().is_some_and(|id| family.contains(id)) {
+        // A confident answer that carries the question's own words (那休学呢 → 休学申请) is a new topic.
+        if plain.decision == Decision::Answer && plain.candidates.first().is_some_and(|c| self.shares_words(c.item, &t)) {
             return None;
         }
         let title = self.topic_service(current).map_or_else(|| self.kb.item_title(current).to_owned(), |s| s.name.clone());
         let combined = self.run_search(&format!("{title} {text}"), user)?;
         let top = combined.candidates.first()?;
         let in_family = family.iter().any(|id| id == self.kb.item_id(top.item));
-        if in_family || (plain.decision != Decision::Answer && combined.decision != Decision::NoMatch) {
+        if in_family {
             return Some(self.answer_item(state, top.item, combined.confidence.max(0.5), "search"));
         }
         None
@@ -249,6 +258,14 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_question_inside_na_ne_is_kept() {
+        assert_eq!(core_question("那休学呢？").as_deref(), Some("休学"));
+        assert_eq!(core_question("那么英文的呢").as_deref(), Some("英文的"));
+        assert_eq!(core_question("休学呢"), None);
+        assert_eq!(core_question("那个呢"), None);
+    }
 
     #[test]
     fn the_askers_own_items_come_first() {

@@ -7,6 +7,7 @@ use crate::cards::{self, args1};
 use crate::protocol::{Card, CardAction, CardKind, Field, Role, Suggestion, UserInfo};
 use crate::state::DialogueState;
 use intents::GuideField;
+use knowledge::normalize::normalize;
 use knowledge::retrieve::Decision;
 use knowledge::{Audience, ItemKind, ItemRef, Service};
 
@@ -124,12 +125,12 @@ impl Engine {
     }
 
     /// Whether an item's name (or its service's tags) shares two consecutive characters with `subject`.
-    fn shares_words(&self, item: ItemRef, subject: &str) -> bool {
-        let chars: Vec<char> = subject.chars().collect();
-        let mut texts = vec![self.kb.item_title(item).to_owned()];
+    pub(super) fn shares_words(&self, item: ItemRef, subject: &str) -> bool {
+        let chars: Vec<char> = normalize(subject).chars().filter(|c| !c.is_whitespace()).collect();
+        let mut texts = vec![normalize(self.kb.item_title(item))];
         if let Some(s) = self.topic_service(item) {
-            texts.push(s.name.clone());
-            texts.extend(s.tags.iter().cloned());
+            texts.push(normalize(&s.name));
+            texts.extend(s.tags.iter().map(|t| normalize(t)));
         }
         chars.windows(2).any(|w| {
             let pair: String = w.iter().collect();
@@ -167,6 +168,24 @@ impl Engine {
             },
             None => None,
         };
+        // A subject that is neither the topic nor found, but that several items carry, asks which one.
+        if let (None, Some(subject)) = (named, subject) {
+            if !current.is_some_and(|c| self.shares_words(c, subject)) {
+                if let Some(result) = self.run_search(subject, user) {
+                    let sharing: Vec<ItemRef> =
+                        result.candidates.iter().take(6).map(|c| c.item).filter(|&i| self.shares_words(i, subject)).collect();
+                    match sharing.as_slice() {
+                        [] if current.is_none() => return self.search(state, text, user),
+                        [] => {}
+                        [one] => return self.field_of(state, *one, field, user),
+                        _ => {
+                            let ask = "您问的是下面哪一项？请点选，或换个说法告诉我。";
+                            return self.clarify_items(state, &sharing, ask, result.confidence);
+                        }
+                    }
+                }
+            }
+        }
         let item = named.or(current);
         let Some(item) = item else { return self.search(state, text, user) };
         self.field_of(state, item, field, user)
@@ -197,9 +216,14 @@ impl Engine {
             },
             GuideField::Phone => format!("{}（{}）", cards::service_phone(s), s.contact.office),
             GuideField::Cost => {
-                let found = sentences_with(&format!("{}。{}", s.notes, s.materials.join("；")), COST_WORDS);
+                let guide = format!("{}。{}", s.notes, s.materials.join("；"));
+                let mut found = sentences_with(&guide, COST_WORDS);
                 if found.is_empty() {
-                    format!("办事指南没有列出收费项目，一般不收费；如有疑问请咨询{}", cards::service_phone(s))
+                    // No fee, but amounts (a grant's 多少钱 asks for those).
+                    found = sentences_with(&guide, &["元"]);
+                }
+                if found.is_empty() {
+                    format!("办事指南没有列出收费或金额；如有疑问请咨询{}", cards::service_phone(s))
                 } else {
                     found.join("")
                 }

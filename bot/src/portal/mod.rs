@@ -662,6 +662,11 @@ impl<'a> Desk<'a> {
                 Ok(x) => x,
                 Err(a) => return a,
             },
+            (None, false) => {
+                return Answer::new(intent, "您在这次对话里还没有提交过意见反馈。登录后提交的反馈，请登录后查看处理进度：")
+                    .card(cards::login_card("查询反馈进度"))
+                    .suggest(Suggestion::action("我要反馈", "feedback.start", Map::new()));
+            }
             _ => match self.signed_in(intent, "查询反馈进度") {
                 Ok((u, c)) => (u.clone(), c),
                 Err(a) => return a,
