@@ -102,14 +102,14 @@ impl GuideField {
             GuideField::Phone => r"(电话|号码|联系方式|打给谁|手机号|座机|咨询方式|怎么联系|phone|call|contact)",
             GuideField::Cost => r"(要钱|收费|收钱|费用|多少钱|免费|花钱|交钱|付费|要花|价格|工本费|cost|fee)",
             GuideField::Materials => {
-                r"(材料|带什么|带啥|带哪些|准备什么|准备啥|准备哪些|需要什么东西|要什么东西|证件|documents?|materials?)"
+                r"(材料|带什么|带啥|带哪些|准备什么|准备啥|准备哪些|需要什么东西|要什么东西|证件|单据|票据|发票|凭证|附件|表格|申请表|documents?|materials?)"
             }
             GuideField::System => r"(哪个系统|什么系统|啥系统|哪个平台|什么平台|哪个网站|什么网站|哪个app|什么app|system)",
             GuideField::Online => {
                 r"(在线办|网上办|线上办|在线申请|网上申请|线上申请|能不能在线|网上能|线上能|在线能|手机上|手机能|手机可以|链接|网址|入口|online|不用跑|现场吗|去现场|跑一趟)"
             }
             GuideField::Duration => r"(多久|几天|多长时间|多少天|几个工作日|多少个工作日|要多长|当天能|当场能|马上能|how long)",
-            GuideField::Hours => r"(几点|上班时间|办公时间|开门|下班|营业时间|工作时间|周末|中午)",
+            GuideField::Hours => r"(几点|上班时间|办公时间|开门|下班|营业时间|工作时间|周末|中午|晚上|早上|上午|下午|白天|节假日|寒暑假)",
             GuideField::Time => r"(什么时候|啥时候|几号|时间|截止|期限|周期|几月|哪天|when|deadline)",
             GuideField::Steps => r"(流程|步骤|怎么办理|如何办理|程序|手续|steps?|process|procedure)",
             GuideField::Department => r"(哪个部门|什么部门|哪个单位|负责部门|责任部门|哪个处|归哪|which office|department)",
@@ -134,7 +134,7 @@ const NOISE: &[&str] = &[
     "得", "该", "也", "还", "都", "就", "才", "到", "拿", "领", "交", "开", "补", "了", "用", "上", "那", "这", "有人", "东西", "开始",
     "结束", "月份", "一定", "必须", "他们", "我们", "怎样", "怎么样", "老师", "现在", "今天", "明天", "联系",
     "给我", "告诉我", "发我", "说一下", "说说", "谁", "给", "钱", "一张", "一个", "一份",
-    "再", "最晚", "最早", "之后", "以后", "打出来", "出来",
+    "再", "最晚", "最早", "之后", "以后", "打出来", "出来", "咨询", "问问", "问一下", "提交", "上交", "递交", "有人",
 ];
 
 /// Who a question about 服务对象 may ask for ("研究生也能申请吗"): part of the question, not its subject.
@@ -253,6 +253,8 @@ mod tests {
             ("几天能好", GuideField::Duration),
             ("几点上班", GuideField::Hours),
             ("中午有人吗", GuideField::Hours),
+            ("晚上有人吗", GuideField::Hours),
+            ("需要什么单据", GuideField::Materials),
             ("截止到什么时候", GuideField::Time),
             ("几月份开始", GuideField::Time),
             ("流程是怎样的", GuideField::Steps),
@@ -272,7 +274,7 @@ mod tests {
 
     #[test]
     fn pronouns_and_verbs_are_not_subjects_but_names_are() {
-        for text in ["要多久能拿到", "要去哪补办", "刚才那个电话多少", "它要钱吗", "这个找哪个老师", "我能申请吗"] {
+        for text in ["要多久能拿到", "要去哪补办", "刚才那个电话多少", "它要钱吗", "这个找哪个老师", "我能申请吗", "找谁咨询", "哪个系统提交"] {
             assert_eq!(ask(text).and_then(|q| q.subject), None, "{text}");
         }
         assert_eq!(ask("助学金的电话多少").and_then(|q| q.subject).as_deref(), Some("助学金"));

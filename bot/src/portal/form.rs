@@ -46,6 +46,11 @@ pub enum Form {
 }
 
 impl Form {
+    /// Whether the step waiting has a 跳过 (the contact, a rating's comment).
+    pub fn skippable(&self) -> bool {
+        matches!(self, Form::Feedback { step: FeedbackStep::Contact, .. } | Form::Rating { stars: Some(_), .. })
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             Form::Feedback { kind, .. } => kind.label(),
@@ -140,7 +145,7 @@ fn plain(text: &str) -> &str {
     text.trim().trim_end_matches(['。', '.', '!', '！', '~', '～'])
 }
 
-fn is_skip(text: &str) -> bool {
+pub fn is_skip(text: &str) -> bool {
     matches!(
         plain(text),
         "跳过" | "不用" | "不需要" | "没有" | "无" | "不留" | "不用了" | "skip" | "不想留" | "不留了" | "算了不留" | "没有联系方式" | "不方便"
@@ -185,7 +190,7 @@ pub fn is_contact(text: &str) -> bool {
 }
 
 /// Whether a message asks something rather than fills in a step: a question mark or question word, or what the
-/// recognizer takes for another request (a personal query, a follow-up, login, help).
+/// recognizer takes for another request (a personal query, login, help).
 fn is_question(desk: &Desk<'_>, text: &str) -> bool {
     use intents::Intent;
     let t = text.trim();
@@ -198,7 +203,7 @@ fn is_question(desk: &Desk<'_>, text: &str) -> bool {
     }
     matches!(
         desk.recognizer.recognize(t),
-        Intent::Portal(_) | Intent::FollowUp { .. } | Intent::Login | Intent::Logout | Intent::HumanHelp | Intent::More
+        Intent::Portal(_) | Intent::Login | Intent::Logout | Intent::HumanHelp | Intent::More
     )
 }
 

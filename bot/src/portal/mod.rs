@@ -130,7 +130,7 @@ impl<'a> Desk<'a> {
             PortalIntent::Rate { subject, stars } => {
                 let service = match subject {
                     Some(s) => self.find_service(&s),
-                    None => state.current_item.as_deref().and_then(|id| self.kb.by_id(id)).and_then(|r| self.kb.service(r)),
+                    None => self.topic_service(state),
                 };
                 match service {
                     Some(s) => self.start_rating(state, s, stars),
@@ -420,6 +420,16 @@ impl<'a> Desk<'a> {
         })
     }
 
+    /// The service under discussion: the current item, or the service a FAQ under discussion is about.
+    fn topic_service(&self, state: &DialogueState) -> Option<&'a Service> {
+        let item = state.current_item.as_deref().and_then(|id| self.kb.by_id(id))?;
+        if let Some(s) = self.kb.service(item) {
+            return Some(s);
+        }
+        let name = self.kb.faq(item)?.related_service.as_deref()?;
+        self.kb.find(ItemKind::Service, name).and_then(|r| self.kb.service(r))
+    }
+
     fn find_service(&self, subject: &str) -> Option<&'a Service> {
         let t = subject.trim();
         if t.chars().count() < 2 {
@@ -668,7 +678,8 @@ pub fn intercept_text(desk: &Desk<'_>, state: &mut DialogueState, text: &str) ->
         return Intercept::Answer(password_refused());
     }
     let Some(form) = state.form.clone() else { return Intercept::Pass { reminder: None } };
-    if desk.recognizer.recognize(text) == Intent::Cancel {
+    // 不用了 at a step that can be skipped skips it; elsewhere it cancels.
+    if desk.recognizer.recognize(text) == Intent::Cancel && !(form.skippable() && form::is_skip(text)) {
         state.form = None;
         let mut a = Answer::new("dialog.cancel", format!("好的，已取消{}，不会提交。还有什么可以帮您？", form.label()));
         a.suggestions = vec![Suggestion::text("常用服务"), Suggestion::text("服务事项中心")];
