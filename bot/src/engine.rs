@@ -301,6 +301,22 @@ impl Engine {
     }
 
     fn on_text(&self, state: &mut DialogueState, text: &str, user: Option<&UserInfo>, pending_more: Option<MorePage>) -> Draft {
+        // A question that waited for the login is answered when the user, now logged in, says they are back.
+        if user.is_some() {
+            if let Some(question) = state.pending_question.take() {
+                if is_back_from_login(text) || self.recognizer.recognize(text) == Intent::Acknowledge {
+                    return self.on_text(state, &question, user, pending_more);
+                }
+            }
+        }
+        let draft = self.on_text_now(state, text, user, pending_more);
+        if user.is_none() && draft.cards.iter().any(|c| c.kind == crate::protocol::CardKind::Login) && draft.intent != "auth.login" {
+            state.pending_question = Some(text.to_owned());
+        }
+        draft
+    }
+
+    fn on_text_now(&self, state: &mut DialogueState, text: &str, user: Option<&UserInfo>, pending_more: Option<MorePage>) -> Draft {
         if let Some(choice) = ordinal_choice(text) {
             if let Some(id) = state.offered.get(choice).cloned() {
                 if let Some(item) = self.kb.by_id(&id) {
@@ -596,6 +612,16 @@ fn portal_needs_login(p: &PortalIntent) -> bool {
         | PortalIntent::Ticket
         | PortalIntent::Rate { .. } => false,
     }
+}
+
+/// "登录好了", "我登录了": back from the login page.
+fn is_back_from_login(text: &str) -> bool {
+    let t: String = text.chars().filter(|c| !c.is_whitespace() && !matches!(c, '。' | '.' | '!' | '！' | '，' | ',')).collect();
+    matches!(
+        t.as_str(),
+        "登录好了" | "登好了" | "登录了" | "我登录了" | "已登录" | "已经登录了" | "我已经登录了" | "登录成功" | "登录成功了" | "好了" | "登陆好了"
+            | "登陆了" | "我登陆了" | "登上了" | "查吧" | "现在呢" | "现在可以了吗" | "继续"
+    )
 }
 
 /// Words that ask how something works rather than for one's own data.

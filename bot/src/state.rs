@@ -30,6 +30,9 @@ pub struct DialogueState {
     /// What 更多 shows next: the rest of the last list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub more: Option<MorePage>,
+    /// A guest's question that needed a login (饭卡还有多少钱): answered once they are logged in and say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_question: Option<String>,
     /// A guest's own key for the feedback they leave (so that 反馈有回复了吗 finds it), made on first use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest_key: Option<String>,

@@ -390,7 +390,13 @@ impl PortalRecognizer {
         }
         if let Some(c) = self.favorite.captures(t) {
             let target = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str()).to_owned();
+            // 收藏一下 / 收藏这个: the item under discussion (an empty target).
+            let pointing = ["一下", "这个", "它", "一下这个", "这个吧", "一下吧", "下", "这个应用", "这项", "这个服务", "他"];
+            let target = if pointing.contains(&target.as_str()) { String::new() } else { target };
             return Some(PortalIntent::Favorite { target });
+        }
+        if matches!(t, "收藏" | "收藏吧" | "帮我收藏" | "加收藏" | "加个收藏") {
+            return Some(PortalIntent::Favorite { target: String::new() });
         }
         if self.recent.is_match(t) {
             return Some(PortalIntent::Recent);
@@ -543,6 +549,8 @@ mod tests {
         assert_eq!(r.recognize("收藏教务系统"), Some(PortalIntent::Favorite { target: "教务系统".into() }));
         assert_eq!(r.recognize("取消收藏教务系统"), Some(PortalIntent::Unfavorite { target: "教务系统".into() }));
         assert_eq!(r.recognize("我的收藏"), Some(PortalIntent::Favorites));
+        assert_eq!(r.recognize("收藏一下"), Some(PortalIntent::Favorite { target: String::new() }));
+        assert_eq!(r.recognize("帮我收藏这个"), Some(PortalIntent::Favorite { target: String::new() }));
         assert_eq!(r.recognize("最近使用"), Some(PortalIntent::Recent));
     }
 

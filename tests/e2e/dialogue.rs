@@ -113,6 +113,14 @@ async fn transcripts_play_as_written() {
                 }
             };
             for (i, turn) in t.get("turn").and_then(toml::Value::as_array).expect("turns").iter().enumerate() {
+                // `login = "student"`: the guest logs in (same session) and the conversation goes on.
+                if let Some(role) = turn.get("login").and_then(toml::Value::as_str) {
+                    let account = if role == "teacher" { TEACHER } else { STUDENT };
+                    let session = client.session();
+                    let token = login(app.addr, &session, account).await;
+                    client = connect_with_token(app.addr, Some(&session), Some(&token)).await;
+                    continue;
+                }
                 let id = format!("t{i}");
                 let frame = if let Some(say) = turn.get("say").and_then(toml::Value::as_str) {
                     json!({"type": "message", "id": id, "text": say})

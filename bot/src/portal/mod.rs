@@ -115,6 +115,12 @@ impl<'a> Desk<'a> {
             PortalIntent::AffairStatus { subject } => self.affair_status(&name, &subject),
             PortalIntent::Messages => self.messages(&name),
             PortalIntent::MarkAllRead => self.mark_all_read(&name),
+            PortalIntent::Favorite { target } if target.is_empty() => {
+                match state.current_item.as_deref().and_then(|id| self.kb.by_id(id)).filter(|i| i.kind != ItemKind::Faq) {
+                    Some(item) => self.favorite(&name, self.kb.item_id(item)),
+                    None => Answer::new(&name, "请告诉我要收藏哪个应用或服务，例如“收藏教务系统”。").suggest(Suggestion::text("我的收藏")),
+                }
+            }
             PortalIntent::Favorite { target } => self.favorite(&name, &target),
             PortalIntent::Unfavorite { target } => self.unfavorite(&name, &target),
             PortalIntent::Favorites => self.favorites(&name),
