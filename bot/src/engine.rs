@@ -281,7 +281,8 @@ impl Engine {
                 state.more = Some(MorePage::Action { name: "catalog.more".into(), args: more.args.clone().unwrap_or_default() });
             }
         }
-        if draft.mode == Mode::Answer {
+        // An app opened through the bot is 最近使用; one only favourited or listed is not.
+        if draft.mode == Mode::Answer && !draft.intent.starts_with("portal.") {
             if let Some(card) = draft.cards.first() {
                 desk.record_app_opened(card);
             }
@@ -595,6 +596,7 @@ fn logout_reply(user: Option<&UserInfo>) -> Draft {
 fn portal_needs_login(p: &PortalIntent) -> bool {
     match p {
         PortalIntent::Personal { .. }
+        | PortalIntent::Summary
         | PortalIntent::BindMail
         | PortalIntent::Affairs(_)
         | PortalIntent::AffairStatus { .. }

@@ -79,6 +79,8 @@ pub enum PortalIntent {
         query: PersonalQuery,
         about: Option<String>,
     },
+    /// 个人数据 / 我的大学: an overview of the user's own figures.
+    Summary,
     /// 绑定邮箱.
     BindMail,
     /// A message that seems to carry a password: never stored, never echoed.
@@ -129,6 +131,7 @@ impl PortalIntent {
     pub fn name(&self) -> String {
         match self {
             PortalIntent::Personal { query, .. } => format!("portal.personal.{}", query.name()),
+            PortalIntent::Summary => "portal.summary".into(),
             PortalIntent::BindMail => "portal.mail.bind".into(),
             PortalIntent::PasswordShared => "portal.password_refused".into(),
             PortalIntent::Affairs(q) => format!("portal.affairs.{}", q.name()),
@@ -338,6 +341,13 @@ impl PortalRecognizer {
         }
         let about = || self.account_id.find(t).map(|m| m.as_str().to_owned());
         let personal = |query| Some(PortalIntent::Personal { query, about: about() });
+        if matches!(
+            t.trim_start_matches("我的").trim_start_matches("查看").trim_start_matches("看看"),
+            "个人数据" | "个人数据中心" | "我的大学" | "个人中心" | "我的数据" | "个人信息" | "数据" | "大学" | "个人数据概览"
+        ) && t.chars().count() >= 4
+        {
+            return Some(PortalIntent::Summary);
+        }
         if self.bind_mail.is_match(t) {
             return Some(PortalIntent::BindMail);
         }
@@ -509,6 +519,8 @@ mod tests {
         assert_eq!(r.recognize("校园网流量还剩多少"), personal(PersonalQuery::Network));
         assert_eq!(r.recognize("邮箱有没有新邮件"), personal(PersonalQuery::Mail));
         assert_eq!(r.recognize("绑定邮箱"), Some(PortalIntent::BindMail));
+        assert_eq!(r.recognize("个人数据"), Some(PortalIntent::Summary));
+        assert_eq!(r.recognize("我的大学"), Some(PortalIntent::Summary));
         assert_eq!(
             r.recognize("查一下2021001234的余额"),
             Some(PortalIntent::Personal { query: PersonalQuery::OneCard, about: Some("2021001234".into()) })

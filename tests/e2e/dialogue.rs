@@ -75,6 +75,10 @@ fn check(transcript: &str, step: usize, turn: &toml::Value, reply: &Value) {
     for title in strings(turn, "no_card_titled") {
         assert!(!cards.iter().any(|c| c["title"] == title.as_str()), "no card titled {title}: {at}");
     }
+    for title in strings(turn, "list_lacks") {
+        let listed = first["items"].as_array().into_iter().flatten().any(|c| c["title"] == title.as_str());
+        assert!(!listed, "the list should not hold {title}: {at}");
+    }
     for label in strings(turn, "suggestion_has") {
         let ok = reply["suggestions"].as_array().into_iter().flatten().any(|s| s["label"] == label.as_str());
         assert!(ok, "a suggestion labelled {label}: {at}");

@@ -109,6 +109,7 @@ impl<'a> Desk<'a> {
         let name = intent.name();
         let answer = match intent {
             PortalIntent::Personal { query, about } => self.personal(&name, query, about.as_deref()),
+            PortalIntent::Summary => self.summary(&name),
             PortalIntent::BindMail => self.bind_mail(&name),
             PortalIntent::PasswordShared => password_refused(),
             PortalIntent::Affairs(q) => self.affairs(&name, q),
@@ -252,6 +253,46 @@ impl<'a> Desk<'a> {
             }),
         };
         result.unwrap_or_else(|e| self.unavailable(intent, &e))
+    }
+
+    /// 个人数据 / 我的大学: one card of the user's own figures; a system that does not answer is left out.
+    fn summary(&self, intent: &str) -> Answer {
+        let (user, campus) = match self.signed_in(intent, "查看个人数据") {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        let mut card = Card::new(crate::protocol::CardKind::Account, "account:summary", "个人数据");
+        card.subtitle = Some(format!("{}（{}）", user.name, user.role.label()));
+        let yuan = crate::campus::yuan;
+        if let Ok(c) = campus.one_card(user) {
+            card.fields.push(crate::protocol::Field::new("一卡通余额", format!("{}（过渡余额{}）", yuan(c.balance_cents), yuan(c.transition_cents))));
+        }
+        if user.role != Role::Student {
+            if let Ok(Some(p)) = campus.payslip(user) {
+                card.fields.push(crate::protocol::Field::new("工资", format!("{}实发{}", p.month, yuan(p.net_cents))));
+            }
+        }
+        if let Ok(n) = campus.network(user) {
+            card.fields.push(crate::protocol::Field::new("校园网", format!("余额{}，流量{:.0}MB", yuan(n.balance_cents), n.traffic_mb)));
+        }
+        if let Ok(m) = campus.mailbox(user) {
+            let value = if m.bound { format!("{}封未读", m.unread) } else { "未绑定".to_owned() };
+            card.fields.push(crate::protocol::Field::new("邮箱", value));
+        }
+        for kind in [AffairKind::Todo, AffairKind::Ongoing] {
+            if let Ok(list) = campus.affairs(user, kind) {
+                card.fields.push(crate::protocol::Field::new(kind.label(), format!("{}件", list.len())));
+            }
+        }
+        if let Ok(list) = campus.messages(user) {
+            card.fields.push(crate::protocol::Field::new("未读消息", format!("{}条", list.iter().filter(|m| !m.read).count())));
+        }
+        if card.fields.is_empty() {
+            return self.unavailable(intent, &CampusError::Unavailable { system: "personal", reason: "no system answered".into() });
+        }
+        let mut a = Answer::new(intent, "这是您的个人数据概览：").card(card);
+        a.suggestions = vec![Suggestion::text("我的待办"), Suggestion::text("我的消息"), Suggestion::text("饭卡余额")];
+        a
     }
 
     fn bind_mail(&self, intent: &str) -> Answer {
