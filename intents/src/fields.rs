@@ -97,10 +97,10 @@ impl GuideField {
     fn pattern(self) -> &'static str {
         match self {
             GuideField::Contact => {
-                r"(联系人|找谁|找哪个老师|找哪位老师|哪个老师|哪位老师|什么老师|找哪个|找哪位|找什么人|找哪个人|谁负责|负责人|谁管|归谁管|联系谁|问谁|对接人|经办人|who)"
+                r"(联系人|谁审批|谁审核|谁批|谁签字|谁盖章|找谁|找哪个老师|找哪位老师|哪个老师|哪位老师|什么老师|找哪个|找哪位|找什么人|找哪个人|谁负责|负责人|谁管|归谁管|联系谁|问谁|对接人|经办人|who)"
             }
             GuideField::Phone => r"(电话|号码|联系方式|打给谁|手机号|座机|咨询方式|怎么联系|phone|call|contact)",
-            GuideField::Cost => r"(要钱|收费|收钱|费用|多少钱|免费|花钱|交钱|付费|要花|价格|工本费|cost|fee)",
+            GuideField::Cost => r"(要钱|收费|收钱|费用|多少钱|免费|花钱|交钱|付费|要花|价格|工本费|报名费|手续费|考试费|费多少|交多少|cost|fee)",
             GuideField::Materials => {
                 r"(材料|带什么|带啥|带哪些|准备什么|准备啥|准备哪些|需要什么东西|要什么东西|证件|单据|票据|发票|凭证|附件|表格|申请表|documents?|materials?)"
             }
@@ -109,7 +109,7 @@ impl GuideField {
                 r"(在线办|网上办|线上办|在线申请|网上申请|线上申请|能不能在线|网上能|线上能|在线能|手机上|手机能|手机可以|链接|网址|入口|online|不用跑|现场吗|去现场|跑一趟)"
             }
             GuideField::Duration => r"(多久|几天|多长时间|多少天|几个工作日|多少个工作日|要多长|当天能|当场能|马上能|how long)",
-            GuideField::Hours => r"(几点|上班时间|办公时间|开门|下班|营业时间|工作时间|周末|中午|晚上|早上|上午|下午|白天|节假日|寒暑假)",
+            GuideField::Hours => r"(几点|上班时间|办公时间|开门|下班|营业时间|工作时间|周末|中午|晚上|早上|上午|下午|白天|节假日|寒暑假|周六|周日|星期|礼拜|双休)",
             GuideField::Time => r"(什么时候|啥时候|几号|时间|截止|期限|周期|几月|哪天|when|deadline)",
             GuideField::Steps => r"(流程|步骤|怎么办理|如何办理|程序|手续|steps?|process|procedure)",
             GuideField::Department => r"(哪个部门|什么部门|哪个单位|负责部门|责任部门|哪个处|归哪|which office|department)",
@@ -253,6 +253,9 @@ mod tests {
             ("几天能好", GuideField::Duration),
             ("几点上班", GuideField::Hours),
             ("中午有人吗", GuideField::Hours),
+            ("周六可以去吗", GuideField::Hours),
+            ("需要谁审批", GuideField::Contact),
+            ("报名费多少", GuideField::Cost),
             ("晚上有人吗", GuideField::Hours),
             ("需要什么单据", GuideField::Materials),
             ("截止到什么时候", GuideField::Time),

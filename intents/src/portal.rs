@@ -458,7 +458,10 @@ impl PortalRecognizer {
             let words = c.get(1).map_or("", |m| m.as_str()).to_owned();
             return Some(PortalIntent::News { words: Some(words) });
         }
-        if let Some(c) = self.start.captures(t) {
+        if let Some(c) = self.start.captures(t).filter(|c| {
+            // 在线申请入口 asks for the topic's way in (a follow-up), not for a service named 入口.
+            !matches!(c.get(1).map_or("", |m| m.as_str()), "入口" | "链接" | "网址" | "地址" | "页面" | "吗" | "的入口" | "的链接")
+        }) {
             let subject = c.get(1).map_or("", |m| m.as_str()).to_owned();
             return Some(PortalIntent::StartService { subject });
         }
