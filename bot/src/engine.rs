@@ -371,6 +371,9 @@ impl Engine {
             Intent::Popular => self.popular_questions(user),
             Intent::FollowUp { field, subject } => self.follow_up(state, text, field, subject.as_deref(), user),
             Intent::Search => {
+                if let Some(words) = browse::search_box_words(text) {
+                    return self.grouped_search(state, &words, user);
+                }
                 // 那休学呢: the words between 那 and 呢 are the question.
                 let core = browse::core_question(text);
                 let text = core.as_deref().unwrap_or(text);

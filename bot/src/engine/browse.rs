@@ -35,6 +35,22 @@ pub(super) fn core_question(text: &str) -> Option<String> {
     ((2..=CONTEXT_MAX_CHARS).contains(&n) && !inner.starts_with('个')).then(|| inner.to_owned())
 }
 
+/// The words of "搜一下 成绩" / "搜索成绩": a search asked for as the portal's search box does it.
+pub(super) fn search_box_words(text: &str) -> Option<String> {
+    let t = compact(text);
+    // Longer openings first: 帮我搜索 is not 帮我搜 + 索.
+    let words = ["帮我搜索一下", "帮我搜一下", "帮我搜索", "帮我搜", "搜索一下", "搜一下", "搜一搜", "搜搜", "搜索", "检索"]
+        .iter()
+        .find_map(|p| t.strip_prefix(p))?
+        .trim_start_matches(['：', ':']);
+    (words.chars().count() >= 2).then(|| words.to_owned())
+}
+
+/// Items a grouped search shows of each kind.
+const GROUP_SHOWN: usize = 3;
+/// Candidates a grouped search sorts into its groups.
+const GROUP_CANDIDATES: usize = 24;
+
 /// How well an item's audience fits the asker: 0 fits, higher fits less. A guest is most likely a student, then
 /// a visitor or an alumnus; teacher-only items come last for them.
 fn audience_rank(list: &[Audience], asker: Option<Audience>) -> u8 {
@@ -183,6 +199,51 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The portal's search: one list card per group (在线服务, 服务指南, 常见问题), with counts, the asker's
+    /// audience first within each.
+    pub(super) fn grouped_search(&self, state: &mut DialogueState, words: &str, user: Option<&UserInfo>) -> Draft {
+        let Some(result) = self.run_search(words, user) else { return self.fallback() };
+        let key = compact(words);
+        let asker = self.asker(words, user);
+        let mut found: Vec<ItemRef> = self.kb.items().filter(|&i| compact(self.kb.item_title(i)).contains(&key)).collect();
+        if result.decision != Decision::NoMatch {
+            for c in result.candidates.iter().take(GROUP_CANDIDATES) {
+                if !found.contains(&c.item) {
+                    found.push(c.item);
+                }
+            }
+        }
+        if found.is_empty() {
+            return self.fallback();
+        }
+        let mut d = Draft::answer("search.grouped", "");
+        let mut counts = Vec::new();
+        for (kind, label) in [(ItemKind::App, "在线服务"), (ItemKind::Service, "服务指南"), (ItemKind::Faq, "常见问题")] {
+            let mut group: Vec<ItemRef> = found.iter().copied().filter(|i| i.kind == kind).collect();
+            if group.is_empty() {
+                continue;
+            }
+            group.sort_by_key(|&i| audience_rank(self.kb.item_audience(i), asker));
+            counts.push(format!("{label}{}项", group.len()));
+            let items = group.iter().take(GROUP_SHOWN).filter_map(|&i| cards::brief_card(&self.kb, i)).collect();
+            let title = format!("{label}（{}）", group.len());
+            d.cards.push(crate::portal::cards::list_card(&format!("search:{}:{key}", kind_name(kind)), &title, None, items));
+        }
+        d.text = format!("搜索「{}」找到{}：", words, counts.join("、"));
+        state.offered.clear();
+        d
+    }
+}
+
+fn kind_name(kind: ItemKind) -> &'static str {
+    match kind {
+        ItemKind::Service => "service",
+        ItemKind::App => "app",
+        ItemKind::Faq => "faq",
+    }
+}
+
 /// Questions a 热门问题 list shows.
 const POPULAR_SHOWN: usize = 6;
 
@@ -258,6 +319,14 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_box_phrase_gives_its_words() {
+        assert_eq!(search_box_words("搜一下 成绩").as_deref(), Some("成绩"));
+        assert_eq!(search_box_words("搜索：在读证明").as_deref(), Some("在读证明"));
+        assert_eq!(search_box_words("成绩怎么查"), None);
+        assert_eq!(search_box_words("帮我搜索宿舍").as_deref(), Some("宿舍"));
+    }
 
     #[test]
     fn the_question_inside_na_ne_is_kept() {
