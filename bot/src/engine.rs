@@ -1,12 +1,17 @@
 //! The engine: turns one user input plus the session's state into a reply.
 
-use crate::cards::{self, args1};
+mod browse;
+#[cfg(test)]
+mod dialogue_tests;
+mod followup;
+
+use crate::cards;
 use crate::protocol::{Card, Mode, Reply, Role, Suggestion, UserInfo};
 use crate::campus::Campus;
 use crate::portal;
-use crate::state::DialogueState;
+use crate::state::{DialogueState, MorePage};
 use intents::portal::PortalIntent;
-use intents::{GuideField, Intent, OutOfScope, Recognizer};
+use intents::{Intent, OutOfScope, Recognizer};
 use knowledge::retrieve::{Decision, RetrieveError, SearchResult};
 use knowledge::{Audience, ItemKind, ItemRef, KnowledgeBase, Retriever, SmallTalkKind};
 use serde_json::{Map, Value};
@@ -246,20 +251,38 @@ impl Engine {
         state.turns += 1;
         let campus = self.campus();
         let desk = self.desk(turn.user.as_ref(), campus.as_deref());
+        // The last list's next page is kept for one turn: 更多 shows it, 好的 keeps it, anything else drops it.
+        let pending_more = state.more.take();
         // Portal forms, portal buttons and messages that carry a password come before anything else.
-        let portal_first = match &turn.input {
-            Input::Text(text) => portal::intercept_text(&desk, state, text),
-            Input::Action { name, args } => desk.action(state, name, args),
+        let (portal_first, reminder) = match &turn.input {
+            Input::Text(text) => match portal::intercept_text(&desk, state, text) {
+                portal::Intercept::Answer(a) => (Some(a), None),
+                portal::Intercept::Pass { reminder } => (None, reminder),
+            },
+            Input::Action { name, args } => (desk.action(state, name, args), None),
         };
         let redacted = portal_first.as_ref().is_some_and(|a| a.redact);
-        let draft = match portal_first {
+        let mut draft = match portal_first {
             Some(answer) => Draft::from_portal(answer),
             None => match &turn.input {
-                Input::Text(text) => self.on_text(state, text, turn.user.as_ref()),
+                Input::Text(text) => self.on_text(state, text, turn.user.as_ref(), pending_more),
                 Input::Action { name, args } => self.on_action(state, name, args),
             },
         };
-        if draft.mode == Mode::Answer {
+        // A question asked in the middle of a form is answered, and the form waits.
+        if let (Some(r), Some(_)) = (reminder, state.form.as_ref()) {
+            draft.text = format!("{}\n\n{}", draft.text, r);
+            draft.suggestions.retain(|s| s.label != "取消");
+            draft.suggestions.push(Suggestion::text("取消"));
+        }
+        // A list with a 更多 button remembers its next page.
+        if state.more.is_none() {
+            if let Some(more) = draft.suggestions.iter().find(|s| s.action.as_deref() == Some("catalog.more")) {
+                state.more = Some(MorePage::Action { name: "catalog.more".into(), args: more.args.clone().unwrap_or_default() });
+            }
+        }
+        // An app opened through the bot is 最近使用; one only favourited or listed is not.
+        if draft.mode == Mode::Answer && !draft.intent.starts_with("portal.") {
             if let Some(card) = draft.cards.first() {
                 desk.record_app_opened(card);
             }
@@ -278,7 +301,23 @@ impl Engine {
         Outcome { reply, log }
     }
 
-    fn on_text(&self, state: &mut DialogueState, text: &str, user: Option<&UserInfo>) -> Draft {
+    fn on_text(&self, state: &mut DialogueState, text: &str, user: Option<&UserInfo>, pending_more: Option<MorePage>) -> Draft {
+        // A question that waited for the login is answered when the user, now logged in, says they are back.
+        if user.is_some() {
+            if let Some(question) = state.pending_question.take() {
+                if is_back_from_login(text) || self.recognizer.recognize(text) == Intent::Acknowledge {
+                    return self.on_text(state, &question, user, pending_more);
+                }
+            }
+        }
+        let draft = self.on_text_now(state, text, user, pending_more);
+        if user.is_none() && draft.cards.iter().any(|c| c.kind == crate::protocol::CardKind::Login) && draft.intent != "auth.login" {
+            state.pending_question = Some(text.to_owned());
+        }
+        draft
+    }
+
+    fn on_text_now(&self, state: &mut DialogueState, text: &str, user: Option<&UserInfo>, pending_more: Option<MorePage>) -> Draft {
         if let Some(choice) = ordinal_choice(text) {
             if let Some(id) = state.offered.get(choice).cloned() {
                 if let Some(item) = self.kb.by_id(&id) {
@@ -298,7 +337,9 @@ impl Engine {
                 // A guest's "my data" question, or anyone's how-to question that merely mentions personal data
                 // (过渡余额是啥意思, 补办校园卡要带啥), is first a knowledge question: a confident guide beats a
                 // login card.
-                if (user.is_none() && portal_needs_login(&p)) || is_how_to(text) {
+                // A guest asks about feedback left here without logging in (a guide on feedback would not answer it).
+                let guests_own = user.is_none() && matches!(p, PortalIntent::FeedbackStatus);
+                if !guests_own && ((user.is_none() && portal_needs_login(&p)) || is_how_to(text)) {
                     if let Some(result) = self.run_search(text, user) {
                         if let (Decision::Answer, Some(top)) = (result.decision, result.candidates.first()) {
                             let mut d = self.answer_item(state, top.item, result.confidence, "search");
@@ -325,8 +366,25 @@ impl Engine {
                 d.suggestions = self.default_suggestions();
                 d
             }
+            Intent::Acknowledge => self.acknowledge(state, pending_more),
+            Intent::More => self.more(state, pending_more, user),
+            Intent::Popular => self.popular_questions(user),
             Intent::FollowUp { field, subject } => self.follow_up(state, text, field, subject.as_deref(), user),
-            Intent::Search => self.search(state, text, user),
+            Intent::Search => {
+                if let Some(words) = browse::search_box_words(text) {
+                    return self.grouped_search(state, &words, user);
+                }
+                // 那休学呢: the words between 那 and 呢 are the question.
+                let core = browse::core_question(text);
+                let text = core.as_deref().unwrap_or(text);
+                if let Some(d) = self.bare_clarify(state, text, user) {
+                    return d;
+                }
+                if let Some(d) = self.in_context(state, text, user) {
+                    return d;
+                }
+                self.search(state, text, user)
+            }
             Intent::Login => login_reply(user),
             Intent::Logout => logout_reply(user),
         }
@@ -339,14 +397,8 @@ impl Engine {
                 Some(item) => self.answer_item(state, item, 1.0, "item.show"),
                 None => self.unknown_item(),
             },
-            "service.start" => match self.kb.by_id(arg("service")).and_then(|r| self.kb.service(r).map(|s| (r, s))) {
-                Some((item, s)) => {
-                    state.current_item = Some(s.id.clone());
-                    self.guide_field(item, GuideField::Online, "service.start")
-                }
-                None => self.unknown_item(),
-            },
-            "feedback.start" => self.feedback_hint(),
+            // The portal answers these for every service it knows.
+            "service.start" | "service.rate" => self.unknown_item(),
             "help.contact" => self.human_help(),
             _ => {
                 let mut d = Draft::answer("action.unknown", "抱歉，这个操作暂不支持。");
@@ -404,15 +456,6 @@ impl Engine {
         d
     }
 
-    fn feedback_hint(&self) -> Draft {
-        let mut d = Draft::answer(
-            "feedback.start",
-            "欢迎提出意见和建议！您可以在办事大厅首页点击“意见反馈”提交，网信办会尽快联系业务部门处理。",
-        );
-        d.cards.extend(self.wxb_contact());
-        d
-    }
-
     fn fallback(&self) -> Draft {
         let mut d = Draft::answer("fallback", self.kb.texts.fallback.text.clone());
         d.mode = Mode::Fallback;
@@ -451,8 +494,12 @@ impl Engine {
         match result.decision {
             Decision::Answer => match result.candidates.first() {
                 Some(top) => {
-                    let mut d = self.answer_item(state, top.item, result.confidence, "search");
-                    self.add_related(&mut d, &result);
+                    let item = self.app_for_role(text, top.item, user);
+                    let mut d = self.answer_item(state, item, result.confidence, "search");
+                    self.note_app_role(&mut d, item, user);
+                    if item == top.item {
+                        self.add_related(&mut d, &result);
+                    }
                     d
                 }
                 None => self.fallback(),
@@ -479,25 +526,14 @@ impl Engine {
     }
 
     fn clarify(&self, state: &mut DialogueState, result: &SearchResult) -> Draft {
-        let items: Vec<ItemRef> = result.candidates.iter().take(CLARIFY_CHOICES).map(|c| c.item).collect();
-        let mut d = Draft::answer("search.clarify", "您想了解的是下面哪一项？请点选，或换个说法告诉我。");
-        d.mode = Mode::Clarify;
-        d.confidence = result.confidence;
-        d.cards = items.iter().filter_map(|&i| cards::brief_card(&self.kb, i)).collect();
-        d.suggestions = items
-            .iter()
-            .map(|&i| Suggestion::action(cards::truncate_chars(self.kb.item_title(i), 18), "item.show", args1("id", self.kb.item_id(i))))
-            .collect();
-        d.suggestions.push(Suggestion::action("都不是", "help.contact", Map::new()));
-        state.offered = items.iter().map(|&i| self.kb.item_id(i).to_owned()).collect();
-        d.top_item = items.first().map(|&i| self.kb.item_id(i).to_owned());
-        d
+        let items: Vec<ItemRef> = result.candidates.iter().take(CLARIFY_CHOICES * 2).map(|c| c.item).collect();
+        self.clarify_items(state, &items, "您想了解的是下面哪一项？请点选，或换个说法告诉我。", result.confidence)
     }
 
     fn answer_item(&self, state: &mut DialogueState, item: ItemRef, confidence: f32, intent_base: &str) -> Draft {
         let Some(card) = cards::item_card(&self.kb, item) else { return self.fallback() };
         let id = self.kb.item_id(item).to_owned();
-        state.current_item = Some(id.clone());
+        state.set_topic(&id);
         state.offered.clear();
         let (intent, text, suggestions) = match item.kind {
             ItemKind::Service => {
@@ -522,65 +558,6 @@ impl Engine {
         d.cards.push(card);
         d.suggestions = suggestions;
         d.top_item = Some(id);
-        d
-    }
-
-    fn follow_up(&self, state: &mut DialogueState, text: &str, field: GuideField, subject: Option<&str>, user: Option<&UserInfo>) -> Draft {
-        // A follow-up that names its subject ("助学金的电话") is about that subject when it is found.
-        if let Some(subject) = subject {
-            if let Some(result) = self.run_search(subject, user) {
-                if result.decision == Decision::Answer {
-                    if let Some(top) = result.candidates.first() {
-                        if top.item.kind == ItemKind::Service {
-                            state.current_item = Some(self.kb.item_id(top.item).to_owned());
-                            return self.guide_field(top.item, field, "service.field");
-                        }
-                    }
-                }
-            }
-        }
-        let current = state.current_item.as_deref().and_then(|id| self.kb.by_id(id));
-        match current {
-            Some(item) if item.kind == ItemKind::Service => self.guide_field(item, field, "service.field"),
-            _ => self.search(state, text, user),
-        }
-    }
-
-    fn guide_field(&self, item: ItemRef, field: GuideField, intent_base: &str) -> Draft {
-        let Some(s) = self.kb.service(item) else { return self.fallback() };
-        let value = match field {
-            GuideField::Phone => format!("{}（{}）", cards::service_phone(s), s.contact.office),
-            GuideField::Materials if s.materials.is_empty() => "无需额外材料".to_owned(),
-            GuideField::Materials => s.materials.join("、"),
-            GuideField::Steps if s.steps.is_empty() => s.notes.clone(),
-            GuideField::Steps => format!("\n{}", cards::numbered_steps(s)),
-            GuideField::Time => s.cycle.clone(),
-            GuideField::Department => s.department.clone(),
-            GuideField::Office => s.contact.office.clone(),
-            GuideField::Audience => s.audience.iter().map(|a| a.label()).collect::<Vec<_>>().join("、"),
-            GuideField::Notes => s.notes.clone(),
-            GuideField::Online => match (&s.online, self.kb.online_url(s)) {
-                (Some(o), Some(_)) => format!("可以在线办理，请点击下方“在线办理”进入{}", o.system),
-                _ => format!("暂不支持在线办理，请到{}现场办理", s.contact.office),
-            },
-        };
-        let text = format!("「{}」的{}：{}", s.name, field.label(), value);
-        let field_intent = match field {
-            GuideField::Phone => "phone",
-            GuideField::Materials => "materials",
-            GuideField::Steps => "steps",
-            GuideField::Time => "time",
-            GuideField::Department => "department",
-            GuideField::Office => "office",
-            GuideField::Online => "online",
-            GuideField::Audience => "audience",
-            GuideField::Notes => "notes",
-        };
-        let intent = if intent_base == "service.field" { format!("service.field.{field_intent}") } else { intent_base.to_owned() };
-        let mut d = Draft::answer(intent, text);
-        d.cards.push(cards::service_card(&self.kb, s));
-        d.suggestions = cards::service_suggestions(s);
-        d.top_item = Some(s.id.clone());
         d
     }
 }
@@ -622,6 +599,7 @@ fn logout_reply(user: Option<&UserInfo>) -> Draft {
 fn portal_needs_login(p: &PortalIntent) -> bool {
     match p {
         PortalIntent::Personal { .. }
+        | PortalIntent::Summary
         | PortalIntent::BindMail
         | PortalIntent::Affairs(_)
         | PortalIntent::AffairStatus { .. }
@@ -639,6 +617,16 @@ fn portal_needs_login(p: &PortalIntent) -> bool {
         | PortalIntent::Ticket
         | PortalIntent::Rate { .. } => false,
     }
+}
+
+/// "登录好了", "我登录了": back from the login page.
+fn is_back_from_login(text: &str) -> bool {
+    let t: String = text.chars().filter(|c| !c.is_whitespace() && !matches!(c, '。' | '.' | '!' | '！' | '，' | ',')).collect();
+    matches!(
+        t.as_str(),
+        "登录好了" | "登好了" | "登录了" | "我登录了" | "已登录" | "已经登录了" | "我已经登录了" | "登录成功" | "登录成功了" | "好了" | "登陆好了"
+            | "登陆了" | "我登陆了" | "登上了" | "查吧" | "现在呢" | "现在可以了吗" | "继续"
+    )
 }
 
 /// Words that ask how something works rather than for one's own data.

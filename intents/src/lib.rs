@@ -4,49 +4,12 @@ use knowledge::normalize::normalize;
 use knowledge::{KnowledgeBase, SmallTalkKind};
 use regex::Regex;
 
+pub mod fields;
 pub mod pii;
 pub mod portal;
 
+pub use fields::{FieldPatterns, GuideField};
 pub use portal::PortalIntent;
-
-/// A field of a service's 办事指南 that a follow-up question asks about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GuideField {
-    /// 咨询电话
-    Phone,
-    /// 相关材料
-    Materials,
-    /// 办理流程
-    Steps,
-    /// 主要业务周期
-    Time,
-    /// 责任部门
-    Department,
-    /// 办理地点
-    Office,
-    /// 在线办理
-    Online,
-    /// 服务对象
-    Audience,
-    /// 办理须知
-    Notes,
-}
-
-impl GuideField {
-    pub fn label(self) -> &'static str {
-        match self {
-            GuideField::Phone => "咨询电话",
-            GuideField::Materials => "相关材料",
-            GuideField::Steps => "办理流程",
-            GuideField::Time => "主要业务周期",
-            GuideField::Department => "责任部门",
-            GuideField::Office => "办理地点",
-            GuideField::Online => "在线办理",
-            GuideField::Audience => "服务对象",
-            GuideField::Notes => "办理须知",
-        }
-    }
-}
 
 /// Why a request is outside what the bot does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,8 +32,14 @@ pub enum Intent {
     HumanHelp,
     /// 我要反馈, 提个意见.
     Feedback,
-    /// 取消, 算了.
+    /// 取消, 算了, 不提交了, 不评了.
     Cancel,
+    /// 好的, 嗯, 确认, 收到, 跳过 outside a form: an acknowledgement, never a search.
+    Acknowledge,
+    /// 更多, 下一页, 还有吗: the next page of the last list.
+    More,
+    /// 热门问题, 大家都在问什么: what people ask most.
+    Popular,
     /// A question about a field of a service: of the one under discussion, or of `subject` when the text names one.
     FollowUp { field: GuideField, subject: Option<String> },
     OutOfScope(OutOfScope),
@@ -92,7 +61,10 @@ impl Intent {
             Intent::HumanHelp => "help.contact".into(),
             Intent::Feedback => "feedback.start".into(),
             Intent::Cancel => "dialog.cancel".into(),
-            Intent::FollowUp { field, .. } => format!("service.field.{}", field_name(*field)),
+            Intent::Acknowledge => "dialog.ack".into(),
+            Intent::More => "dialog.more".into(),
+            Intent::Popular => "portal.popular".into(),
+            Intent::FollowUp { field, .. } => format!("service.field.{}", field.name()),
             Intent::OutOfScope(_) => "out_of_scope".into(),
             Intent::Portal(p) => p.name(),
             Intent::Search => "search".into(),
@@ -115,29 +87,18 @@ fn serde_name(k: SmallTalkKind) -> &'static str {
     }
 }
 
-fn field_name(f: GuideField) -> &'static str {
-    match f {
-        GuideField::Phone => "phone",
-        GuideField::Materials => "materials",
-        GuideField::Steps => "steps",
-        GuideField::Time => "time",
-        GuideField::Department => "department",
-        GuideField::Office => "office",
-        GuideField::Online => "online",
-        GuideField::Audience => "audience",
-        GuideField::Notes => "notes",
-    }
-}
-
 /// Compiled once per knowledge version; recognition is then pure and cheap.
 pub struct Recognizer {
     smalltalk: Vec<(SmallTalkKind, Vec<String>)>,
     other_institutions: Vec<String>,
     topics: Vec<String>,
-    fields: Vec<(GuideField, Regex)>,
+    fields: FieldPatterns,
     human: Regex,
     feedback: Regex,
     cancel: Regex,
+    acknowledge: Regex,
+    more: Regex,
+    popular: Regex,
     improper: Regex,
     task: Regex,
     task_exception: Regex,
@@ -168,25 +129,30 @@ impl Recognizer {
             kb.lexicon.other_institutions.iter().map(|t| normalize(t)).filter(|t| !t.is_empty()).collect();
         other_institutions.sort_by_key(|t| std::cmp::Reverse(t.chars().count()));
         let topics = kb.texts.out_of_scope_topics.words.iter().map(|t| normalize(t)).filter(|t| !t.is_empty()).collect();
-        let fields = vec![
-            (GuideField::Phone, re(r"(电话|号码|联系方式|联系谁|找谁|打给谁|phone|call|contact)")),
-            (GuideField::Materials, re(r"(材料|带什么|带啥|准备什么|准备啥|需要什么东西|要什么东西|证件|documents?|materials?)")),
-            (GuideField::Steps, re(r"(流程|步骤|怎么办理|如何办理|程序|手续|steps?|process|procedure)")),
-            (GuideField::Time, re(r"(什么时候|啥时候|几号|时间|多久|截止|期限|周期|when|deadline)")),
-            (GuideField::Department, re(r"(哪个部门|什么部门|哪个单位|谁负责|负责部门|责任部门|which office|department)")),
-            (GuideField::Office, re(r"(在哪办|在哪里办|去哪办|去哪里办|地点|地址|办公室|在哪儿|where)")),
-            (GuideField::Online, re(r"(在线办|网上办|线上办|在线办理|网上申请|能不能在线|链接|网址|入口|online)")),
-            (GuideField::Audience, re(r"(谁可以办|谁能办|服务对象|哪些人|适用对象|who can)")),
-            (GuideField::Notes, re(r"(注意事项|须知|要注意|条件|要求)")),
-        ];
+        let fields = FieldPatterns::new();
         Recognizer {
             smalltalk,
             other_institutions,
             topics,
             fields,
             human: re(r"(转人工|人工客服|人工服务|找人工|真人客服|联系网信办|联系客服|客服电话|找客服|human agent|talk to a (person|human))"),
-            feedback: re(r"^(我要|我想|想|要)?(反馈|提(个|点)?意见|提建议|意见反馈|投诉一下|吐槽一下|give feedback)"),
-            cancel: re(r"^(取消|算了|不用了|退出|cancel|不办了|不要了)$"),
+            feedback: re(r"^(我要|我想|想|要)?(反馈|提(个|点|些|条)?(意见|建议)|意见反馈|投诉|吐槽一下|give feedback)"),
+            cancel: re(concat!(
+                r"^(那|那就|哦|啊)?(",
+                r"(我)?(算了|还是算了|不弄了|取消|放弃|不用了|退出|cancel|不办了|不要了|先不了|先不用了)(吧|啦|了)?",
+                r"((我)?(先|还是|就)?不(想|要)?(提交|评|评价|评分|打分|反馈|填|填写|报修|提|写|办|弄|说)了(吧|啦)?)?",
+                r"|(我)?(先|还是|就)?不(想|要)?(提交|评|评价|评分|打分|反馈|填|填写|报修|提|写|办|弄|说)了(吧|啦)?",
+                r")$"
+            )),
+            acknowledge: re(
+                r"^(好|好的|好滴|好嘞|好吧|行|行吧|可以|嗯+|恩+|哦+|噢+|ok|okay|收到|知道了|明白了|了解|懂了|确认|确认提交|确定|是的|对|对的|没问题|跳过|skip)(的|了|啦|呀)?$|^(好的?|嗯+|ok|okay|行)(明白了|知道了|收到|了解了?|懂了|清楚了|好的)$",
+            ),
+            more: re(
+                r"^(还有吗|还有呢|还有别的吗|还有其他的吗|更多|查看更多|显示更多|看更多|再多一些|下一页|下页|翻页|继续|再来几个|再来点|换一批|后面的|后面呢|其他的呢|其它的呢|more|next)$",
+            ),
+            popular: re(
+                r"^(看看|查看|有哪些|有什么)?(热门问题|热门咨询|热门问答|常见问题|大家都在问(什么|啥)?|大家都问(什么|啥|了什么)|别人都问(什么|啥)|大家常问(什么|啥|的问题)?|最常见的问题|大家最关心什么)(有哪些|有什么|呢|吗)?$",
+            ),
             improper: re(r"(改成绩|改分|成绩改成|把.{0,6}成绩改|改成及格|私人(手机|电话|号码|住址|微信)|家庭住址|代考|替考|代写|作弊|破解|盗号)"),
             task: re(r"((帮我|给我|替我|请)?(写|代写)(一篇|篇|一份)|写.{0,6}(论文|作文|作业|文章|演讲稿)|翻译(成|为)(英文|中文|英语|日语)|订.{0,12}(机票|火车票|高铁票|车票|酒店)|推荐.{0,6}(电影|电视剧|小说|歌曲|游戏)|讲个笑话|(python|java|c\+\+|代码|编程|程序).{0,12}(报错|bug|错误|error)|\w+error:|exception:)"),
             task_exception: re(r"(报销|发票|差旅|毕业论文|学位论文|论文查重|论文答辩|开题|选题)"),
@@ -248,6 +214,15 @@ impl Recognizer {
         if self.cancel.is_match(&compact) {
             return Intent::Cancel;
         }
+        if self.acknowledge.is_match(&compact) {
+            return Intent::Acknowledge;
+        }
+        if self.more.is_match(&compact) {
+            return Intent::More;
+        }
+        if self.popular.is_match(&compact) {
+            return Intent::Popular;
+        }
         if self.improper.is_match(&compact) {
             return Intent::OutOfScope(OutOfScope::Improper);
         }
@@ -286,6 +261,10 @@ impl Recognizer {
             return Intent::HumanHelp;
         }
         if self.feedback.is_match(&compact) {
+            // 反馈有回复了吗 asks about feedback already sent.
+            if let Some(p @ PortalIntent::FeedbackStatus) = self.portal.recognize(text) {
+                return Intent::Portal(p);
+            }
             return Intent::Feedback;
         }
         if let Some(topic) = self.topics.iter().find(|t| norm.contains(t.as_str())) {
@@ -294,33 +273,11 @@ impl Recognizer {
         if let Some(p) = self.portal.recognize(text) {
             return Intent::Portal(p);
         }
-        if compact.chars().count() <= 14 {
-            for (field, pattern) in &self.fields {
-                if let Some(m) = pattern.find(&compact) {
-                    let rest: String = format!("{}{}", &compact[..m.start()], &compact[m.end()..]);
-                    let mut subject = strip_question_words(&rest);
-                    for (_, other) in &self.fields {
-                        subject = other.replace_all(&subject, "").into_owned();
-                    }
-                    return Intent::FollowUp { field: *field, subject: (subject.chars().count() >= 2).then_some(subject) };
-                }
-            }
+        if let Some(q) = self.fields.question(&compact) {
+            return Intent::FollowUp { field: q.field, subject: q.subject };
         }
         Intent::Search
     }
-}
-
-/// What remains of a follow-up once its question words are gone: the subject it names, if any.
-fn strip_question_words(rest: &str) -> String {
-    const NOISE: &[&str] = &[
-        "请问", "是多少", "多少", "是什么", "什么", "是啥", "啥", "有哪些", "哪些", "怎么", "如何", "需要", "要", "的", "吗", "呢", "啊",
-        "吧", "是", "有", "在", "哪", "里", "儿", "办理", "办", "我", "这个", "那个", "一下", "能不能", "可以", "可不可以", "去", "找",
-    ];
-    let mut s = rest.to_owned();
-    for n in NOISE {
-        s = s.replace(n, "");
-    }
-    s
 }
 
 #[cfg(test)]
@@ -376,5 +333,32 @@ mod tests {
         assert_eq!(r.recognize("帮我写一篇读书笔记"), Intent::OutOfScope(OutOfScope::Task));
         assert_eq!(r.recognize("我订的高铁票能报销吗"), Intent::Search);
         assert_eq!(r.recognize("Python报错 KeyError: x 怎么办"), Intent::OutOfScope(OutOfScope::Task));
+    }
+
+    #[test]
+    fn control_words_are_never_searches() {
+        let r = recognizer();
+        for text in ["确认", "好的", "嗯", "嗯嗯", "OK", "收到", "知道了", "跳过", "好滴", "OK明白了", "好的收到"] {
+            assert_eq!(r.recognize(text), Intent::Acknowledge, "{text}");
+        }
+        for text in ["热门问题", "大家都在问什么", "常见问题有哪些"] {
+            assert_eq!(r.recognize(text), Intent::Popular, "{text}");
+        }
+        for text in ["更多", "下一页", "还有吗", "换一批", "还有别的吗"] {
+            assert_eq!(r.recognize(text), Intent::More, "{text}");
+        }
+        for text in ["算了，不提交了", "不评了", "取消", "算了吧", "我不想填了", "那算了", "不反馈了", "我不要了"] {
+            assert_eq!(r.recognize(text), Intent::Cancel, "{text}");
+        }
+        for text in ["我", "吧", "还是", "不"] {
+            assert_ne!(r.recognize(text), Intent::Cancel, "{text}");
+        }
+    }
+
+    #[test]
+    fn asking_about_sent_feedback_is_not_new_feedback() {
+        let r = recognizer();
+        assert_eq!(r.recognize("反馈有回复了吗"), Intent::Portal(PortalIntent::FeedbackStatus));
+        assert_eq!(r.recognize("我要提意见"), Intent::Feedback);
     }
 }

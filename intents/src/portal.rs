@@ -79,6 +79,8 @@ pub enum PortalIntent {
         query: PersonalQuery,
         about: Option<String>,
     },
+    /// 个人数据 / 我的大学: an overview of the user's own figures.
+    Summary,
     /// 绑定邮箱.
     BindMail,
     /// A message that seems to carry a password: never stored, never echoed.
@@ -129,6 +131,7 @@ impl PortalIntent {
     pub fn name(&self) -> String {
         match self {
             PortalIntent::Personal { query, .. } => format!("portal.personal.{}", query.name()),
+            PortalIntent::Summary => "portal.summary".into(),
             PortalIntent::BindMail => "portal.mail.bind".into(),
             PortalIntent::PasswordShared => "portal.password_refused".into(),
             PortalIntent::Affairs(q) => format!("portal.affairs.{}", q.name()),
@@ -187,6 +190,9 @@ pub struct PortalRecognizer {
     recent: Regex,
     audience_catalog: Regex,
     owner_catalog: Regex,
+    owner_can_do: Regex,
+    related_catalog: Regex,
+    audience_tab: Regex,
     frequent: Regex,
     overview: Regex,
     news_any: Regex,
@@ -236,7 +242,7 @@ impl PortalRecognizer {
                 r"((饭卡|一卡通|校园卡|校卡|卡内|卡里).{0,6}(余额|还有多少|剩多少|还剩|有多少钱)|过渡余额|消费记录|最近.{0,2}消费|花了多少钱|^(查|看)?.{0,14}的?余额(多少|还有多少)?$)",
             ),
             salary: re(
-                r"((这个月|本月|上个月|上月|最近|最新|我的)的?(工资|薪水|薪资|工资条)|^(查|看)(一下|看)?(工资|薪水|工资条)|^(工资|薪水|工资条)(多少|发了吗|发了没|明细)?$|工资发了(吗|没))",
+                r"((这个月|本月|上个月|上月|最近|最新|我的)的?(工资|薪水|薪资|工资条)|^(查|看)(一下|看)?(工资|薪水|工资条)|^(工资|薪水|工资条)(多少|发了吗|发了没|明细)?$|^我的?(工资|薪水|工资条)(是)?(多少|发了吗|发了没|明细)(钱)?(啊|呢)?$|工资发了(吗|没))",
             ),
             network: re(
                 r"(校园网.{0,6}(流量|余额|还剩|剩多少|账户|网费)|流量.{0,4}(还剩|剩多少|剩余|余额|还有多少)|网费.{0,4}(多少|余额|还剩)|^(我的)?校园网(账户)?$)",
@@ -244,7 +250,7 @@ impl PortalRecognizer {
             mail: re(r"((邮箱|邮件).{0,8}(新邮件|未读|几封|有没有)|有没有新?邮件|未读邮件|新邮件)"),
             bind_mail: re(r"(绑定.{0,4}邮箱|邮箱.{0,4}绑定|绑邮箱)"),
             affairs: vec![
-                (AffairQuery::Todo, re(r"^(我的|查看|看看|有没有|有什么)?待办(任务|事项|的事)?(吗|呢|有哪些)?$")),
+                (AffairQuery::Todo, re(r"^(我的|查看|看看|有没有|有什么|我有什么|我有没有|我有哪些|我还有)?待办(任务|事项|的事)?(吗|呢|有哪些|没有)?$")),
                 (AffairQuery::Done, re(r"^(我的|查看|看看)?已办(任务|事项)?(有哪些)?$")),
                 (AffairQuery::Ongoing, re(r"^(我的|查看|看看)?(进行中|在办|正在办)的?(办件|事项|事)?(有哪些)?$")),
                 (AffairQuery::Completed, re(r"^(我的|查看|看看)?(已完成|办结|已办结)的?(办件|事项)(有哪些)?$")),
@@ -253,7 +259,7 @@ impl PortalRecognizer {
             affair_status: re(
                 r"^(我的)?(.{2,14}?)(到哪一?步了?|进度(如何|怎样|怎么样)?|办到哪了?|审核到哪了?|审批到哪了?|审到哪了?)(呢|啊|吗|了)?$",
             ),
-            messages: re(r"^((我的|查看|看看|有没有新?的?|有什么)(消息|消息通知|通知消息|站内信)(吗|呢)?|消息通知|未读消息|新消息)$"),
+            messages: re(r"^((我的|查看|看看|有没有新?的?|有什么新?的?|有新的?)(消息|消息通知|通知消息|站内信|通知)(吗|呢|没有)?|消息通知|未读消息|新消息)$"),
             read_all: re(r"(全部.{0,2}已读|全都.{0,2}已读|一键已读|都标.{0,2}已读|全部标记已读|消息都已读)"),
             favorites: re(r"^(我的收藏|收藏(夹|列表)|我收藏了(哪些|什么)|我的直通车收藏|查看收藏)$"),
             unfavorite: re(
@@ -267,13 +273,18 @@ impl PortalRecognizer {
                 r"(学生|本科生|研究生|教师|老师|教职工|校友|校外人员)(能|可以)?(办|办理)?(哪些|什么|啥)(事|事项|服务|业务)",
             ),
             owner_catalog: re(r"^(.{2,20}?)(类|方面)?的?(有哪些|有什么|都有啥|都有什么)?的?(服务|事项|业务)(有哪些|有什么)?$"),
+            owner_can_do: re(r"^(.{2,14}?)(都|还|一般)?(能|可以|负责)(办|办理|管)?(哪些|什么|啥)(事|事情|事项|服务|业务)?(呢|啊)?$"),
+            related_catalog: re(
+                r"^(有哪些|有什么|有啥)?(跟|和|与|关于)(.{2,10}?)(相关|有关)的?(事|事情|事项|服务|业务)?(有哪些|有什么)?(呢)?$",
+            ),
+            audience_tab: re(r"^(学生|教师|老师|教职工|游客|访客|校外人员|校友)(办事|服务|事项)$"),
             frequent: re(r"(常用服务|高频服务|热门服务|常办事项|常用事项|大家常办)"),
             overview: re(r"^(服务事项中心|所有服务|服务分类|有哪些服务|服务目录|都能办什么)$"),
             news_any: re(r"^(最近|最新|近期)?(有什么|有啥|的)?(新闻|通知|公告|通知公告|校内新闻|校园新闻)(吗|呢)?$"),
             news_titled: re(r"^(.{2,30}?)的?(通知|公告|新闻)$"),
             start: re(r"^(?:帮我|我要|我想)?(?:在线办理|网上办理|开始办理|在线申请)(?:一下)?(.{2,30})$"),
             feedback_status: re(
-                r"((我的|提交的)(反馈|意见|工单|报修).{0,6}(处理|回复|进度|怎么样|到哪|结果|状态)?|(反馈|工单|报修)(处理了|有回复|进度|状态|有结果))",
+                r"((我的|提交的)(反馈|意见|工单|报修).{0,6}(处理|回复|进度|怎么样|到哪|结果|状态)?|(反馈|意见|建议|工单|报修)的?(处理了|有回复|有人回|回复了|有答复|答复了|进度|状态|有结果|怎么样了|到哪了|有下文)|(回复|答复)(我的)?(反馈|意见|工单)了?吗)",
             ),
             ticket: re(r"^(我要|我想|要|帮我)?(报修|提交工单|提工单|提个工单|开个?工单|填工单|提交报修)(一下)?$"),
             rate: re(r"^(?:我要|我想)?(?:评价|打分|评分)(?:一下)?(.{0,30})$|^给(.{2,30}?)(?:评价|打分|评分|打)(.*)$"),
@@ -299,6 +310,23 @@ impl PortalRecognizer {
         self.themes.iter().find(|(norm, _)| text.contains(norm.as_str())).map(|(_, theme)| theme.as_str())
     }
 
+    /// The theme or department a word stands for, also when it is only part of the name (财务 → 财务处).
+    fn owner_named(&self, word: &str) -> Option<CatalogQuery> {
+        if let Some(theme) = self.theme_in(word) {
+            return Some(CatalogQuery::Theme(theme.to_owned()));
+        }
+        if let Some(dept) = self.department_in(word) {
+            return Some(CatalogQuery::Department(dept.to_owned()));
+        }
+        if word.chars().count() < 2 {
+            return None;
+        }
+        if let Some((_, theme)) = self.themes.iter().find(|(norm, _)| norm.contains(word)) {
+            return Some(CatalogQuery::Theme(theme.clone()));
+        }
+        self.departments.iter().find(|d| d.keys.iter().any(|k| k.contains(word))).map(|d| CatalogQuery::Department(d.name.clone()))
+    }
+
     /// A portal intent of the message, or `None` when the message is something else.
     pub fn recognize(&self, raw: &str) -> Option<PortalIntent> {
         if looks_like_password(raw) {
@@ -312,6 +340,13 @@ impl PortalRecognizer {
         }
         let about = || self.account_id.find(t).map(|m| m.as_str().to_owned());
         let personal = |query| Some(PortalIntent::Personal { query, about: about() });
+        if matches!(
+            t.trim_start_matches("我的").trim_start_matches("查看").trim_start_matches("看看"),
+            "个人数据" | "个人数据中心" | "我的大学" | "个人中心" | "我的数据" | "个人信息" | "数据" | "大学" | "个人数据概览"
+        ) && t.chars().count() >= 4
+        {
+            return Some(PortalIntent::Summary);
+        }
         if self.bind_mail.is_match(t) {
             return Some(PortalIntent::BindMail);
         }
@@ -346,6 +381,11 @@ impl PortalRecognizer {
         }
         if let Some(c) = self.affair_status.captures(t) {
             let subject = c.get(2).map_or("", |m| m.as_str()).trim_end_matches("的").to_owned();
+            // 我申请的东西办到哪了 names no item: it asks about everything under way.
+            let bare = subject.replace(['我', '的'], "").replace("申请", "").replace("提交", "").replace("办", "");
+            if ["", "东西", "事", "事情", "材料", "那个", "这个"].contains(&bare.as_str()) {
+                return Some(PortalIntent::Affairs(AffairQuery::Ongoing));
+            }
             if subject.chars().count() >= 2 {
                 return Some(PortalIntent::AffairStatus { subject });
             }
@@ -359,7 +399,13 @@ impl PortalRecognizer {
         }
         if let Some(c) = self.favorite.captures(t) {
             let target = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str()).to_owned();
+            // 收藏一下 / 收藏这个: the item under discussion (an empty target).
+            let pointing = ["一下", "这个", "它", "一下这个", "这个吧", "一下吧", "下", "这个应用", "这项", "这个服务", "他"];
+            let target = if pointing.contains(&target.as_str()) { String::new() } else { target };
             return Some(PortalIntent::Favorite { target });
+        }
+        if matches!(t, "收藏" | "收藏吧" | "帮我收藏" | "加收藏" | "加个收藏") {
+            return Some(PortalIntent::Favorite { target: String::new() });
         }
         if self.recent.is_match(t) {
             return Some(PortalIntent::Recent);
@@ -379,6 +425,22 @@ impl PortalRecognizer {
             };
             return Some(PortalIntent::Catalog(CatalogQuery::Audience(audience)));
         }
+        if let Some(c) = self.audience_tab.captures(t) {
+            let audience = match c.get(1).map_or("", |m| m.as_str()) {
+                "教师" | "老师" | "教职工" => Audience::Teacher,
+                "校友" => Audience::Alumnus,
+                "游客" | "访客" | "校外人员" => Audience::Visitor,
+                _ => Audience::Student,
+            };
+            return Some(PortalIntent::Catalog(CatalogQuery::Audience(audience)));
+        }
+        for (pattern, group) in [(&self.owner_can_do, 1), (&self.related_catalog, 3)] {
+            if let Some(owner) = pattern.captures(t).and_then(|c| c.get(group)) {
+                if let Some(q) = self.owner_named(owner.as_str()) {
+                    return Some(PortalIntent::Catalog(q));
+                }
+            }
+        }
         if let Some(c) = self.owner_catalog.captures(t) {
             let owner = c.get(1).map_or("", |m| m.as_str());
             if let Some(theme) = self.theme_in(owner) {
@@ -395,7 +457,10 @@ impl PortalRecognizer {
             let words = c.get(1).map_or("", |m| m.as_str()).to_owned();
             return Some(PortalIntent::News { words: Some(words) });
         }
-        if let Some(c) = self.start.captures(t) {
+        if let Some(c) = self.start.captures(t).filter(|c| {
+            // 在线申请入口 asks for the topic's way in (a follow-up), not for a service named 入口.
+            !matches!(c.get(1).map_or("", |m| m.as_str()), "入口" | "链接" | "网址" | "地址" | "页面" | "吗" | "的入口" | "的链接")
+        }) {
             let subject = c.get(1).map_or("", |m| m.as_str()).to_owned();
             return Some(PortalIntent::StartService { subject });
         }
@@ -456,6 +521,8 @@ mod tests {
         assert_eq!(r.recognize("校园网流量还剩多少"), personal(PersonalQuery::Network));
         assert_eq!(r.recognize("邮箱有没有新邮件"), personal(PersonalQuery::Mail));
         assert_eq!(r.recognize("绑定邮箱"), Some(PortalIntent::BindMail));
+        assert_eq!(r.recognize("个人数据"), Some(PortalIntent::Summary));
+        assert_eq!(r.recognize("我的大学"), Some(PortalIntent::Summary));
         assert_eq!(
             r.recognize("查一下2021001234的余额"),
             Some(PortalIntent::Personal { query: PersonalQuery::OneCard, about: Some("2021001234".into()) })
@@ -488,10 +555,16 @@ mod tests {
         assert_eq!(r.recognize("已办任务"), Some(PortalIntent::Affairs(AffairQuery::Done)));
         assert_eq!(r.recognize("助学金申请到哪一步了"), Some(PortalIntent::AffairStatus { subject: "助学金申请".into() }));
         assert_eq!(r.recognize("我的消息"), Some(PortalIntent::Messages));
+        assert_eq!(r.recognize("有新通知吗"), Some(PortalIntent::Messages));
+        assert_eq!(r.recognize("我有什么待办"), Some(PortalIntent::Affairs(AffairQuery::Todo)));
+        assert_eq!(r.recognize("我申请的东西办到哪了"), Some(PortalIntent::Affairs(AffairQuery::Ongoing)));
+        assert_eq!(r.recognize("我工资多少"), personal(PersonalQuery::Salary));
         assert_eq!(r.recognize("全部已读"), Some(PortalIntent::MarkAllRead));
         assert_eq!(r.recognize("收藏教务系统"), Some(PortalIntent::Favorite { target: "教务系统".into() }));
         assert_eq!(r.recognize("取消收藏教务系统"), Some(PortalIntent::Unfavorite { target: "教务系统".into() }));
         assert_eq!(r.recognize("我的收藏"), Some(PortalIntent::Favorites));
+        assert_eq!(r.recognize("收藏一下"), Some(PortalIntent::Favorite { target: String::new() }));
+        assert_eq!(r.recognize("帮我收藏这个"), Some(PortalIntent::Favorite { target: String::new() }));
         assert_eq!(r.recognize("最近使用"), Some(PortalIntent::Recent));
     }
 
@@ -505,6 +578,14 @@ mod tests {
             Some(PortalIntent::Catalog(CatalogQuery::Department("党委学工部（学生处、大学生创业中心）".into())))
         );
         assert_eq!(r.recognize("常用服务"), Some(PortalIntent::Catalog(CatalogQuery::Frequent)));
+        assert_eq!(r.recognize("教务处都能办什么"), Some(PortalIntent::Catalog(CatalogQuery::Department("教务处".into()))));
+        assert_eq!(
+            r.recognize("有哪些跟学工相关的事"),
+            Some(PortalIntent::Catalog(CatalogQuery::Department("党委学工部（学生处、大学生创业中心）".into())))
+        );
+        assert_eq!(r.recognize("游客办事"), Some(PortalIntent::Catalog(CatalogQuery::Audience(Audience::Visitor))));
+        assert_eq!(r.recognize("教师办事"), Some(PortalIntent::Catalog(CatalogQuery::Audience(Audience::Teacher))));
+        assert_eq!(r.recognize("我能办什么"), None);
         assert_eq!(r.recognize("最近有什么通知"), Some(PortalIntent::News { words: None }));
         assert_eq!(r.recognize("期末考试时间通知"), Some(PortalIntent::News { words: Some("期末考试时间".into()) }));
         assert_eq!(r.recognize("我的反馈处理了吗"), Some(PortalIntent::FeedbackStatus));

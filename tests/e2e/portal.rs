@@ -184,7 +184,11 @@ async fn a_guest_is_asked_to_log_in_for_everything_personal() {
     let reply = guest.press("service.start", json!({"service": "s1-xg-grant"})).await;
     assert_login_card(&reply);
     assert!(text(&reply).contains("学工系统"), "{reply}");
+    // 意见反馈 needs no login (a 工单 does).
     let reply = guest.say("我要反馈").await;
+    assert_eq!(reply["intent"], "feedback.start", "{reply}");
+    guest.say("取消").await;
+    let reply = guest.say("报修").await;
     assert_login_card(&reply);
     assert!(reply["cards"].as_array().is_some_and(|c| c.iter().any(|x| x["kind"] == "contact")), "{reply}");
     guest.close().await;

@@ -46,6 +46,11 @@ pub enum Form {
 }
 
 impl Form {
+    /// Whether the step waiting has a 跳过 (the contact, a rating's comment).
+    pub fn skippable(&self) -> bool {
+        matches!(self, Form::Feedback { step: FeedbackStep::Contact, .. } | Form::Rating { stars: Some(_), .. })
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             Form::Feedback { kind, .. } => kind.label(),
@@ -127,65 +132,177 @@ pub fn start_rating(state: &mut DialogueState, s: &Service, stars: Option<u8>) -
     }
 }
 
-fn is_skip(text: &str) -> bool {
-    matches!(text.trim().trim_end_matches(['。', '.', '!', '！']), "跳过" | "不用" | "不需要" | "没有" | "无" | "不留" | "不用了" | "skip")
+/// What a form makes of a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// The form's own reply (the next question, a retry, the submission).
+    Reply(Answer),
+    /// The message is not for the form (a question): the engine answers it, the form waits with this reminder.
+    Leave { reminder: String },
+}
+
+fn plain(text: &str) -> &str {
+    text.trim().trim_end_matches(['。', '.', '!', '！', '~', '～'])
+}
+
+pub fn is_skip(text: &str) -> bool {
+    matches!(
+        plain(text),
+        "跳过" | "不用" | "不需要" | "没有" | "无" | "不留" | "不用了" | "skip" | "不想留" | "不留了" | "算了不留" | "没有联系方式" | "不方便"
+    )
 }
 
 fn is_yes(text: &str) -> bool {
     matches!(
-        text.trim().trim_end_matches(['。', '.', '!', '！']),
-        "确认" | "确认提交" | "提交" | "确定" | "好" | "好的" | "是" | "对" | "ok" | "OK" | "可以"
+        plain(text),
+        "确认" | "确认提交" | "提交" | "提交吧" | "确定" | "好" | "好的" | "是" | "对" | "ok" | "OK" | "可以" | "没问题" | "嗯" | "行"
     )
 }
 
 fn is_edit(text: &str) -> bool {
-    matches!(text.trim(), "修改" | "重新填写" | "重填" | "改一下")
+    matches!(plain(text), "修改" | "重新填写" | "重填" | "改一下" | "我要修改" | "重写")
+}
+
+/// A mobile number, a landline (with or without area code) or an e-mail address: what a contact may be.
+pub fn is_contact(text: &str) -> bool {
+    let t: String = text.chars().filter(|c| !c.is_whitespace() && !matches!(c, '-' | '－' | '(' | ')' | '（' | '）')).collect();
+    let t = t
+        .trim_start_matches("手机号")
+        .trim_start_matches("手机")
+        .trim_start_matches("电话")
+        .trim_start_matches("邮箱")
+        .trim_start_matches(['是', ':', '：']);
+    let digits = t.strip_prefix("+86").unwrap_or(t);
+    let all_digits = !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit());
+    if all_digits && (digits.len() == 11 && digits.starts_with('1') || (7..=12).contains(&digits.len())) {
+        return true;
+    }
+    match t.split_once('@') {
+        Some((user, host)) => {
+            !user.is_empty()
+                && host.contains('.')
+                && !host.starts_with('.')
+                && !host.ends_with('.')
+                && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '@' | '.' | '_' | '-' | '+'))
+        }
+        None => false,
+    }
+}
+
+/// Whether a message asks something rather than fills in a step: a question mark or question word, or what the
+/// recognizer takes for another request (a personal query, login, help).
+fn is_question(desk: &Desk<'_>, text: &str) -> bool {
+    use intents::Intent;
+    let t = text.trim();
+    if t.contains('?') || t.contains('？') {
+        return true;
+    }
+    const WORDS: &[&str] = &["怎么", "如何", "哪里", "在哪", "什么", "多少", "几点", "能不能", "可以吗", "是否", "为啥", "有没有", "吗"];
+    if WORDS.iter().any(|w| t.contains(w)) {
+        return true;
+    }
+    matches!(
+        desk.recognizer.recognize(t),
+        Intent::Portal(_) | Intent::Login | Intent::Logout | Intent::HumanHelp | Intent::More
+    )
+}
+
+/// Whether a message plainly starts another request (not something a feedback's content would say).
+fn is_other_request(desk: &Desk<'_>, text: &str) -> bool {
+    use intents::Intent;
+    matches!(
+        desk.recognizer.recognize(text),
+        Intent::Portal(_) | Intent::Login | Intent::Logout | Intent::HumanHelp | Intent::More | Intent::Acknowledge
+    )
+}
+
+/// What a waiting form says after a question was answered.
+fn reminder(form: &Form) -> String {
+    match form {
+        Form::Feedback { kind, step: FeedbackStep::Content, .. } => {
+            format!("（您的{}还在填写中：请描述问题或建议，或回复“取消”。）", kind.label())
+        }
+        Form::Feedback { kind, step: FeedbackStep::Contact, .. } => {
+            format!("（您的{}还没有提交：请留手机号或邮箱，或回复“跳过”“取消”。）", kind.label())
+        }
+        Form::Feedback { kind, step: FeedbackStep::Confirm, .. } => {
+            format!("（您的{}还没有提交：回复“确认”提交，或“取消”放弃。）", kind.label())
+        }
+        Form::Rating { name, stars: None, .. } => format!("（您对「{name}」的评价还没有完成：请回复1到5星，或“不评了”。）"),
+        Form::Rating { name, stars: Some(_), .. } => {
+            format!("（您对「{name}」的评价还没有提交：回复评价内容，或“跳过”直接提交。）")
+        }
+    }
 }
 
 /// A message while a form is open.
-pub fn on_text(desk: &Desk<'_>, state: &mut DialogueState, form: Form, text: &str) -> Answer {
+pub fn on_text(desk: &Desk<'_>, state: &mut DialogueState, form: Form, text: &str) -> Step {
     let text = text.trim();
+    let leave = |form: &Form| Step::Leave { reminder: reminder(form) };
+    let reply = Step::Reply;
     match form {
         Form::Feedback { kind, step: FeedbackStep::Content, .. } => {
+            if is_yes(text) || is_skip(text) {
+                return reply(ask_content(kind));
+            }
+            if is_other_request(desk, text) {
+                return leave(&form);
+            }
             if text.chars().count() < 2 {
-                return ask_content(kind);
+                return reply(ask_content(kind));
             }
             let content: String = text.chars().take(MAX_CONTENT_CHARS).collect();
             state.form = Some(Form::Feedback { kind, step: FeedbackStep::Contact, content: Some(content), contact: None });
-            ask_contact(kind)
+            reply(ask_contact(kind))
         }
-        Form::Feedback { kind, step: FeedbackStep::Contact, content, .. } => {
-            let contact = (!is_skip(text)).then(|| text.chars().take(MAX_CONTACT_CHARS).collect::<String>());
-            let content = content.unwrap_or_default();
+        Form::Feedback { kind, step: FeedbackStep::Contact, ref content, .. } => {
+            let contact = if is_skip(text) || is_yes(text) {
+                None
+            } else if is_contact(text) {
+                Some(text.chars().take(MAX_CONTACT_CHARS).collect::<String>())
+            } else if is_question(desk, text) || is_other_request(desk, text) {
+                return leave(&form);
+            } else {
+                let mut a = ask_contact(kind);
+                a.text = format!("这看起来不是手机号或邮箱。{}", a.text);
+                return reply(a);
+            };
+            let content = content.clone().unwrap_or_default();
             let a = ask_confirm(kind, &content, contact.as_deref());
             state.form = Some(Form::Feedback { kind, step: FeedbackStep::Confirm, content: Some(content), contact });
-            a
+            reply(a)
         }
-        Form::Feedback { kind, step: FeedbackStep::Confirm, content, contact } => {
+        Form::Feedback { kind, step: FeedbackStep::Confirm, ref content, ref contact } => {
             if is_yes(text) {
-                submit_feedback(desk, state, kind, content.unwrap_or_default(), contact)
+                reply(submit_feedback(desk, state, kind, content.clone().unwrap_or_default(), contact.clone()))
             } else if is_edit(text) {
-                start_feedback(state, kind)
+                reply(start_feedback(state, kind))
+            } else if is_question(desk, text) || is_other_request(desk, text) {
+                leave(&form)
             } else {
                 let mut a = ask_confirm(kind, content.as_deref().unwrap_or_default(), contact.as_deref());
                 a.text = format!("请回复“确认”提交、“修改”重新填写，或“取消”放弃。\n{}", a.text);
-                a
+                reply(a)
             }
         }
-        Form::Rating { service, name, stars: None } => match desk.recognizer.portal().stars_in(text) {
+        Form::Rating { ref service, ref name, stars: None } => match desk.recognizer.portal().stars_in(text) {
             Some(n) => {
-                state.form = Some(Form::Rating { service, name: name.clone(), stars: Some(n) });
-                ask_comment(&name, n)
+                state.form = Some(Form::Rating { service: service.clone(), name: name.clone(), stars: Some(n) });
+                reply(ask_comment(name, n))
             }
+            None if is_question(desk, text) || is_other_request(desk, text) || text.chars().count() > 6 => leave(&form),
             None => {
-                let mut a = ask_stars(&name);
+                let mut a = ask_stars(name);
                 a.text = format!("请回复1到5之间的星级，例如“5星”。{}", a.text);
-                a
+                reply(a)
             }
         },
-        Form::Rating { service, name, stars: Some(n) } => {
-            let comment = (!is_skip(text)).then(|| text.chars().take(MAX_CONTENT_CHARS).collect::<String>());
-            submit_rating(desk, state, &service, &name, n, comment)
+        Form::Rating { ref service, ref name, stars: Some(n) } => {
+            if is_question(desk, text) || (is_other_request(desk, text) && !is_yes(text)) {
+                return leave(&form);
+            }
+            let comment = (!is_skip(text) && !is_yes(text)).then(|| text.chars().take(MAX_CONTENT_CHARS).collect::<String>());
+            reply(submit_rating(desk, state, service, name, n, comment))
         }
     }
 }
@@ -199,16 +316,19 @@ pub fn on_action(desk: &Desk<'_>, state: &mut DialogueState, name: &str) -> Opti
         "form.edit" => "修改",
         _ => return None,
     };
-    Some(on_text(desk, state, form, said))
+    match on_text(desk, state, form, said) {
+        Step::Reply(a) => Some(a),
+        Step::Leave { .. } => None,
+    }
 }
 
 fn submit_feedback(desk: &Desk<'_>, state: &mut DialogueState, kind: FeedbackKind, content: String, contact: Option<String>) -> Answer {
     let intent = intent_of(kind, "submitted");
-    let (user, campus) = match desk.signed_in(&intent, &format!("提交{}", kind.label())) {
+    let (user, campus) = match desk.feedback_author(state, &intent, &format!("提交{}", kind.label())) {
         Ok(x) => x,
         Err(a) => return a,
     };
-    match campus.submit_feedback(user, &NewFeedback { kind, content, contact }) {
+    match campus.submit_feedback(&user, &NewFeedback { kind, content, contact }) {
         Ok(record) => {
             state.form = None;
             let text = format!(

@@ -4,18 +4,19 @@
 //! Personal data is read only for the turn's logged-in user; a guest gets a `login` card, and an account id named in
 //! the message that is not the user's own is refused. Nothing here trusts an id from the message.
 
+mod catalog;
 pub mod cards;
 pub mod form;
 #[cfg(test)]
 mod tests;
 
 use crate::campus::{AffairKind, Campus, CampusError, FeedbackKind, Shortcut, ShortcutKind};
-use crate::cards::{args1, contact_card, news_card, service_card};
+use crate::cards::{args1, contact_card, service_card};
 use crate::protocol::{Card, Mode, Role, Suggestion, UserInfo};
 use crate::state::DialogueState;
 use intents::portal::{AffairQuery, CatalogQuery, PersonalQuery};
 use intents::{Intent, PortalIntent, Recognizer};
-use knowledge::{Audience, ItemKind, KnowledgeBase, News, Service};
+use knowledge::{Audience, ItemKind, KnowledgeBase, Service};
 use serde_json::{Map, Value};
 
 pub use form::Form;
@@ -108,12 +109,19 @@ impl<'a> Desk<'a> {
         let name = intent.name();
         let answer = match intent {
             PortalIntent::Personal { query, about } => self.personal(&name, query, about.as_deref()),
+            PortalIntent::Summary => self.summary(&name),
             PortalIntent::BindMail => self.bind_mail(&name),
             PortalIntent::PasswordShared => password_refused(),
             PortalIntent::Affairs(q) => self.affairs(&name, q),
             PortalIntent::AffairStatus { subject } => self.affair_status(&name, &subject),
             PortalIntent::Messages => self.messages(&name),
             PortalIntent::MarkAllRead => self.mark_all_read(&name),
+            PortalIntent::Favorite { target } if target.is_empty() => {
+                match state.current_item.as_deref().and_then(|id| self.kb.by_id(id)).filter(|i| i.kind != ItemKind::Faq) {
+                    Some(item) => self.favorite(&name, self.kb.item_id(item)),
+                    None => Answer::new(&name, "请告诉我要收藏哪个应用或服务，例如“收藏教务系统”。").suggest(Suggestion::text("我的收藏")),
+                }
+            }
             PortalIntent::Favorite { target } => self.favorite(&name, &target),
             PortalIntent::Unfavorite { target } => self.unfavorite(&name, &target),
             PortalIntent::Favorites => self.favorites(&name),
@@ -124,12 +132,12 @@ impl<'a> Desk<'a> {
                 let service = self.find_service(&subject)?;
                 self.start_service(state, service)
             }
-            PortalIntent::FeedbackStatus => self.feedback_status(&name),
+            PortalIntent::FeedbackStatus => self.feedback_status(state, &name),
             PortalIntent::Ticket => self.start_form(state, FeedbackKind::Ticket),
             PortalIntent::Rate { subject, stars } => {
                 let service = match subject {
                     Some(s) => self.find_service(&s),
-                    None => state.current_item.as_deref().and_then(|id| self.kb.by_id(id)).and_then(|r| self.kb.service(r)),
+                    None => self.topic_service(state),
                 };
                 match service {
                     Some(s) => self.start_rating(state, s, stars),
@@ -159,7 +167,7 @@ impl<'a> Desk<'a> {
             },
             "feedback.start" => self.start_form(state, FeedbackKind::Feedback),
             "ticket.start" => self.start_form(state, FeedbackKind::Ticket),
-            "feedback.status" => self.feedback_status("feedback.status"),
+            "feedback.status" => self.feedback_status(state, "feedback.status"),
             "service.rate" => match self.kb.by_id(arg(args, "service")).and_then(|r| self.kb.service(r)) {
                 Some(s) => {
                     let stars =
@@ -245,6 +253,46 @@ impl<'a> Desk<'a> {
             }),
         };
         result.unwrap_or_else(|e| self.unavailable(intent, &e))
+    }
+
+    /// 个人数据 / 我的大学: one card of the user's own figures; a system that does not answer is left out.
+    fn summary(&self, intent: &str) -> Answer {
+        let (user, campus) = match self.signed_in(intent, "查看个人数据") {
+            Ok(x) => x,
+            Err(a) => return a,
+        };
+        let mut card = Card::new(crate::protocol::CardKind::Account, "account:summary", "个人数据");
+        card.subtitle = Some(format!("{}（{}）", user.name, user.role.label()));
+        let yuan = crate::campus::yuan;
+        if let Ok(c) = campus.one_card(user) {
+            card.fields.push(crate::protocol::Field::new("一卡通余额", format!("{}（过渡余额{}）", yuan(c.balance_cents), yuan(c.transition_cents))));
+        }
+        if user.role != Role::Student {
+            if let Ok(Some(p)) = campus.payslip(user) {
+                card.fields.push(crate::protocol::Field::new("工资", format!("{}实发{}", p.month, yuan(p.net_cents))));
+            }
+        }
+        if let Ok(n) = campus.network(user) {
+            card.fields.push(crate::protocol::Field::new("校园网", format!("余额{}，流量{:.0}MB", yuan(n.balance_cents), n.traffic_mb)));
+        }
+        if let Ok(m) = campus.mailbox(user) {
+            let value = if m.bound { format!("{}封未读", m.unread) } else { "未绑定".to_owned() };
+            card.fields.push(crate::protocol::Field::new("邮箱", value));
+        }
+        for kind in [AffairKind::Todo, AffairKind::Ongoing] {
+            if let Ok(list) = campus.affairs(user, kind) {
+                card.fields.push(crate::protocol::Field::new(kind.label(), format!("{}件", list.len())));
+            }
+        }
+        if let Ok(list) = campus.messages(user) {
+            card.fields.push(crate::protocol::Field::new("未读消息", format!("{}条", list.iter().filter(|m| !m.read).count())));
+        }
+        if card.fields.is_empty() {
+            return self.unavailable(intent, &CampusError::Unavailable { system: "personal", reason: "no system answered".into() });
+        }
+        let mut a = Answer::new(intent, "这是您的个人数据概览：").card(card);
+        a.suggestions = vec![Suggestion::text("我的待办"), Suggestion::text("我的消息"), Suggestion::text("饭卡余额")];
+        a
     }
 
     fn bind_mail(&self, intent: &str) -> Answer {
@@ -419,6 +467,16 @@ impl<'a> Desk<'a> {
         })
     }
 
+    /// The service under discussion: the current item, or the service a FAQ under discussion is about.
+    fn topic_service(&self, state: &DialogueState) -> Option<&'a Service> {
+        let item = state.current_item.as_deref().and_then(|id| self.kb.by_id(id))?;
+        if let Some(s) = self.kb.service(item) {
+            return Some(s);
+        }
+        let name = self.kb.faq(item)?.related_service.as_deref()?;
+        self.kb.find(ItemKind::Service, name).and_then(|r| self.kb.service(r))
+    }
+
     fn find_service(&self, subject: &str) -> Option<&'a Service> {
         let t = subject.trim();
         if t.chars().count() < 2 {
@@ -533,95 +591,6 @@ impl<'a> Desk<'a> {
         }
     }
 
-    fn catalog(&self, query: &CatalogQuery, offset: usize) -> Answer {
-        let intent = "portal.catalog";
-        let for_user = |s: &Service| self.user.is_none_or(|u| s.audience.contains(&audience_of(u.role)));
-        let (title, by, value, services): (String, &str, String, Vec<&Service>) = match query {
-            CatalogQuery::Audience(a) => (
-                format!("{}服务事项", a.label()),
-                "audience",
-                a.label().to_owned(),
-                self.kb.services.iter().filter(|s| s.audience.contains(a)).collect(),
-            ),
-            CatalogQuery::Department(d) => {
-                (format!("{d}的服务事项"), "department", d.clone(), self.kb.services.iter().filter(|s| &s.department == d).collect())
-            }
-            CatalogQuery::Theme(t) => {
-                (format!("{t}类服务事项"), "theme", t.clone(), self.kb.services.iter().filter(|s| &s.theme == t).collect())
-            }
-            CatalogQuery::Frequent => (
-                "常用服务".to_owned(),
-                "frequent",
-                String::new(),
-                self.kb.services.iter().filter(|s| s.high_frequency && for_user(s)).collect(),
-            ),
-            CatalogQuery::Overview => return self.catalog_overview(),
-        };
-        let total = services.len();
-        if total == 0 {
-            return Answer::new(intent, format!("暂时没有{title}。")).suggest(Suggestion::text("常用服务"));
-        }
-        let page: Vec<Card> = services.iter().skip(offset).take(PAGE_SIZE).map(|s| cards::service_entry(s)).collect();
-        let shown_to = (offset + page.len()).min(total);
-        let subtitle = Some(format!("共{}项，第{}-{}项", total, (offset + 1).min(total), shown_to));
-        let mut list = cards::list_card(&format!("catalog:{by}:{value}:{offset}"), &title, subtitle, page);
-        let mut a = Answer::new(intent, format!("{title}共{total}项，点选一项查看办事指南："));
-        if shown_to < total {
-            let more = cards::more_args(by, &value, shown_to);
-            list.actions.push(crate::protocol::CardAction::Action {
-                label: "更多".into(),
-                action: "catalog.more".into(),
-                args: more.clone(),
-            });
-            a.suggestions.push(Suggestion::action("更多", "catalog.more", more));
-        }
-        a.cards.push(list);
-        a
-    }
-
-    fn catalog_overview(&self) -> Answer {
-        let mut themes: Vec<(&str, usize)> = Vec::new();
-        for s in &self.kb.services {
-            match themes.iter_mut().find(|(t, _)| *t == s.theme) {
-                Some((_, n)) => *n += 1,
-                None => themes.push((&s.theme, 1)),
-            }
-        }
-        let mut list = cards::list_card("catalog:themes", "服务事项中心", Some("按服务主题".into()), Vec::new());
-        list.fields = themes.iter().map(|(t, n)| crate::protocol::Field::new(*t, format!("{n}项"))).collect();
-        let mut a = Answer::new("portal.catalog", "服务事项中心可以按服务对象、服务主题或部门查找，例如：").card(list);
-        a.suggestions = vec![
-            Suggestion::text("学生能办哪些事"),
-            Suggestion::text("教务处有哪些服务"),
-            Suggestion::text("IT服务类的事项"),
-            Suggestion::text("常用服务"),
-        ];
-        a
-    }
-
-    fn news(&self, intent: &str, words: Option<&str>) -> Option<Answer> {
-        let mut list: Vec<&News> = match words {
-            None => self.kb.news.iter().collect(),
-            Some(w) => {
-                let matched: Vec<&News> = self.kb.news.iter().filter(|n| title_matches(&n.title, w)).collect();
-                if matched.is_empty() {
-                    return None;
-                }
-                matched
-            }
-        };
-        list.sort_by(|a, b| b.date.cmp(&a.date));
-        let cards: Vec<Card> = list.iter().take(5).map(|n| news_card(n)).collect();
-        let text = match words {
-            None => "最近的校内新闻和通知公告：".to_owned(),
-            Some(_) if cards.len() == 1 => format!("为您找到这条通知：{}", list[0].summary),
-            Some(_) => "为您找到这些相关的新闻和通知：".to_owned(),
-        };
-        let mut a = Answer::new(intent, text);
-        a.cards = cards;
-        Some(a)
-    }
-
     /// 在线办理 of a service: a guest is asked to log in, a role the system does not admit is told why (未授权的访问)
     /// and who can help, everyone else gets the way in (and it is recorded as 最近使用).
     pub fn start_service(&self, state: &mut DialogueState, s: &Service) -> Answer {
@@ -656,11 +625,23 @@ impl<'a> Desk<'a> {
         a
     }
 
-    fn feedback_status(&self, intent: &str) -> Answer {
-        let (user, campus) = match self.signed_in(intent, "查询反馈进度") {
-            Ok(x) => x,
-            Err(a) => return a,
+    fn feedback_status(&self, state: &mut DialogueState, intent: &str) -> Answer {
+        let (user, campus) = match (self.user, state.guest_key.is_some()) {
+            (None, true) => match self.feedback_author(state, intent, "查询反馈进度") {
+                Ok(x) => x,
+                Err(a) => return a,
+            },
+            (None, false) => {
+                return Answer::new(intent, "您在这次对话里还没有提交过意见反馈。登录后提交的反馈，请登录后查看处理进度：")
+                    .card(cards::login_card("查询反馈进度"))
+                    .suggest(Suggestion::action("我要反馈", "feedback.start", Map::new()));
+            }
+            _ => match self.signed_in(intent, "查询反馈进度") {
+                Ok((u, c)) => (u.clone(), c),
+                Err(a) => return a,
+            },
         };
+        let user = &user;
         match campus.my_feedback(user) {
             Ok(list) if list.is_empty() => {
                 Answer::new(intent, "您还没有提交过意见反馈或工单。").suggest(Suggestion::action("我要反馈", "feedback.start", Map::new()))
@@ -684,12 +665,29 @@ impl<'a> Desk<'a> {
             FeedbackKind::Feedback => "feedback.start",
             FeedbackKind::Ticket => "ticket.start",
         };
-        if let Err(mut a) = self.signed_in(intent, &format!("提交{}", kind.label())) {
-            // A guest can still reach 网信办 directly.
-            a.cards.extend(self.wxb_contact());
-            return a;
+        // Anyone may leave 意见反馈 (a guest's contact is optional); a 工单 needs a login.
+        if kind == FeedbackKind::Ticket {
+            if let Err(mut a) = self.signed_in(intent, &format!("提交{}", kind.label())) {
+                a.cards.extend(self.wxb_contact());
+                return a;
+            }
         }
         form::start_feedback(state, kind)
+    }
+
+    /// Who submits a feedback: the user, or a guest under the session's own guest key.
+    pub(crate) fn feedback_author(&self, state: &mut DialogueState, intent: &str, why: &str) -> Result<(UserInfo, &'a dyn Campus), Answer> {
+        if self.user.is_some() {
+            return self.signed_in(intent, why).map(|(u, c)| (u.clone(), c));
+        }
+        let Some(campus) = self.campus else {
+            let mut a = Answer::new(intent, "抱歉，意见反馈暂时无法提交，请稍后再试，或直接联系网信办：");
+            a.mode = Mode::Fallback;
+            a.cards.extend(self.wxb_contact());
+            return Err(a);
+        };
+        let key = state.guest_key.get_or_insert_with(|| format!("guest-{}", uuid::Uuid::new_v4().simple())).clone();
+        Ok((UserInfo { id: key, name: "游客".into(), role: Role::Student }, campus))
     }
 
     fn start_rating(&self, state: &mut DialogueState, s: &Service, stars: Option<u8>) -> Answer {
@@ -710,49 +708,32 @@ pub fn password_refused() -> Answer {
     a
 }
 
-/// Whether a news title matches the words asked for: contains them, or shares most of their two-character pieces.
-fn title_matches(title: &str, words: &str) -> bool {
-    let norm = |t: &str| knowledge::normalize::normalize(t).replace(' ', "");
-    let (title, words) = (norm(title), norm(words));
-    if words.is_empty() {
-        return false;
-    }
-    if title.contains(&words) {
-        return true;
-    }
-    let chars: Vec<char> = words.chars().collect();
-    if chars.len() < 2 {
-        return false;
-    }
-    let pairs: Vec<String> = chars.windows(2).map(|w| w.iter().collect()).collect();
-    let hits = pairs.iter().filter(|p| title.contains(p.as_str())).count();
-    hits * 10 >= pairs.len() * 6
+/// What the portal makes of a message before intent recognition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intercept {
+    /// The portal answers (a form step, a refused password).
+    Answer(Answer),
+    /// The engine answers; with a `reminder` when a form waits for its next step meanwhile.
+    Pass { reminder: Option<String> },
 }
 
-/// Runs before intent recognition: a form in progress takes the message (取消 leaves it), and a message that seems to
-/// carry a password is refused whatever else is going on.
-pub fn intercept_text(desk: &Desk<'_>, state: &mut DialogueState, text: &str) -> Option<Answer> {
+/// Runs before intent recognition: a form in progress takes the message (a cancel phrase leaves it, a question
+/// is let through with the form kept), and a message that seems to carry a password is refused whatever else is
+/// going on.
+pub fn intercept_text(desk: &Desk<'_>, state: &mut DialogueState, text: &str) -> Intercept {
     if intents::portal::looks_like_password(text) {
-        return Some(password_refused());
+        return Intercept::Answer(password_refused());
     }
-    let form = state.form.clone()?;
-    if desk.recognizer.recognize(text) == Intent::Cancel {
+    let Some(form) = state.form.clone() else { return Intercept::Pass { reminder: None } };
+    // 不用了 at a step that can be skipped skips it; elsewhere it cancels.
+    if desk.recognizer.recognize(text) == Intent::Cancel && !(form.skippable() && form::is_skip(text)) {
         state.form = None;
-        let mut a = Answer::new("dialog.cancel", format!("好的，已取消{}。还有什么可以帮您？", form.label()));
-        a.suggestions = vec![Suggestion::text("我的消息"), Suggestion::text("常用服务")];
-        return Some(a);
+        let mut a = Answer::new("dialog.cancel", format!("好的，已取消{}，不会提交。还有什么可以帮您？", form.label()));
+        a.suggestions = vec![Suggestion::text("常用服务"), Suggestion::text("服务事项中心")];
+        return Intercept::Answer(a);
     }
-    Some(form::on_text(desk, state, form, text))
-}
-
-#[cfg(test)]
-mod title_tests {
-    use super::*;
-
-    #[test]
-    fn news_titles_match_by_their_words() {
-        assert!(title_matches("2020-2021-2期末考试时间通知", "期末考试时间"));
-        assert!(title_matches("2020-2021-2期末考试时间通知", "期末考试的时间"));
-        assert!(!title_matches("本周校领导接待日通知", "期末考试时间"));
+    match form::on_text(desk, state, form, text) {
+        form::Step::Reply(a) => Intercept::Answer(a),
+        form::Step::Leave { reminder } => Intercept::Pass { reminder: Some(reminder) },
     }
 }

@@ -202,3 +202,52 @@ fn knowledge_questions_still_go_to_search_with_a_campus_connected() {
     }
     assert!(campus.asked_for.lock().unwrap().is_empty(), "no campus data read for knowledge questions");
 }
+
+#[test]
+fn a_guest_leaves_feedback_without_logging_in_and_only_a_phone_or_email_is_a_contact() {
+    let campus = Arc::new(FakeCampus::default());
+    let engine = with_campus(Arc::clone(&campus));
+    let mut state = DialogueState::default();
+    let out = say(&engine, &mut state, None, "我要提意见");
+    assert_eq!(out.reply.intent, "feedback.start", "{:?}", out.reply);
+    say(&engine, &mut state, None, "希望办事大厅能加个夜间模式");
+    let out = say(&engine, &mut state, None, "确认一下");
+    assert_eq!(out.reply.intent, "feedback.contact", "not a contact: {:?}", out.reply);
+    let out = say(&engine, &mut state, None, "助学金怎么申请？");
+    assert!(out.reply.text.contains("还没有提交"), "a question is answered and the form waits: {:?}", out.reply);
+    assert!(state.form.is_some());
+    let out = say(&engine, &mut state, None, "138 1234 5678");
+    assert_eq!(out.reply.intent, "feedback.confirm");
+    let out = say(&engine, &mut state, None, "确认");
+    assert_eq!(out.reply.intent, "feedback.submitted", "{:?}", out.reply);
+    let stored = campus.feedback.lock().unwrap().clone();
+    assert!(stored[0].user_id.starts_with("guest-"), "{:?}", stored[0]);
+    assert_eq!(stored[0].contact.as_deref(), Some("138 1234 5678"));
+    let out = say(&engine, &mut state, None, "反馈有回复了吗");
+    assert_eq!(out.reply.intent, "feedback.status", "{:?}", out.reply);
+    assert!(state.form.is_none(), "asking about feedback starts no form");
+}
+
+#[test]
+fn every_form_step_hears_a_cancel_phrase() {
+    let campus = Arc::new(FakeCampus::default());
+    let engine = with_campus(Arc::clone(&campus));
+    let me = user("2021001234", Role::Student);
+    for (steps, cancel) in [
+        (&["我要反馈"][..], "算了，不提交了"),
+        (&["我要反馈", "系统太慢"][..], "不填了"),
+        (&["我要反馈", "系统太慢", "跳过"][..], "我不想提交了"),
+        (&["评价学生助学金申请"][..], "不评了"),
+        (&["评价学生助学金申请", "5星"][..], "算了不评价了"),
+    ] {
+        let mut state = DialogueState::default();
+        for s in steps {
+            say(&engine, &mut state, Some(&me), s);
+        }
+        assert!(state.form.is_some(), "{steps:?}");
+        let out = say(&engine, &mut state, Some(&me), cancel);
+        assert_eq!(out.reply.intent, "dialog.cancel", "{steps:?} then {cancel}: {:?}", out.reply);
+        assert!(state.form.is_none());
+    }
+    assert!(campus.feedback.lock().unwrap().is_empty(), "nothing was submitted");
+}
