@@ -69,6 +69,8 @@ pub enum CatalogQuery {
     Frequent,
     /// The themes, as an overview.
     Overview,
+    /// 在线服务 / 直通车: the apps the asker may open.
+    Apps,
 }
 
 /// What a logged-in (or would-be) user asks of the portal.
@@ -414,6 +416,12 @@ impl PortalRecognizer {
         if self.frequent.is_match(t) {
             return Some(PortalIntent::Catalog(CatalogQuery::Frequent));
         }
+        if matches!(
+            t.trim_end_matches(['吗', '呢']).trim_end_matches("有哪些").trim_end_matches("都有什么").trim_end_matches("有什么"),
+            "在线服务" | "直通车" | "所有应用" | "应用列表" | "有哪些在线服务" | "有哪些应用" | "有什么应用" | "直通车应用" | "应用"
+        ) {
+            return Some(PortalIntent::Catalog(CatalogQuery::Apps));
+        }
         if self.overview.is_match(t) {
             return Some(PortalIntent::Catalog(CatalogQuery::Overview));
         }
@@ -584,6 +592,8 @@ mod tests {
             r.recognize("有哪些跟学工相关的事"),
             Some(PortalIntent::Catalog(CatalogQuery::Department("党委学工部（学生处、大学生创业中心）".into())))
         );
+        assert_eq!(r.recognize("在线服务有哪些"), Some(PortalIntent::Catalog(CatalogQuery::Apps)));
+        assert_eq!(r.recognize("直通车"), Some(PortalIntent::Catalog(CatalogQuery::Apps)));
         assert_eq!(r.recognize("游客办事"), Some(PortalIntent::Catalog(CatalogQuery::Audience(Audience::Visitor))));
         assert_eq!(r.recognize("教师办事"), Some(PortalIntent::Catalog(CatalogQuery::Audience(Audience::Teacher))));
         assert_eq!(r.recognize("我能办什么"), None);

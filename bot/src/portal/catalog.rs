@@ -30,6 +30,7 @@ impl Desk<'_> {
                 self.kb.services.iter().filter(|s| s.high_frequency && for_user(s)).collect(),
             ),
             CatalogQuery::Overview => return self.catalog_overview(),
+            CatalogQuery::Apps => return self.app_catalog(offset),
         };
         let total = services.len();
         if total == 0 {
@@ -47,6 +48,41 @@ impl Desk<'_> {
                 action: "catalog.more".into(),
                 args: more.clone(),
             });
+            a.suggestions.push(Suggestion::action("更多", "catalog.more", more));
+        }
+        a.cards.push(list);
+        a
+    }
+
+    /// 在线服务 (直通车): the apps the user's role may open (all of them for a guest), paged with 更多.
+    fn app_catalog(&self, offset: usize) -> Answer {
+        let intent = "portal.catalog";
+        let apps: Vec<&knowledge::App> = self
+            .kb
+            .apps
+            .iter()
+            .filter(|a| self.user.is_none_or(|u| a.requires_role.is_none_or(|r| r == audience_of(u.role))))
+            .collect();
+        let total = apps.len();
+        let page: Vec<Card> = apps
+            .iter()
+            .skip(offset)
+            .take(PAGE_SIZE)
+            .map(|a| {
+                let mut c = Card::new(crate::protocol::CardKind::App, &a.id, &a.name);
+                c.subtitle = Some(a.category.clone());
+                c.body = Some(crate::cards::truncate_chars(&a.description, 60));
+                c.actions.push(crate::protocol::CardAction::OpenUrl { label: "打开".into(), url: a.url.clone() });
+                c
+            })
+            .collect();
+        let shown_to = (offset + page.len()).min(total);
+        let subtitle = Some(format!("共{}个，第{}-{}个", total, (offset + 1).min(total), shown_to));
+        let mut list = cards::list_card(&format!("catalog:apps::{offset}"), "在线服务（直通车）", subtitle, page);
+        let mut a = Answer::new(intent, format!("在线服务共{total}个，点“打开”直接进入："));
+        if shown_to < total {
+            let more = cards::more_args("apps", "", shown_to);
+            list.actions.push(crate::protocol::CardAction::Action { label: "更多".into(), action: "catalog.more".into(), args: more.clone() });
             a.suggestions.push(Suggestion::action("更多", "catalog.more", more));
         }
         a.cards.push(list);

@@ -184,6 +184,7 @@ impl<'a> Desk<'a> {
                     "department" => Some(CatalogQuery::Department(value.to_owned())),
                     "theme" => Some(CatalogQuery::Theme(value.to_owned())),
                     "frequent" => Some(CatalogQuery::Frequent),
+                    "apps" => Some(CatalogQuery::Apps),
                     _ => None,
                 }?;
                 self.catalog(&query, offset)
