@@ -109,9 +109,11 @@ pub enum PortalIntent {
     /// 最近使用.
     Recent,
     Catalog(CatalogQuery),
-    /// 校内新闻 and 通知公告; `words` narrows by title.
+    /// 校内新闻 and 通知公告; `words` narrows by title, `notices` to 通知公告 (true) or to the news (false).
     News {
         words: Option<String>,
+        /// Some(true): 通知公告 only; Some(false): news only; None: both.
+        notices: Option<bool>,
     },
     /// 在线办理 X.
     StartService {
@@ -460,11 +462,18 @@ impl PortalRecognizer {
             }
         }
         if self.news_any.is_match(t) {
-            return Some(PortalIntent::News { words: None });
+            let notices = if t.contains("通知") || t.contains("公告") {
+                Some(true)
+            } else if t.contains("新闻") {
+                Some(false)
+            } else {
+                None
+            };
+            return Some(PortalIntent::News { words: None, notices });
         }
         if let Some(c) = self.news_titled.captures(t) {
             let words = c.get(1).map_or("", |m| m.as_str()).to_owned();
-            return Some(PortalIntent::News { words: Some(words) });
+            return Some(PortalIntent::News { words: Some(words), notices: None });
         }
         if let Some(c) = self.start.captures(t).filter(|c| {
             // 在线申请入口 asks for the topic's way in (a follow-up), not for a service named 入口.
@@ -597,8 +606,12 @@ mod tests {
         assert_eq!(r.recognize("游客办事"), Some(PortalIntent::Catalog(CatalogQuery::Audience(Audience::Visitor))));
         assert_eq!(r.recognize("教师办事"), Some(PortalIntent::Catalog(CatalogQuery::Audience(Audience::Teacher))));
         assert_eq!(r.recognize("我能办什么"), None);
-        assert_eq!(r.recognize("最近有什么通知"), Some(PortalIntent::News { words: None }));
-        assert_eq!(r.recognize("期末考试时间通知"), Some(PortalIntent::News { words: Some("期末考试时间".into()) }));
+        assert_eq!(r.recognize("最近有什么通知"), Some(PortalIntent::News { words: None, notices: Some(true) }));
+        assert_eq!(r.recognize("校园新闻"), Some(PortalIntent::News { words: None, notices: Some(false) }));
+        assert_eq!(
+            r.recognize("期末考试时间通知"),
+            Some(PortalIntent::News { words: Some("期末考试时间".into()), notices: None })
+        );
         assert_eq!(r.recognize("我的反馈处理了吗"), Some(PortalIntent::FeedbackStatus));
         assert_eq!(r.recognize("报修"), Some(PortalIntent::Ticket));
         assert_eq!(r.recognize("提交工单"), Some(PortalIntent::Ticket));

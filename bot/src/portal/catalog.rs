@@ -109,9 +109,15 @@ impl Desk<'_> {
         a
     }
 
-    pub(super) fn news(&self, intent: &str, words: Option<&str>) -> Option<Answer> {
+    pub(super) fn news(&self, intent: &str, words: Option<&str>, notices: Option<bool>) -> Option<Answer> {
+        // 通知公告 are notices; 学术预报 are neither news nor notices of the school's life, shown only when all are asked.
+        let wanted = |n: &&News| match notices {
+            Some(true) => n.category == "通知公告",
+            Some(false) => n.category != "通知公告" && n.category != "学术预报",
+            None => true,
+        };
         let mut list: Vec<&News> = match words {
-            None => self.kb.news.iter().collect(),
+            None => self.kb.news.iter().filter(wanted).collect(),
             Some(w) => {
                 let matched: Vec<&News> = self.kb.news.iter().filter(|n| title_matches(&n.title, w)).collect();
                 if matched.is_empty() {
@@ -123,7 +129,11 @@ impl Desk<'_> {
         list.sort_by(|a, b| b.date.cmp(&a.date));
         let cards: Vec<Card> = list.iter().take(5).map(|n| news_card(n)).collect();
         let text = match words {
-            None => "最近的校内新闻和通知公告：".to_owned(),
+            None => match notices {
+                Some(true) => "最近的通知公告：".to_owned(),
+                Some(false) => "最近的校内新闻：".to_owned(),
+                None => "最近的校内新闻和通知公告：".to_owned(),
+            },
             Some(_) if cards.len() == 1 => format!("为您找到这条通知：{}", list[0].summary),
             Some(_) => "为您找到这些相关的新闻和通知：".to_owned(),
         };

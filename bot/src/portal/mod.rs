@@ -127,7 +127,7 @@ impl<'a> Desk<'a> {
             PortalIntent::Favorites => self.favorites(&name),
             PortalIntent::Recent => self.recent(&name),
             PortalIntent::Catalog(q) => self.catalog(&q, 0),
-            PortalIntent::News { words } => return self.news(&name, words.as_deref()),
+            PortalIntent::News { words, notices } => return self.news(&name, words.as_deref(), notices),
             PortalIntent::StartService { subject } => {
                 let service = self.find_service(&subject)?;
                 self.start_service(state, service)
