@@ -69,6 +69,8 @@ pub enum CatalogQuery {
     Frequent,
     /// The themes, as an overview.
     Overview,
+    /// 在线服务 / 直通车: the apps the asker may open.
+    Apps,
 }
 
 /// What a logged-in (or would-be) user asks of the portal.
@@ -107,9 +109,11 @@ pub enum PortalIntent {
     /// 最近使用.
     Recent,
     Catalog(CatalogQuery),
-    /// 校内新闻 and 通知公告; `words` narrows by title.
+    /// 校内新闻 and 通知公告; `words` narrows by title, `notices` to 通知公告 (true) or to the news (false).
     News {
         words: Option<String>,
+        /// Some(true): 通知公告 only; Some(false): news only; None: both.
+        notices: Option<bool>,
     },
     /// 在线办理 X.
     StartService {
@@ -413,6 +417,12 @@ impl PortalRecognizer {
         if self.frequent.is_match(t) {
             return Some(PortalIntent::Catalog(CatalogQuery::Frequent));
         }
+        if matches!(
+            t.trim_end_matches(['吗', '呢']).trim_end_matches("有哪些").trim_end_matches("都有什么").trim_end_matches("有什么"),
+            "在线服务" | "直通车" | "所有应用" | "应用列表" | "有哪些在线服务" | "有哪些应用" | "有什么应用" | "直通车应用" | "应用"
+        ) {
+            return Some(PortalIntent::Catalog(CatalogQuery::Apps));
+        }
         if self.overview.is_match(t) {
             return Some(PortalIntent::Catalog(CatalogQuery::Overview));
         }
@@ -451,11 +461,18 @@ impl PortalRecognizer {
             }
         }
         if self.news_any.is_match(t) {
-            return Some(PortalIntent::News { words: None });
+            let notices = if t.contains("通知") || t.contains("公告") {
+                Some(true)
+            } else if t.contains("新闻") {
+                Some(false)
+            } else {
+                None
+            };
+            return Some(PortalIntent::News { words: None, notices });
         }
         if let Some(c) = self.news_titled.captures(t) {
             let words = c.get(1).map_or("", |m| m.as_str()).to_owned();
-            return Some(PortalIntent::News { words: Some(words) });
+            return Some(PortalIntent::News { words: Some(words), notices: None });
         }
         if let Some(c) = self.start.captures(t).filter(|c| {
             // 在线申请入口 asks for the topic's way in (a follow-up), not for a service named 入口.
@@ -583,11 +600,17 @@ mod tests {
             r.recognize("有哪些跟学工相关的事"),
             Some(PortalIntent::Catalog(CatalogQuery::Department("党委学工部（学生处、大学生创业中心）".into())))
         );
+        assert_eq!(r.recognize("在线服务有哪些"), Some(PortalIntent::Catalog(CatalogQuery::Apps)));
+        assert_eq!(r.recognize("直通车"), Some(PortalIntent::Catalog(CatalogQuery::Apps)));
         assert_eq!(r.recognize("游客办事"), Some(PortalIntent::Catalog(CatalogQuery::Audience(Audience::Visitor))));
         assert_eq!(r.recognize("教师办事"), Some(PortalIntent::Catalog(CatalogQuery::Audience(Audience::Teacher))));
         assert_eq!(r.recognize("我能办什么"), None);
-        assert_eq!(r.recognize("最近有什么通知"), Some(PortalIntent::News { words: None }));
-        assert_eq!(r.recognize("期末考试时间通知"), Some(PortalIntent::News { words: Some("期末考试时间".into()) }));
+        assert_eq!(r.recognize("最近有什么通知"), Some(PortalIntent::News { words: None, notices: Some(true) }));
+        assert_eq!(r.recognize("校园新闻"), Some(PortalIntent::News { words: None, notices: Some(false) }));
+        assert_eq!(
+            r.recognize("期末考试时间通知"),
+            Some(PortalIntent::News { words: Some("期末考试时间".into()), notices: None })
+        );
         assert_eq!(r.recognize("我的反馈处理了吗"), Some(PortalIntent::FeedbackStatus));
         assert_eq!(r.recognize("报修"), Some(PortalIntent::Ticket));
         assert_eq!(r.recognize("提交工单"), Some(PortalIntent::Ticket));

@@ -30,6 +30,7 @@ impl Desk<'_> {
                 self.kb.services.iter().filter(|s| s.high_frequency && for_user(s)).collect(),
             ),
             CatalogQuery::Overview => return self.catalog_overview(),
+            CatalogQuery::Apps => return self.app_catalog(offset),
         };
         let total = services.len();
         if total == 0 {
@@ -47,6 +48,41 @@ impl Desk<'_> {
                 action: "catalog.more".into(),
                 args: more.clone(),
             });
+            a.suggestions.push(Suggestion::action("更多", "catalog.more", more));
+        }
+        a.cards.push(list);
+        a
+    }
+
+    /// 在线服务 (直通车): the apps the user's role may open (all of them for a guest), paged with 更多.
+    fn app_catalog(&self, offset: usize) -> Answer {
+        let intent = "portal.catalog";
+        let apps: Vec<&knowledge::App> = self
+            .kb
+            .apps
+            .iter()
+            .filter(|a| self.user.is_none_or(|u| a.requires_role.is_none_or(|r| r == audience_of(u.role))))
+            .collect();
+        let total = apps.len();
+        let page: Vec<Card> = apps
+            .iter()
+            .skip(offset)
+            .take(PAGE_SIZE)
+            .map(|a| {
+                let mut c = Card::new(crate::protocol::CardKind::App, &a.id, &a.name);
+                c.subtitle = Some(a.category.clone());
+                c.body = Some(crate::cards::truncate_chars(&a.description, 60));
+                c.actions.push(crate::protocol::CardAction::OpenUrl { label: "打开".into(), url: a.url.clone() });
+                c
+            })
+            .collect();
+        let shown_to = (offset + page.len()).min(total);
+        let subtitle = Some(format!("共{}个，第{}-{}个", total, (offset + 1).min(total), shown_to));
+        let mut list = cards::list_card(&format!("catalog:apps::{offset}"), "在线服务（直通车）", subtitle, page);
+        let mut a = Answer::new(intent, format!("在线服务共{total}个，点“打开”直接进入："));
+        if shown_to < total {
+            let more = cards::more_args("apps", "", shown_to);
+            list.actions.push(crate::protocol::CardAction::Action { label: "更多".into(), action: "catalog.more".into(), args: more.clone() });
             a.suggestions.push(Suggestion::action("更多", "catalog.more", more));
         }
         a.cards.push(list);
@@ -73,9 +109,15 @@ impl Desk<'_> {
         a
     }
 
-    pub(super) fn news(&self, intent: &str, words: Option<&str>) -> Option<Answer> {
+    pub(super) fn news(&self, intent: &str, words: Option<&str>, notices: Option<bool>) -> Option<Answer> {
+        // 通知公告 are notices; 学术预报 are neither news nor notices of the school's life, shown only when all are asked.
+        let wanted = |n: &&News| match notices {
+            Some(true) => n.category == "通知公告",
+            Some(false) => n.category != "通知公告" && n.category != "学术预报",
+            None => true,
+        };
         let mut list: Vec<&News> = match words {
-            None => self.kb.news.iter().collect(),
+            None => self.kb.news.iter().filter(wanted).collect(),
             Some(w) => {
                 let matched: Vec<&News> = self.kb.news.iter().filter(|n| title_matches(&n.title, w)).collect();
                 if matched.is_empty() {
@@ -87,7 +129,11 @@ impl Desk<'_> {
         list.sort_by(|a, b| b.date.cmp(&a.date));
         let cards: Vec<Card> = list.iter().take(5).map(|n| news_card(n)).collect();
         let text = match words {
-            None => "最近的校内新闻和通知公告：".to_owned(),
+            None => match notices {
+                Some(true) => "最近的通知公告：".to_owned(),
+                Some(false) => "最近的校内新闻：".to_owned(),
+                None => "最近的校内新闻和通知公告：".to_owned(),
+            },
             Some(_) if cards.len() == 1 => format!("为您找到这条通知：{}", list[0].summary),
             Some(_) => "为您找到这些相关的新闻和通知：".to_owned(),
         };

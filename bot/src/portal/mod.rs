@@ -127,7 +127,7 @@ impl<'a> Desk<'a> {
             PortalIntent::Favorites => self.favorites(&name),
             PortalIntent::Recent => self.recent(&name),
             PortalIntent::Catalog(q) => self.catalog(&q, 0),
-            PortalIntent::News { words } => return self.news(&name, words.as_deref()),
+            PortalIntent::News { words, notices } => return self.news(&name, words.as_deref(), notices),
             PortalIntent::StartService { subject } => {
                 let service = self.find_service(&subject)?;
                 self.start_service(state, service)
@@ -184,6 +184,7 @@ impl<'a> Desk<'a> {
                     "department" => Some(CatalogQuery::Department(value.to_owned())),
                     "theme" => Some(CatalogQuery::Theme(value.to_owned())),
                     "frequent" => Some(CatalogQuery::Frequent),
+                    "apps" => Some(CatalogQuery::Apps),
                     _ => None,
                 }?;
                 self.catalog(&query, offset)
