@@ -4,7 +4,7 @@
 
 use super::{Draft, Engine};
 use crate::cards::{self, args1};
-use crate::protocol::{Card, CardAction, CardKind, Field, Role, Suggestion, UserInfo};
+use crate::protocol::{Card, CardAction, CardKind, Field, Mode, Role, Suggestion, UserInfo};
 use crate::state::DialogueState;
 use intents::GuideField;
 use knowledge::normalize::normalize;
@@ -147,6 +147,20 @@ impl Engine {
         user: Option<&UserInfo>,
     ) -> Draft {
         let current = state.current_item.as_deref().and_then(|id| self.kb.by_id(id));
+        // With no topic yet (a first question), a field word does not make a follow-up: the question is searched
+        // as any first question is (its answer card holds the field, with 相关 cards for close runner-ups); the
+        // subject heuristics below are for telling a topic from a new subject, and there is no topic to tell.
+        if current.is_none() && state.earlier_topics().next().is_none() {
+            let mut d = self.search(state, text, user);
+            // A confident service answer says the field asked about first, above the guide.
+            let service = d.top_item.as_deref().and_then(|id| self.kb.by_id(id)).and_then(|r| self.kb.service(r));
+            if let (Mode::Answer, Some(s)) = (d.mode, service) {
+                let value = self.field_value(s, field, user);
+                d.text = format!("「{}」的{}：{}\n\n{}", s.name, field.label(), value, d.text);
+                d.intent = format!("service.field.{}", field.name());
+            }
+            return d;
+        }
         let named = match subject {
             Some(subject) => match self.topic_named(state, subject) {
                 Some(topic) => Some(topic),
