@@ -5,6 +5,7 @@ use knowledge::{KnowledgeBase, SmallTalkKind};
 use regex::Regex;
 
 pub mod portal;
+pub mod refusal;
 
 pub use portal::PortalIntent;
 

@@ -56,6 +56,10 @@ fn check(transcript: &str, step: usize, turn: &toml::Value, reply: &Value) {
         let ok = cards.iter().skip(1).any(|c| c["title"] == title.as_str() && c["subtitle"].as_str().is_some_and(|s| s.starts_with("相关")));
         assert!(ok, "a 相关 card titled {title} after the answer: {at}");
     }
+    for label in strings(turn, "suggestions_have") {
+        let ok = reply["suggestions"].as_array().into_iter().flatten().any(|s| s["label"] == label.as_str());
+        assert!(ok, "a suggestion labelled {label}: {at}");
+    }
     if turn.get("no_item_cards").and_then(toml::Value::as_bool) == Some(true) {
         assert!(
             !cards.iter().any(|c| ITEM_KINDS.contains(&c["kind"].as_str().unwrap_or_default())),
