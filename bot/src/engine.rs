@@ -325,6 +325,10 @@ impl Engine {
                 }
             }
         }
+        // Declined before any retrieval or personal-data lookup (intents::refusal).
+        if let Some(kind) = intents::refusal::classify(text) {
+            return self.refuse(kind);
+        }
         match self.recognizer.recognize(text) {
             Intent::SmallTalk(kind) => self.small_talk(kind, state.turns),
             Intent::OutOfScope(why) => self.out_of_scope(&why),
@@ -442,6 +446,15 @@ impl Engine {
             OutOfScope::Topic(_) => self.kb.texts.out_of_scope.text.clone(),
             OutOfScope::Task => "抱歉，写作、翻译、订票、编程这类事情不在办事大厅的服务范围内，我只能帮您查找和办理学校的服务事项。".into(),
         };
+        d
+    }
+
+    /// A polite refusal with its reason, no cards, and the 意见反馈 / 人工 buttons.
+    fn refuse(&self, kind: intents::refusal::RefusalKind) -> Draft {
+        let mut d = self.fallback();
+        d.intent = format!("out_of_scope.{}", kind.name());
+        d.text = kind.reason().to_owned();
+        d.cards.clear();
         d
     }
 

@@ -39,12 +39,57 @@ pub fn parse_cases(text: &str) -> Result<Vec<Case>, EvalError> {
         .collect()
 }
 
+/// What the reply did with a question, against what it should have done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    AnsweredRight,
+    AnsweredWrong,
+    ClarifyWithItem,
+    ClarifyWithoutItem,
+    RefusedRight,
+    RefusedWrongly,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::AnsweredRight,
+        Outcome::AnsweredWrong,
+        Outcome::ClarifyWithItem,
+        Outcome::ClarifyWithoutItem,
+        Outcome::RefusedRight,
+        Outcome::RefusedWrongly,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::AnsweredRight => "answered right",
+            Outcome::AnsweredWrong => "answered wrong",
+            Outcome::ClarifyWithItem => "clarify holding the right item",
+            Outcome::ClarifyWithoutItem => "clarify without it",
+            Outcome::RefusedRight => "refused right",
+            Outcome::RefusedWrongly => "refused wrongly",
+        }
+    }
+
+    /// How bad a miss is, for listing the worst first (0 for the right outcomes).
+    pub fn severity(self) -> u8 {
+        match self {
+            Outcome::AnsweredWrong => 3,
+            Outcome::RefusedWrongly => 2,
+            Outcome::ClarifyWithoutItem => 1,
+            _ => 0,
+        }
+    }
+}
+
 /// A question that was not answered as expected.
 #[derive(Debug, Clone)]
 pub struct Miss {
     pub question: String,
     pub expected: String,
     pub got: String,
+    pub outcome: Outcome,
+    pub confidence: f32,
 }
 
 /// Per-kind counts.
@@ -65,6 +110,8 @@ pub struct Report {
     pub wrong: f64,
     pub per_kind: Vec<KindScore>,
     pub misses: Vec<Miss>,
+    /// How many questions ended in each outcome, in [`Outcome::ALL`] order.
+    pub outcomes: Vec<(Outcome, usize)>,
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
     pub latency_mean_ms: f64,
@@ -86,6 +133,12 @@ pub fn evaluate(engine: &Engine, cases: &[Case]) -> Report {
     let (mut top1, mut top3, mut none_ok, mut wrong, mut n_items, mut n_none) = (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
     let mut kinds: Vec<KindScore> = Vec::new();
     let mut misses = Vec::new();
+    let mut outcomes: Vec<(Outcome, usize)> = Outcome::ALL.iter().map(|&o| (o, 0)).collect();
+    let mut count = |o: Outcome| {
+        if let Some(e) = outcomes.iter_mut().find(|e| e.0 == o) {
+            e.1 += 1;
+        }
+    };
     let mut lat = Vec::with_capacity(cases.len());
     for case in cases {
         let mut state = DialogueState::default();
@@ -113,16 +166,20 @@ pub fn evaluate(engine: &Engine, cases: &[Case]) -> Report {
         };
         ks.total += 1;
         let expected = format!("{}:{}", exp.kind, exp.name.clone().unwrap_or_default());
+        let confidence = reply.confidence;
         if exp.kind == "none" {
             n_none += 1;
             if reply.mode == Mode::Fallback || cards.is_empty() {
                 none_ok += 1;
                 ks.ok += 1;
+                count(Outcome::RefusedRight);
             } else {
+                let outcome = if reply.mode == Mode::Answer { Outcome::AnsweredWrong } else { Outcome::ClarifyWithoutItem };
                 if reply.mode == Mode::Answer {
                     wrong += 1;
                 }
-                misses.push(Miss { question: case.q.clone(), expected, got });
+                count(outcome);
+                misses.push(Miss { question: case.q.clone(), expected, got, outcome, confidence });
             }
             continue;
         }
@@ -138,8 +195,16 @@ pub fn evaluate(engine: &Engine, cases: &[Case]) -> Report {
         if reply.mode == Mode::Answer && first.is_some_and(|c| !matches(c)) {
             wrong += 1;
         }
+        let outcome = match reply.mode {
+            _ if hit1 => Outcome::AnsweredRight,
+            Mode::Answer if !cards.is_empty() => Outcome::AnsweredWrong,
+            Mode::Clarify if hit3 => Outcome::ClarifyWithItem,
+            Mode::Clarify => Outcome::ClarifyWithoutItem,
+            _ => Outcome::RefusedWrongly,
+        };
+        count(outcome);
         if !hit1 {
-            misses.push(Miss { question: case.q.clone(), expected, got });
+            misses.push(Miss { question: case.q.clone(), expected, got, outcome, confidence });
         }
     }
     let pct = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
@@ -153,6 +218,7 @@ pub fn evaluate(engine: &Engine, cases: &[Case]) -> Report {
         wrong: pct(wrong, cases.len()),
         per_kind: kinds,
         misses,
+        outcomes,
         latency_p50_ms: p(0.5),
         latency_p99_ms: p(0.99),
         latency_mean_ms: if lat.is_empty() { 0.0 } else { lat.iter().sum::<f64>() / lat.len() as f64 },

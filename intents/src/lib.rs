@@ -7,6 +7,7 @@ use regex::Regex;
 pub mod fields;
 pub mod pii;
 pub mod portal;
+pub mod refusal;
 
 pub use fields::{FieldPatterns, GuideField};
 pub use portal::PortalIntent;

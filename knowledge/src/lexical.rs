@@ -66,6 +66,8 @@ pub struct LexicalIndex {
     phrasings: Vec<Phrasing>,
     phrasing_terms: Vec<HashSet<String>>,
     body_of: HashMap<ItemRef, usize>,
+    /// How many phrasings hold each term (the vocabulary).
+    term_phrasings: HashMap<String, u32>,
 }
 
 impl LexicalIndex {
@@ -82,7 +84,7 @@ impl LexicalIndex {
         let index = Index::create_in_ram(sb.build());
         index.tokenizers().register("ws", TextAnalyzer::builder(WhitespaceTokenizer::default()).build());
         let mut writer = index.writer_with_num_threads(1, 30_000_000)?;
-        let mut phrasing_terms = Vec::with_capacity(phrasings.len());
+        let mut phrasing_terms: Vec<HashSet<String>> = Vec::with_capacity(phrasings.len());
         let mut body_of = HashMap::new();
         for (i, p) in phrasings.iter().enumerate() {
             let t = analyzer.terms(&p.text);
@@ -94,16 +96,34 @@ impl LexicalIndex {
             }
         }
         writer.commit()?;
+        let mut term_phrasings: HashMap<String, u32> = HashMap::new();
+        for t in phrasing_terms.iter().flatten() {
+            *term_phrasings.entry(t.clone()).or_default() += 1;
+        }
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(LexicalIndex { reader, fields: Fields { ord, terms, grams }, phrasings, phrasing_terms, body_of })
+        Ok(LexicalIndex { reader, fields: Fields { ord, terms, grams }, phrasings, phrasing_terms, body_of, term_phrasings })
     }
 
     pub fn phrasings(&self) -> &[Phrasing] {
         &self.phrasings
     }
 
+    /// Whether some phrasing (other than `excluded`) holds the term.
+    pub fn knows(&self, term: &str, excluded: Option<usize>) -> bool {
+        let n = self.term_phrasings.get(term).copied().unwrap_or(0);
+        let own = excluded.and_then(|i| self.phrasing_terms.get(i)).is_some_and(|t| t.contains(term));
+        n > u32::from(own)
+    }
+
     /// Ranks items for a query: per item, its best non-body phrasing plus a fraction of its body's score.
-    pub fn search(&self, analyzer: &Analyzer, text: &str, limit: usize) -> Result<Vec<LexicalHit>, LexicalError> {
+    /// `excluded` leaves one phrasing out of the results (leave-one-out training).
+    pub fn search(
+        &self,
+        analyzer: &Analyzer,
+        text: &str,
+        limit: usize,
+        excluded: Option<usize>,
+    ) -> Result<Vec<LexicalHit>, LexicalError> {
         let terms = analyzer.terms(text);
         let grams = analyzer.bigrams(text);
         let expansions: Vec<String> =
@@ -137,6 +157,9 @@ impl LexicalIndex {
             let doc: TantivyDocument = searcher.doc(addr)?;
             let Some(ord) = doc.get_first(self.fields.ord).and_then(|v| v.as_u64()) else { continue };
             let ord = ord as usize;
+            if Some(ord) == excluded {
+                continue;
+            }
             let Some(p) = self.phrasings.get(ord) else { continue };
             if p.source == Source::Body {
                 body.entry(p.item).or_insert(score);

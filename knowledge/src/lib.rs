@@ -1,6 +1,7 @@
 //! The knowledge base: data files, normalization, the tantivy index, embeddings and hybrid retrieval.
 
 pub mod analysis;
+pub mod decide;
 pub mod embed;
 pub mod import;
 pub mod lexical;
@@ -10,6 +11,7 @@ pub mod normalize;
 pub mod retrieve;
 pub mod setup;
 pub mod store;
+pub mod train;
 
 pub use load::{DataError, KnowledgeBase, LoadErrors};
 pub use model::*;

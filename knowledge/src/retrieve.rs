@@ -1,6 +1,7 @@
 //! Hybrid retrieval: the lexical and dense rankings fused at item level, with an honest confidence decision.
 
 use crate::analysis::Analyzer;
+use crate::decide::{features, DecisionModel, FeatureInput};
 use crate::embed::{dot, EmbedError, Embedder, TextKind};
 use crate::lexical::{LexicalError, LexicalHit, LexicalIndex, Phrasing, Source};
 use crate::load::KnowledgeBase;
@@ -124,6 +125,8 @@ pub struct Retriever {
     lexical: LexicalIndex,
     dense: Option<DenseIndex>,
     tuning: Tuning,
+    /// The learned decision, used when the dense ranking took part (the fixed rules otherwise).
+    decision: Option<DecisionModel>,
 }
 
 /// Every phrasing of every item, in a stable order.
@@ -191,7 +194,7 @@ impl Retriever {
             }
         };
         let lexical = LexicalIndex::build(&analyzer, phrasings)?;
-        Ok(Retriever { kb, analyzer, lexical, dense, tuning })
+        Ok(Retriever { kb, analyzer, lexical, dense, tuning, decision: None })
     }
 
     pub fn knowledge(&self) -> &Arc<KnowledgeBase> {
@@ -210,12 +213,42 @@ impl Retriever {
         self.lexical.phrasings().get(index)
     }
 
-    fn dense_rank(&self, text: &str) -> Result<Option<Vec<DenseHit>>, EmbedError> {
+    /// Every indexed phrasing, in index order.
+    pub fn phrasings(&self) -> &[Phrasing] {
+        self.lexical.phrasings()
+    }
+
+    /// Uses a learned decision (when the dense ranking takes part) instead of the fixed rules.
+    pub fn set_decision(&mut self, model: Option<DecisionModel>) {
+        self.decision = model;
+    }
+
+    pub fn decision_model(&self) -> Option<&DecisionModel> {
+        self.decision.as_ref()
+    }
+
+    /// The decision features of a search (see [`crate::decide::FEATURES`]).
+    pub fn features_of(&self, result: &SearchResult, text: &str, audience: Option<Audience>, excluded: Option<usize>) -> Vec<f32> {
+        let input = FeatureInput {
+            kb: &self.kb,
+            lexical: &self.lexical,
+            text,
+            query_terms: &result.query_terms,
+            audience,
+            excluded,
+        };
+        features(&result.candidates, &input)
+    }
+
+    fn dense_rank(&self, text: &str, excluded: Option<usize>) -> Result<Option<Vec<DenseHit>>, EmbedError> {
         let Some(dense) = &self.dense else { return Ok(None) };
         let q = dense.queries.query_vector(text)?;
         let mut best: HashMap<ItemRef, (f32, usize)> = HashMap::new();
         let phrasings = self.lexical.phrasings();
         for (pi, v) in &dense.vectors {
+            if Some(*pi) == excluded {
+                continue;
+            }
             let Some(p) = phrasings.get(*pi) else { continue };
             let c = dot(&q, v);
             let e = best.entry(p.item).or_insert((c, *pi));
@@ -232,8 +265,18 @@ impl Retriever {
 
     /// Ranks the items for a question. `audience`, when known, prefers items meant for that audience.
     pub fn search(&self, text: &str, audience: Option<Audience>) -> Result<SearchResult, RetrieveError> {
-        let lexical = self.lexical.search(&self.analyzer, text, DEPTH)?;
-        let (dense, dense_error) = match self.dense_rank(text) {
+        self.search_excluding(text, audience, None)
+    }
+
+    /// [`Retriever::search`] as if phrasing `excluded` were not indexed (leave-one-out training and checks).
+    pub fn search_excluding(
+        &self,
+        text: &str,
+        audience: Option<Audience>,
+        excluded: Option<usize>,
+    ) -> Result<SearchResult, RetrieveError> {
+        let lexical = self.lexical.search(&self.analyzer, text, DEPTH, excluded)?;
+        let (dense, dense_error) = match self.dense_rank(text, excluded) {
             Ok(d) => (d, None),
             Err(e) => {
                 tracing::warn!(error = %e, "dense ranking failed; answering lexically");
@@ -279,15 +322,25 @@ impl Retriever {
         let mut candidates: Vec<Candidate> = by_item.into_values().collect();
         candidates.sort_by(|a, b| b.fused.total_cmp(&a.fused).then(a.item.cmp(&b.item)));
         let dense_used = dense.is_some();
-        let (decision, confidence) = decide(&candidates, dense_used, latin_share(text) > 0.6, &t);
-        Ok(SearchResult {
+        let mut result = SearchResult {
             candidates,
-            decision,
-            confidence,
+            decision: Decision::NoMatch,
+            confidence: 0.0,
             query_terms: self.analyzer.terms(text),
             dense_used,
             dense_error,
-        })
+        };
+        let (decision, confidence) = match (&self.decision, dense_used) {
+            (Some(model), true) => {
+                let x = self.features_of(&result, text, audience, excluded);
+                let (d, c, _, _) = model.decide(&x);
+                (d, c)
+            }
+            _ => decide(&result.candidates, dense_used, latin_share(text) > 0.6, &t),
+        };
+        result.decision = decision;
+        result.confidence = confidence;
+        Ok(result)
     }
 }
 

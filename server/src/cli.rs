@@ -26,6 +26,8 @@ pub enum Command {
     ImportCatalog(ImportCatalogArgs),
     /// Scores a question set in-process (the definitions of shared/eval/evaluate.py); exits 1 below a threshold.
     Eval(EvalArgs),
+    /// Learns the answer / clarify / refuse decision from data/ and prints its cross-validation figures.
+    Train(TrainArgs),
     /// Writes the knowledge as the database holds it (admin edits included) to DIR in the format of data/.
     Export(crate::admin::export::ExportArgs),
 }
@@ -148,9 +150,39 @@ pub struct EvalArgs {
     /// List every question not answered as expected, with what was answered.
     #[arg(long)]
     pub show_misses: bool,
+    /// How many of the worst misses (wrong answers first, then wrong refusals, then clarifies without the item)
+    /// to list.
+    #[arg(long, default_value_t = 10)]
+    pub worst: usize,
     /// Print only the summary as one JSON line.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub data: DataDirArg,
+    #[command(flatten)]
+    pub retrieval: RetrievalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Where to write the model [default: DATA_DIR/model/decision.toml].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the figures only; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also write every training question's features as JSON lines to this file (for analysis).
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
+    /// What a wrong answer costs against 1 for a right one when the thresholds are chosen.
+    #[arg(long, default_value_t = knowledge::train::WRONG_COST)]
+    pub wrong_cost: f64,
+    /// Re-fit from a file written by --dump instead of searching (prints figures, writes nothing).
+    #[arg(long)]
+    pub from_dump: Option<PathBuf>,
+    /// List this many of the worst cross-validated misses.
+    #[arg(long, default_value_t = 0)]
+    pub show_misses: usize,
     #[command(flatten)]
     pub data: DataDirArg,
     #[command(flatten)]
@@ -196,6 +228,10 @@ impl Cli {
             Command::CheckData(args) => commands::check_data::run(&args.data_dir, &mut out, &mut err),
             Command::ImportCatalog(args) => commands::import_catalog::run(&args, &mut out, &mut err),
             Command::Export(args) => crate::admin::export::run(&args, &mut out, &mut err),
+            Command::Train(args) => {
+                crate::telemetry::init("warn");
+                commands::train::run(&args, &mut out, &mut err)
+            }
             Command::Eval(args) => {
                 crate::telemetry::init("warn");
                 commands::eval::run(&args, &mut out, &mut err)

@@ -79,7 +79,7 @@ fn check(transcript: &str, step: usize, turn: &toml::Value, reply: &Value) {
         let listed = first["items"].as_array().into_iter().flatten().any(|c| c["title"] == title.as_str());
         assert!(!listed, "the list should not hold {title}: {at}");
     }
-    for label in strings(turn, "suggestion_has") {
+    for label in strings(turn, "suggestion_has").into_iter().chain(strings(turn, "suggestions_have")) {
         let ok = reply["suggestions"].as_array().into_iter().flatten().any(|s| s["label"] == label.as_str());
         assert!(ok, "a suggestion labelled {label}: {at}");
     }

@@ -14,6 +14,7 @@ fn summary_json(report: &Report, file: &str) -> serde_json::Value {
         "top3": round(report.top3),
         "none": round(report.none),
         "wrong": round(report.wrong),
+        "outcomes": report.outcomes.iter().map(|(o, n)| serde_json::json!({"outcome": o.label(), "count": n})).collect::<Vec<_>>(),
         "per_kind": report.per_kind.iter().map(|k| serde_json::json!({"kind": k.kind, "ok": k.ok, "total": k.total})).collect::<Vec<_>>(),
         "latency_ms": {"p50": round(report.latency_p50_ms), "p99": round(report.latency_p99_ms), "mean": round(report.latency_mean_ms)},
     })
@@ -59,6 +60,20 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write, err: &mut dyn Write) -> Status 
     }
     if let Some(max) = args.max_wrong.filter(|&m| report.wrong > m) {
         fails.push(format!("wrong {:.4} > {max}", report.wrong));
+    }
+    if !args.json {
+        let _ = writeln!(out, "outcomes:");
+        for (o, n) in &report.outcomes {
+            let _ = writeln!(out, "  {:<32} {n}", o.label());
+        }
+        let mut worst: Vec<&bot::eval::Miss> = report.misses.iter().filter(|m| m.outcome.severity() > 0).collect();
+        worst.sort_by(|a, b| b.outcome.severity().cmp(&a.outcome.severity()).then(b.confidence.total_cmp(&a.confidence)));
+        if !worst.is_empty() {
+            let _ = writeln!(out, "worst misses:");
+        }
+        for m in worst.iter().take(args.worst) {
+            let _ = writeln!(out, "  [{}] ({:.2}) {}\n      expected {}\n      got      {}", m.outcome.label(), m.confidence, m.question, m.expected, m.got);
+        }
     }
     let summary = summary_json(&report, &args.file.display().to_string());
     let printed = if args.json { serde_json::to_string(&summary) } else { serde_json::to_string_pretty(&summary) };

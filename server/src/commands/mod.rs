@@ -5,3 +5,4 @@ pub mod check_data;
 pub mod eval;
 pub mod import_catalog;
 pub mod serve;
+pub mod train;
