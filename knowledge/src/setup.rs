@@ -20,6 +20,8 @@ struct Warmup {
     background: bool,
     running: bool,
     hooks: Vec<ReadyHook>,
+    /// A background embedding finished before any hook was registered; the first hook runs at once.
+    finished_unseen: bool,
 }
 
 /// The loaded embedding model with its query queue; lives as long as the process, across knowledge reloads.
@@ -53,7 +55,14 @@ impl Semantic {
 
     /// Registers a hook run (on the embedding thread) each time a background passage embedding has finished.
     pub fn on_vectors_ready(&self, hook: ReadyHook) {
-        lock(&self.warmup).hooks.push(hook);
+        let run_now = {
+            let mut warmup = lock(&self.warmup);
+            warmup.hooks.push(Arc::clone(&hook));
+            std::mem::take(&mut warmup.finished_unseen)
+        };
+        if run_now {
+            hook();
+        }
     }
 
     pub fn model_id(&self) -> &str {
@@ -176,6 +185,7 @@ fn start_background_embedding(sem: &Semantic, cache_dir: &Path, texts: &[&str]) 
         let hooks = {
             let mut state = lock(&warmup);
             state.running = false;
+            state.finished_unseen = outcome.is_ok() && state.hooks.is_empty();
             state.hooks.clone()
         };
         match outcome {
@@ -191,4 +201,32 @@ fn start_background_embedding(sem: &Semantic, cache_dir: &Path, texts: &[&str]) 
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::HashEmbedder;
+
+    #[test]
+    fn background_mode_answers_lexically_until_the_vectors_are_cached() -> Result<(), Box<dyn std::error::Error>> {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
+        let kb = Arc::new(KnowledgeBase::load(&data).map_err(|e| format!("{e:?}"))?);
+        let cache = tempfile::tempdir()?;
+        let semantic = Semantic::from_embedder(Arc::new(HashEmbedder::default()), QueryEmbedderConfig::default(), Duration::from_secs(5))?;
+        semantic.set_background_embedding(true);
+
+        let first = build_retriever(Arc::clone(&kb), Some(&semantic), cache.path(), Tuning::default())?;
+        assert!(!first.has_dense(), "with no cached vectors the first retriever is lexical");
+        // Registered after the embedding may already have finished: the hook still runs.
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(4);
+        semantic.on_vectors_ready(Arc::new(move || {
+            let _ = ready_tx.try_send(());
+        }));
+        ready_rx.recv_timeout(Duration::from_secs(60))?;
+
+        let second = build_retriever(kb, Some(&semantic), cache.path(), Tuning::default())?;
+        assert!(second.has_dense(), "once the vectors are cached the retriever is hybrid");
+        Ok(())
+    }
 }
