@@ -1,12 +1,12 @@
-//! Embedding latency benchmark for the default backend (multilingual-e5-small on candle): model
-//! load time, single-query latency percentiles and the cost of a 16-passage batch.
-//! Needs the model files: run `scripts/fetch-models` first.
+//! Embedding latency benchmark for both backends (multilingual-e5-small on candle, and the int8 graph on
+//! onnxruntime): model load time, single-query latency percentiles, the cost of a 16-passage batch, and for
+//! onnxruntime the throughput of one query stream per session. Needs the model files: run `scripts/fetch-models`.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use knowledge::embed::{CandleE5, CandleE5Options, Embedder, ModelPaths, TextKind};
+use knowledge::embed::{CandleE5, CandleE5Options, Embedder, ModelPaths, OrtE5, OrtE5Options, OrtPaths, TextKind};
 
 const QUERY_RUNS: usize = 200;
 const BATCH_RUNS: usize = 10;
@@ -59,6 +59,40 @@ fn bench_threads(paths: &ModelPaths, threads: usize) -> Result<(), Box<dyn std::
     println!("== candle, compute_threads = {threads} ({}) ==", model.model_id());
     println!("load: {:.0} ms", ms(load_time));
     bench_model(&model)
+}
+
+/// The onnxruntime backend: single-query latency on one session (one thread), then one query stream per
+/// session at once.
+fn bench_ort(paths: &OrtPaths) -> Result<(), Box<dyn std::error::Error>> {
+    let load_started = Instant::now();
+    let options = OrtE5Options::default();
+    let model = OrtE5::load(paths, options.clone())?;
+    let load_time = load_started.elapsed();
+    println!("== onnxruntime int8, {} sessions x {} thread ({}) ==", options.sessions, options.intra_threads, model.model_id());
+    println!("load: {:.0} ms", ms(load_time));
+    bench_model(&model)?;
+    let streams = model.parallelism();
+    let per_stream = QUERY_RUNS * 2;
+    let started = Instant::now();
+    std::thread::scope(|scope| -> Result<(), String> {
+        let handles: Vec<_> = (0..streams)
+            .map(|stream| {
+                let model = &model;
+                scope.spawn(move || -> Result<(), String> {
+                    for run in 0..per_stream {
+                        let query = QUERIES[(run + stream) % QUERIES.len()];
+                        model.embed(&[query], TextKind::Query).map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| h.join().map_err(|_| "a stream panicked".to_owned())?)
+    })?;
+    let elapsed = started.elapsed();
+    let total = streams * per_stream;
+    println!("{streams} concurrent query streams: {total} queries in {:.0} ms = {:.0} queries/s", ms(elapsed), total as f64 / elapsed.as_secs_f64());
+    Ok(())
 }
 
 /// The optional libtorch backend, measured the same way (`--features rust-bert`, built and run
@@ -134,6 +168,15 @@ fn main() -> ExitCode {
             eprintln!("embed bench failed: {err}");
             return ExitCode::FAILURE;
         }
+    }
+    match OrtPaths::find(&root) {
+        Some(ort_paths) => {
+            if let Err(err) = bench_ort(&ort_paths) {
+                eprintln!("embed bench (onnxruntime) failed: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+        None => eprintln!("embed bench: onnxruntime files not found; run scripts/fetch-models for the fast backend"),
     }
     #[cfg(feature = "rust-bert")]
     if let Err(err) = bench_rust_bert(&paths, CandleE5Options::default().compute_threads) {

@@ -220,7 +220,30 @@ pub async fn load_engine(dir: &Path, retrieval: &Retrieval) -> Result<Engine, St
 #[tracing::instrument(skip_all, fields(data_dir = %settings.data_dir.display()))]
 pub async fn build_app(settings: &Settings) -> Result<App, StartupError> {
     let retrieval = Retrieval::from_settings(settings).await?;
-    build_app_with(settings, &retrieval).await
+    // The server listens at once: while passage vectors are missing from the cache it answers lexically, and
+    // swaps in the hybrid engine when the background embedding has saved them.
+    if let Some(semantic) = &retrieval.semantic {
+        semantic.set_background_embedding(true);
+    }
+    let app = build_app_with(settings, &retrieval).await?;
+    if let Some(semantic) = &retrieval.semantic {
+        let (engine, pool, data_dir, rebuild) =
+            (app.state.engine.clone(), app.sql.pool().clone(), settings.data_dir.clone(), retrieval.clone());
+        let runtime = tokio::runtime::Handle::current();
+        semantic.on_vectors_ready(Arc::new(move || {
+            let (engine, pool, data_dir, rebuild) = (engine.clone(), pool.clone(), data_dir.clone(), rebuild.clone());
+            runtime.spawn(async move {
+                match crate::admin::boot_engine(&pool, &data_dir, &rebuild).await {
+                    Ok(fresh) => {
+                        engine.replace(fresh);
+                        tracing::info!("passage vectors ready: answering with hybrid retrieval");
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot rebuild the engine with the passage vectors"),
+                }
+            });
+        }));
+    }
+    Ok(app)
 }
 
 /// Like [`build_app`], with retrieval already set up (tests share one loaded model across many apps).

@@ -155,6 +155,18 @@ pub fn embed_passages_cached(
     cache: &mut VectorCache,
     texts: &[&str],
 ) -> Result<Vec<Vec<f32>>, EmbedError> {
+    embed_passages_with_progress(embedder, cache, texts, &mut |_, _| {})
+}
+
+/// Like [`embed_passages_cached`], calling `progress(done, missing)` after each batch of misses. Each call to the
+/// embedder gets 16 passages per unit of `Embedder::parallelism`, so a backend with a session per core keeps every
+/// core busy.
+pub fn embed_passages_with_progress(
+    embedder: &dyn Embedder,
+    cache: &mut VectorCache,
+    texts: &[&str],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<Vec<f32>>, EmbedError> {
     let mut seen = std::collections::HashSet::new();
     let misses: Vec<&str> = texts
         .iter()
@@ -162,7 +174,8 @@ pub fn embed_passages_cached(
         .filter(|text| !cache.contains(text) && seen.insert(*text))
         .collect();
     let mut fresh: HashMap<&str, Vec<f32>> = HashMap::with_capacity(misses.len());
-    for batch in misses.chunks(EMBED_BATCH) {
+    let mut done = 0;
+    for batch in misses.chunks(EMBED_BATCH * embedder.parallelism().max(1)) {
         let vectors = embedder.embed(batch, TextKind::Passage)?;
         if vectors.len() != batch.len() {
             return Err(EmbedError::CountMismatch { expected: batch.len(), actual: vectors.len() });
@@ -174,6 +187,8 @@ pub fn embed_passages_cached(
             cache.insert(text, vector.clone());
             fresh.insert(text, vector);
         }
+        done += batch.len();
+        progress(done, misses.len());
     }
     Ok(texts
         .iter()
@@ -183,6 +198,12 @@ pub fn embed_passages_cached(
             None => cache.get(text).unwrap_or_default(),
         })
         .collect())
+}
+
+/// How many of `texts` have no cached vector.
+pub fn count_missing(cache: &VectorCache, texts: &[&str]) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    texts.iter().filter(|text| !cache.contains(text) && seen.insert(**text)).count()
 }
 
 fn text_key(text: &str) -> TextKey {

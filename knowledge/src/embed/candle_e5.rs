@@ -13,7 +13,7 @@ use tokenizers::{
 use super::{e5s1, l2_normalize, EmbedError, Embedder, ModelPaths, TextKind};
 
 /// Longest input the model accepts, special tokens included; longer texts are truncated.
-const MAX_TOKENS: usize = 512;
+pub(crate) const MAX_TOKENS: usize = 512;
 
 /// Tuning knobs for `CandleE5`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,7 +198,7 @@ pub(crate) fn load_tokenizer(path: &std::path::Path, pad_id: u32, max_positions:
 }
 
 /// Fixes truncation and padding of a freshly read tokenizer.
-fn configure_tokenizer(mut tokenizer: Tokenizer, pad_id: u32, max_positions: usize) -> Result<Tokenizer, EmbedError> {
+pub(crate) fn configure_tokenizer(mut tokenizer: Tokenizer, pad_id: u32, max_positions: usize) -> Result<Tokenizer, EmbedError> {
     let pad_token = tokenizer.id_to_token(pad_id).unwrap_or_else(|| "<pad>".to_owned());
     tokenizer
         .with_truncation(Some(TruncationParams {

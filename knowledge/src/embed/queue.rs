@@ -19,8 +19,9 @@ type VectorLru = Mutex<LruCache<String, QueryVector>>;
 /// Sizing of a `QueryEmbedder`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryEmbedderConfig {
-    /// Worker threads; each runs one embedding at a time. One suits a 2-core box, where a single
-    /// forward pass already uses both cores.
+    /// Worker threads; each runs one embedding at a time. 0 means as many as the embedder can run at
+    /// once (`Embedder::parallelism`: one per core for onnxruntime, one for candle, whose single forward
+    /// pass already uses both cores of a 2-core box).
     pub workers: usize,
     /// Requests that may wait for a worker before new ones are refused with `Overloaded`.
     pub queue_capacity: usize,
@@ -30,7 +31,7 @@ pub struct QueryEmbedderConfig {
 
 impl Default for QueryEmbedderConfig {
     fn default() -> Self {
-        Self { workers: 1, queue_capacity: 64, lru_capacity: 4096 }
+        Self { workers: 0, queue_capacity: 64, lru_capacity: 4096 }
     }
 }
 
@@ -61,7 +62,8 @@ impl QueryEmbedder {
         let lru = Arc::new(Mutex::new(LruCache::new(capacity)));
         let shutting_down = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::new();
-        for index in 0..config.workers.max(1) {
+        let workers_wanted = if config.workers == 0 { embedder.parallelism() } else { config.workers };
+        for index in 0..workers_wanted.max(1) {
             let worker = Worker {
                 embedder: Arc::clone(&embedder),
                 receiver: Arc::clone(&receiver),
