@@ -40,10 +40,8 @@ fn main() {
     };
     // One unseen-by-cache question per item: the second authored phrasing, lightly varied so the query
     // vector cache never hits.
-    let questions: Vec<String> = kb
-        .items()
-        .filter_map(|i| kb.questions.get(&i).and_then(|q| q.get(1)).map(|q| format!("{q}？")))
-        .collect();
+    let questions: Vec<String> =
+        kb.items().filter_map(|i| kb.questions.get(&i).and_then(|q| q.get(1)).map(|q| format!("{q}？"))).collect();
     let lexical = match build_retriever(Arc::clone(&kb), None, Path::new("/nonexistent"), Tuning::default()) {
         Ok(r) => Engine::new(Arc::new(r)),
         Err(e) => {
@@ -71,7 +69,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    println!("hybrid index built in {:.2} s (passage vectors from var/vectors when cached)", t0.elapsed().as_secs_f64());
+    println!(
+        "hybrid index built in {:.2} s (passage vectors from var/vectors when cached)",
+        t0.elapsed().as_secs_f64()
+    );
     let mut embed_only = Vec::new();
     for q in questions.iter().take(100) {
         let t0 = Instant::now();
@@ -80,7 +81,10 @@ fn main() {
         std::hint::black_box(v.ok());
     }
     let (p50, p99, mean) = percentiles(embed_only);
-    println!("{:<28} n={:<5} p50 {p50:>8.3} ms   p99 {p99:>8.3} ms   mean {mean:>8.3} ms", "query embedding alone", 100);
+    println!(
+        "{:<28} n={:<5} p50 {p50:>8.3} ms   p99 {p99:>8.3} ms   mean {mean:>8.3} ms",
+        "query embedding alone", 100
+    );
     run("hybrid (cold query cache)", &hybrid, &questions);
     run("hybrid (warm query cache)", &hybrid, &questions);
 }

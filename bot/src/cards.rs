@@ -66,7 +66,11 @@ pub fn app_card(a: &App) -> Card {
     card.body = Some(a.description.clone());
     card.fields.push(Field::new("适用对象", audience_text(&a.audience)));
     card.actions.push(CardAction::OpenUrl { label: "打开".into(), url: a.url.clone() });
-    card.actions.push(CardAction::Action { label: "收藏".into(), action: "app.favorite".into(), args: args1("app", &a.name) });
+    card.actions.push(CardAction::Action {
+        label: "收藏".into(),
+        action: "app.favorite".into(),
+        args: args1("app", &a.name),
+    });
     card
 }
 
@@ -76,7 +80,11 @@ pub fn faq_card(kb: &KnowledgeBase, f: &Faq) -> Card {
     card.body = Some(f.answer.clone());
     if let Some(name) = &f.related_service {
         if let Some(s) = kb.find(ItemKind::Service, name).and_then(|r| kb.service(r)) {
-            card.actions.push(CardAction::Action { label: format!("查看：{}", s.name), action: "item.show".into(), args: args1("id", &s.id) });
+            card.actions.push(CardAction::Action {
+                label: format!("查看：{}", s.name),
+                action: "item.show".into(),
+                args: args1("id", &s.id),
+            });
         }
     }
     if let Some(name) = &f.related_app {
@@ -102,7 +110,14 @@ pub fn brief_card(kb: &KnowledgeBase, item: ItemRef) -> Option<Card> {
     card.fields.clear();
     card.body = card.body.map(|b| truncate_chars(&b, 60));
     card.actions.retain(|a| matches!(a, crate::protocol::CardAction::OpenUrl { .. }));
-    card.actions.insert(0, CardAction::Action { label: "就是这个".into(), action: "item.show".into(), args: args1("id", kb.item_id(item)) });
+    card.actions.insert(
+        0,
+        CardAction::Action {
+            label: "就是这个".into(),
+            action: "item.show".into(),
+            args: args1("id", kb.item_id(item)),
+        },
+    );
     Some(card)
 }
 
@@ -138,7 +153,8 @@ pub fn news_card(n: &News) -> Card {
 
 /// Suggestions under a service answer.
 pub fn service_suggestions(s: &Service) -> Vec<Suggestion> {
-    let mut out = vec![Suggestion::text("需要什么材料"), Suggestion::text("办理流程是什么"), Suggestion::text("电话多少")];
+    let mut out =
+        vec![Suggestion::text("需要什么材料"), Suggestion::text("办理流程是什么"), Suggestion::text("电话多少")];
     if s.online.is_some() {
         out.push(Suggestion::action("在线办理", "service.start", args1("service", &s.id)));
     }

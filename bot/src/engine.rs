@@ -5,10 +5,10 @@ mod browse;
 mod dialogue_tests;
 mod followup;
 
-use crate::cards;
-use crate::protocol::{Card, Mode, Reply, Role, Suggestion, UserInfo};
 use crate::campus::Campus;
+use crate::cards;
 use crate::portal;
+use crate::protocol::{Card, Mode, Reply, Role, Suggestion, UserInfo};
 use crate::state::{DialogueState, MorePage};
 use intents::portal::PortalIntent;
 use intents::{Intent, OutOfScope, Recognizer};
@@ -164,7 +164,15 @@ impl Draft {
 impl Draft {
     fn from_portal(a: portal::Answer) -> Draft {
         let confidence = if a.mode == Mode::Fallback { 0.0 } else { 1.0 };
-        Draft { mode: a.mode, intent: a.intent, confidence, text: a.text, cards: a.cards, suggestions: a.suggestions, top_item: None }
+        Draft {
+            mode: a.mode,
+            intent: a.intent,
+            confidence,
+            text: a.text,
+            cards: a.cards,
+            suggestions: a.suggestions,
+            top_item: None,
+        }
     }
 }
 
@@ -173,7 +181,13 @@ impl Engine {
     pub fn new(retriever: Arc<Retriever>) -> Engine {
         let kb = Arc::clone(retriever.knowledge());
         let recognizer = Recognizer::new(&kb);
-        Engine { kb, retriever, recognizer, campus: std::sync::RwLock::new(None), popular: std::sync::RwLock::new(Popular::default()) }
+        Engine {
+            kb,
+            retriever,
+            recognizer,
+            campus: std::sync::RwLock::new(None),
+            popular: std::sync::RwLock::new(Popular::default()),
+        }
     }
 
     /// An engine with lexical retrieval only (no embedding model).
@@ -278,7 +292,8 @@ impl Engine {
         // A list with a 更多 button remembers its next page.
         if state.more.is_none() {
             if let Some(more) = draft.suggestions.iter().find(|s| s.action.as_deref() == Some("catalog.more")) {
-                state.more = Some(MorePage::Action { name: "catalog.more".into(), args: more.args.clone().unwrap_or_default() });
+                state.more =
+                    Some(MorePage::Action { name: "catalog.more".into(), args: more.args.clone().unwrap_or_default() });
             }
         }
         // An app opened through the bot is 最近使用; one only favourited or listed is not.
@@ -297,11 +312,23 @@ impl Engine {
             cards: draft.cards,
             suggestions: draft.suggestions,
         };
-        let log = TurnLog { intent: reply.intent.clone(), mode: reply.mode, top_item: draft.top_item, confidence: reply.confidence, redacted };
+        let log = TurnLog {
+            intent: reply.intent.clone(),
+            mode: reply.mode,
+            top_item: draft.top_item,
+            confidence: reply.confidence,
+            redacted,
+        };
         Outcome { reply, log }
     }
 
-    fn on_text(&self, state: &mut DialogueState, text: &str, user: Option<&UserInfo>, pending_more: Option<MorePage>) -> Draft {
+    fn on_text(
+        &self,
+        state: &mut DialogueState,
+        text: &str,
+        user: Option<&UserInfo>,
+        pending_more: Option<MorePage>,
+    ) -> Draft {
         // A question that waited for the login is answered when the user, now logged in, says they are back.
         if user.is_some() {
             if let Some(question) = state.pending_question.take() {
@@ -311,13 +338,22 @@ impl Engine {
             }
         }
         let draft = self.on_text_now(state, text, user, pending_more);
-        if user.is_none() && draft.cards.iter().any(|c| c.kind == crate::protocol::CardKind::Login) && draft.intent != "auth.login" {
+        if user.is_none()
+            && draft.cards.iter().any(|c| c.kind == crate::protocol::CardKind::Login)
+            && draft.intent != "auth.login"
+        {
             state.pending_question = Some(text.to_owned());
         }
         draft
     }
 
-    fn on_text_now(&self, state: &mut DialogueState, text: &str, user: Option<&UserInfo>, pending_more: Option<MorePage>) -> Draft {
+    fn on_text_now(
+        &self,
+        state: &mut DialogueState,
+        text: &str,
+        user: Option<&UserInfo>,
+        pending_more: Option<MorePage>,
+    ) -> Draft {
         if let Some(choice) = ordinal_choice(text) {
             if let Some(id) = state.offered.get(choice).cloned() {
                 if let Some(item) = self.kb.by_id(&id) {
@@ -335,7 +371,9 @@ impl Engine {
             Intent::HumanHelp => self.human_help(),
             Intent::Feedback => {
                 let campus = self.campus();
-                Draft::from_portal(self.desk(user, campus.as_deref()).start_form(state, crate::campus::FeedbackKind::Feedback))
+                Draft::from_portal(
+                    self.desk(user, campus.as_deref()).start_form(state, crate::campus::FeedbackKind::Feedback),
+                )
             }
             Intent::Portal(p) => {
                 // A guest's "my data" question, or anyone's how-to question that merely mentions personal data
@@ -424,7 +462,8 @@ impl Engine {
     }
 
     fn small_talk(&self, kind: SmallTalkKind, turn: u32) -> Draft {
-        let replies = self.kb.texts.smalltalk.iter().find(|s| s.intent == kind).map(|s| s.replies.as_slice()).unwrap_or(&[]);
+        let replies =
+            self.kb.texts.smalltalk.iter().find(|s| s.intent == kind).map(|s| s.replies.as_slice()).unwrap_or(&[]);
         let text = if replies.is_empty() {
             self.kb.texts.welcome.text.clone()
         } else {
@@ -442,9 +481,14 @@ impl Engine {
             OutOfScope::OtherInstitution(name) => {
                 format!("我是天津商业大学网上办事服务大厅的助手，只能解答本校的办事问题，关于「{name}」的事项请咨询对方学校。")
             }
-            OutOfScope::Improper => "抱歉，这个请求我不能办理。如有成绩或个人信息方面的问题，请通过正规渠道咨询相关部门。".into(),
+            OutOfScope::Improper => {
+                "抱歉，这个请求我不能办理。如有成绩或个人信息方面的问题，请通过正规渠道咨询相关部门。".into()
+            }
             OutOfScope::Topic(_) => self.kb.texts.out_of_scope.text.clone(),
-            OutOfScope::Task => "抱歉，写作、翻译、订票、编程这类事情不在办事大厅的服务范围内，我只能帮您查找和办理学校的服务事项。".into(),
+            OutOfScope::Task => {
+                "抱歉，写作、翻译、订票、编程这类事情不在办事大厅的服务范围内，我只能帮您查找和办理学校的服务事项。"
+                    .into()
+            }
         };
         d
     }
@@ -463,7 +507,10 @@ impl Engine {
     }
 
     fn human_help(&self) -> Draft {
-        let mut d = Draft::answer("help.contact", "需要人工帮助可以联系网信办（办事大厅运维），也可以提交意见反馈，我们会尽快处理：");
+        let mut d = Draft::answer(
+            "help.contact",
+            "需要人工帮助可以联系网信办（办事大厅运维），也可以提交意见反馈，我们会尽快处理：",
+        );
         d.cards.extend(self.wxb_contact());
         d.suggestions = vec![Suggestion::action("意见反馈", "feedback.start", Map::new())];
         d
@@ -556,7 +603,8 @@ impl Engine {
             }
             ItemKind::App => {
                 let a = self.kb.app(item);
-                let text = a.map_or_else(String::new, |a| format!("「{}」：{} 点击下方按钮打开。", a.name, a.description));
+                let text =
+                    a.map_or_else(String::new, |a| format!("「{}」：{} 点击下方按钮打开。", a.name, a.description));
                 ("app.open", text, Vec::new())
             }
             ItemKind::Faq => {
@@ -579,12 +627,20 @@ impl Engine {
 fn login_reply(user: Option<&UserInfo>) -> Draft {
     match user {
         None => {
-            let mut d = Draft::answer("auth.login", "请点击下方“登录”按钮，使用统一身份认证账号登录。登录完成后回到这里即可继续对话。");
+            let mut d = Draft::answer(
+                "auth.login",
+                "请点击下方“登录”按钮，使用统一身份认证账号登录。登录完成后回到这里即可继续对话。",
+            );
             d.cards.push(cards::login_card(None));
             d
         }
         Some(u) => {
-            let text = format!("您已登录为{}（{}，{}），可以直接查询您的个人数据、待办和办件进度。", u.name, u.role.label(), u.id);
+            let text = format!(
+                "您已登录为{}（{}，{}），可以直接查询您的个人数据、待办和办件进度。",
+                u.name,
+                u.role.label(),
+                u.id
+            );
             let mut d = Draft::answer("auth.login", text);
             d.suggestions = vec![Suggestion::text("退出登录")];
             d
@@ -634,11 +690,28 @@ fn portal_needs_login(p: &PortalIntent) -> bool {
 
 /// "登录好了", "我登录了": back from the login page.
 fn is_back_from_login(text: &str) -> bool {
-    let t: String = text.chars().filter(|c| !c.is_whitespace() && !matches!(c, '。' | '.' | '!' | '！' | '，' | ',')).collect();
+    let t: String =
+        text.chars().filter(|c| !c.is_whitespace() && !matches!(c, '。' | '.' | '!' | '！' | '，' | ',')).collect();
     matches!(
         t.as_str(),
-        "登录好了" | "登好了" | "登录了" | "我登录了" | "已登录" | "已经登录了" | "我已经登录了" | "登录成功" | "登录成功了" | "好了" | "登陆好了"
-            | "登陆了" | "我登陆了" | "登上了" | "查吧" | "现在呢" | "现在可以了吗" | "继续"
+        "登录好了"
+            | "登好了"
+            | "登录了"
+            | "我登录了"
+            | "已登录"
+            | "已经登录了"
+            | "我已经登录了"
+            | "登录成功"
+            | "登录成功了"
+            | "好了"
+            | "登陆好了"
+            | "登陆了"
+            | "我登陆了"
+            | "登上了"
+            | "查吧"
+            | "现在呢"
+            | "现在可以了吗"
+            | "继续"
     )
 }
 
@@ -649,8 +722,29 @@ fn is_how_to(text: &str) -> bool {
         return false;
     }
     const MARKERS: &[&str] = &[
-        "怎么", "如何", "为啥", "为什么", "什么意思", "啥意思", "是什么", "是啥", "要带", "带什么", "带啥", "在哪办", "去哪办",
-        "多少钱", "流程", "手续", "能不能", "可以吗", "在哪看", "在哪查", "在哪里看", "在哪里查", "怎样",
+        "怎么",
+        "如何",
+        "为啥",
+        "为什么",
+        "什么意思",
+        "啥意思",
+        "是什么",
+        "是啥",
+        "要带",
+        "带什么",
+        "带啥",
+        "在哪办",
+        "去哪办",
+        "多少钱",
+        "流程",
+        "手续",
+        "能不能",
+        "可以吗",
+        "在哪看",
+        "在哪查",
+        "在哪里看",
+        "在哪里查",
+        "怎样",
     ];
     MARKERS.iter().any(|m| text.contains(m))
 }
@@ -674,9 +768,20 @@ pub fn detect_audience(text: &str) -> Option<Audience> {
         Some(Audience::Alumnus)
     } else if has(&["校外", "访客", "外单位", "社会人员", "校外人员"]) {
         Some(Audience::Visitor)
-    } else if has(&["我是老师", "我是教师", "教职工", "本院教师", "我院", "教工", "作为教师", "作为老师", "我们学院老师"]) {
+    } else if has(&[
+        "我是老师",
+        "我是教师",
+        "教职工",
+        "本院教师",
+        "我院",
+        "教工",
+        "作为教师",
+        "作为老师",
+        "我们学院老师",
+    ]) {
         Some(Audience::Teacher)
-    } else if has(&["我是学生", "本科生", "大一", "大二", "大三", "大四", "研一", "研二", "研三", "同学们", "学生"]) {
+    } else if has(&["我是学生", "本科生", "大一", "大二", "大三", "大四", "研一", "研二", "研三", "同学们", "学生"])
+    {
         Some(Audience::Student)
     } else {
         None
@@ -684,39 +789,4 @@ pub fn detect_audience(text: &str) -> Option<Audience> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ordinals_pick_offered_candidates() {
-        assert_eq!(ordinal_choice("第二个"), Some(1));
-        assert_eq!(ordinal_choice("1"), Some(0));
-        assert_eq!(ordinal_choice("第一项。"), Some(0));
-        assert_eq!(ordinal_choice("第四个"), None);
-    }
-
-    #[test]
-    fn each_audience_gets_its_own_popular_questions_else_the_overall_ones() {
-        let mut popular = Popular { overall: vec!["校园卡丢了怎么补办".into()], ..Popular::default() };
-        popular.by_audience.insert(AskerAudience::Teacher, vec!["怎么申请科研经费报销".into()]);
-        popular.by_audience.insert(AskerAudience::Guest, Vec::new());
-        assert_eq!(popular.for_audience(AskerAudience::Teacher), ["怎么申请科研经费报销".to_owned()]);
-        assert_eq!(popular.for_audience(AskerAudience::Student), ["校园卡丢了怎么补办".to_owned()]);
-        assert_eq!(popular.for_audience(AskerAudience::Guest), ["校园卡丢了怎么补办".to_owned()]);
-        for a in AskerAudience::ALL {
-            assert_eq!(AskerAudience::parse(a.as_str()), Some(a));
-        }
-        assert_eq!(AskerAudience::parse("教师"), Some(AskerAudience::Teacher));
-        assert_eq!(AskerAudience::parse("nobody"), None);
-        let teacher = UserInfo { id: "T1".into(), name: "李老师".into(), role: Role::Teacher };
-        assert_eq!(AskerAudience::of(Some(&teacher)), AskerAudience::Teacher);
-        assert_eq!(AskerAudience::of(None), AskerAudience::Guest);
-    }
-
-    #[test]
-    fn words_reveal_the_audience() {
-        assert_eq!(detect_audience("我是老师，想借教室"), Some(Audience::Teacher));
-        assert_eq!(detect_audience("已毕业的校友怎么开证明"), Some(Audience::Alumnus));
-        assert_eq!(detect_audience("怎么借教室"), None);
-    }
-}
+mod tests;

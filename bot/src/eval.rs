@@ -130,7 +130,8 @@ fn kind_name(k: CardKind) -> &'static str {
 
 /// Asks every question in a new guest session and scores the replies.
 pub fn evaluate(engine: &Engine, cases: &[Case]) -> Report {
-    let (mut top1, mut top3, mut none_ok, mut wrong, mut n_items, mut n_none) = (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
+    let (mut top1, mut top3, mut none_ok, mut wrong, mut n_items, mut n_none) =
+        (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
     let mut kinds: Vec<KindScore> = Vec::new();
     let mut misses = Vec::new();
     let mut outcomes: Vec<(Outcome, usize)> = Outcome::ALL.iter().map(|&o| (o, 0)).collect();
@@ -143,7 +144,8 @@ pub fn evaluate(engine: &Engine, cases: &[Case]) -> Report {
     for case in cases {
         let mut state = DialogueState::default();
         let t0 = Instant::now();
-        let out = engine.respond(&mut state, Turn { input: Input::Text(case.q.clone()), user: None, in_reply_to: None });
+        let out =
+            engine.respond(&mut state, Turn { input: Input::Text(case.q.clone()), user: None, in_reply_to: None });
         lat.push(t0.elapsed().as_secs_f64() * 1000.0);
         let reply = out.reply;
         let cards: Vec<_> = reply.cards.iter().filter(|c| ITEM_KINDS.contains(&c.kind)).collect();
@@ -174,7 +176,8 @@ pub fn evaluate(engine: &Engine, cases: &[Case]) -> Report {
                 ks.ok += 1;
                 count(Outcome::RefusedRight);
             } else {
-                let outcome = if reply.mode == Mode::Answer { Outcome::AnsweredWrong } else { Outcome::ClarifyWithoutItem };
+                let outcome =
+                    if reply.mode == Mode::Answer { Outcome::AnsweredWrong } else { Outcome::ClarifyWithoutItem };
                 if reply.mode == Mode::Answer {
                     wrong += 1;
                 }

@@ -261,8 +261,16 @@ impl Field {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CardAction {
-    OpenUrl { label: String, url: String },
-    Action { label: String, action: String, #[serde(default)] args: Map<String, Value> },
+    OpenUrl {
+        label: String,
+        url: String,
+    },
+    Action {
+        label: String,
+        action: String,
+        #[serde(default)]
+        args: Map<String, Value>,
+    },
 }
 
 impl CardAction {
@@ -329,10 +337,23 @@ pub struct Reply {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
-    Welcome { session: String, user: Option<UserInfo>, text: String, suggestions: Vec<Suggestion> },
+    Welcome {
+        session: String,
+        user: Option<UserInfo>,
+        text: String,
+        suggestions: Vec<Suggestion>,
+    },
     Reply(Reply),
-    Notice { text: String, cards: Vec<Card> },
-    Error { code: ErrorCode, message: String, #[serde(skip_serializing_if = "Option::is_none", default)] in_reply_to: Option<String> },
+    Notice {
+        text: String,
+        cards: Vec<Card>,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        in_reply_to: Option<String>,
+    },
     Pong,
 }
 

@@ -88,7 +88,8 @@ mod tests {
 
     #[test]
     fn an_old_state_without_the_new_parts_still_loads() {
-        let s: DialogueState = serde_json::from_str(r#"{"current_item":"s1","offered":[],"turns":2}"#).unwrap_or_default();
+        let s: DialogueState =
+            serde_json::from_str(r#"{"current_item":"s1","offered":[],"turns":2}"#).unwrap_or_default();
         assert_eq!(s.current_item.as_deref(), Some("s1"));
         assert!(s.topics.is_empty() && s.more.is_none());
     }

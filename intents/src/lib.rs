@@ -42,7 +42,10 @@ pub enum Intent {
     /// 热门问题, 大家都在问什么: what people ask most.
     Popular,
     /// A question about a field of a service: of the one under discussion, or of `subject` when the text names one.
-    FollowUp { field: GuideField, subject: Option<String> },
+    FollowUp {
+        field: GuideField,
+        subject: Option<String>,
+    },
     OutOfScope(OutOfScope),
     /// Something of 我的大学 / 办事大厅 about the user: personal data, tasks, messages, shortcuts, catalog, news …
     Portal(PortalIntent),
@@ -129,14 +132,17 @@ impl Recognizer {
         let mut other_institutions: Vec<String> =
             kb.lexicon.other_institutions.iter().map(|t| normalize(t)).filter(|t| !t.is_empty()).collect();
         other_institutions.sort_by_key(|t| std::cmp::Reverse(t.chars().count()));
-        let topics = kb.texts.out_of_scope_topics.words.iter().map(|t| normalize(t)).filter(|t| !t.is_empty()).collect();
+        let topics =
+            kb.texts.out_of_scope_topics.words.iter().map(|t| normalize(t)).filter(|t| !t.is_empty()).collect();
         let fields = FieldPatterns::new();
         Recognizer {
             smalltalk,
             other_institutions,
             topics,
             fields,
-            human: re(r"(转人工|人工客服|人工服务|找人工|真人客服|联系网信办|联系客服|客服电话|找客服|human agent|talk to a (person|human))"),
+            human: re(
+                r"(转人工|人工客服|人工服务|找人工|真人客服|联系网信办|联系客服|客服电话|找客服|human agent|talk to a (person|human))",
+            ),
             feedback: re(r"^(我要|我想|想|要)?(反馈|提(个|点|些|条)?(意见|建议)|意见反馈|投诉|吐槽一下|give feedback)"),
             cancel: re(concat!(
                 r"^(那|那就|哦|啊)?(",
@@ -154,16 +160,30 @@ impl Recognizer {
             popular: re(
                 r"^(看看|查看|有哪些|有什么)?(热门问题|热门咨询|热门问答|常见问题|大家都在问(什么|啥)?|大家都问(什么|啥|了什么)|别人都问(什么|啥)|大家常问(什么|啥|的问题)?|最常见的问题|大家最关心什么)(有哪些|有什么|呢|吗)?$",
             ),
-            improper: re(r"(改成绩|改分|成绩改成|把.{0,6}成绩改|改成及格|私人(手机|电话|号码|住址|微信)|家庭住址|代考|替考|代写|作弊|破解|盗号)"),
-            task: re(r"((帮我|给我|替我|请)?(写|代写)(一篇|篇|一份)|写.{0,6}(论文|作文|作业|文章|演讲稿)|翻译(成|为)(英文|中文|英语|日语)|订.{0,12}(机票|火车票|高铁票|车票|酒店)|推荐.{0,6}(电影|电视剧|小说|歌曲|游戏)|讲个笑话|(python|java|c\+\+|代码|编程|程序).{0,12}(报错|bug|错误|error)|\w+error:|exception:)"),
+            improper: re(
+                r"(改成绩|改分|成绩改成|把.{0,6}成绩改|改成及格|私人(手机|电话|号码|住址|微信)|家庭住址|代考|替考|代写|作弊|破解|盗号)",
+            ),
+            task: re(
+                r"((帮我|给我|替我|请)?(写|代写)(一篇|篇|一份)|写.{0,6}(论文|作文|作业|文章|演讲稿)|翻译(成|为)(英文|中文|英语|日语)|订.{0,12}(机票|火车票|高铁票|车票|酒店)|推荐.{0,6}(电影|电视剧|小说|歌曲|游戏)|讲个笑话|(python|java|c\+\+|代码|编程|程序).{0,12}(报错|bug|错误|error)|\w+error:|exception:)",
+            ),
             task_exception: re(r"(报销|发票|差旅|毕业论文|学位论文|论文查重|论文答辩|开题|选题)"),
             laughter: re(r"^(哈|呵|嘿|嘻|h){2,}$|^(lol|233+|hh+|xswl)$"),
-            identity: re(r"(你是谁|你叫什么|你是机器人|真人还是机器人|是真人吗|机器人吗|are you (a )?(bot|robot|human))"),
-            capabilities: re(r"(你能做什么|你会什么|你能干什么|有什么功能|能帮我做什么|你能帮我什么|怎么用你|what can you do)"),
-            login: re(r"^(我要|我想|我想要|请|帮我|去)?(登录|登陆|登入)(一下|吧|账号|帐号)?$|^统一身份认证(登录|登陆)$|^(login|signin)$"),
-            logout: re(r"^(我要|我想|请|帮我)?(退出登录|退出登陆|注销登录|登出|注销|退出账号|退出帐号)(一下|吧)?$|^(logout|signout)$"),
+            identity: re(
+                r"(你是谁|你叫什么|你是机器人|真人还是机器人|是真人吗|机器人吗|are you (a )?(bot|robot|human))",
+            ),
+            capabilities: re(
+                r"(你能做什么|你会什么|你能干什么|有什么功能|能帮我做什么|你能帮我什么|怎么用你|what can you do)",
+            ),
+            login: re(
+                r"^(我要|我想|我想要|请|帮我|去)?(登录|登陆|登入)(一下|吧|账号|帐号)?$|^统一身份认证(登录|登陆)$|^(login|signin)$",
+            ),
+            logout: re(
+                r"^(我要|我想|请|帮我)?(退出登录|退出登陆|注销登录|登出|注销|退出账号|退出帐号)(一下|吧)?$|^(logout|signout)$",
+            ),
             portal: portal::PortalRecognizer::new(kb),
-            closing: re(r"^(好的?|好吧|嗯+|ok|okay|行|知道了|明白了)?(谢谢|多谢|谢啦|感谢|thanks|thank you)?(您|你)?(啦|了)?(没事了|没有了|没别的了|就这些|再见|拜拜|bye)$"),
+            closing: re(
+                r"^(好的?|好吧|嗯+|ok|okay|行|知道了|明白了)?(谢谢|多谢|谢啦|感谢|thanks|thank you)?(您|你)?(啦|了)?(没事了|没有了|没别的了|就这些|再见|拜拜|bye)$",
+            ),
         }
     }
 
@@ -185,7 +205,10 @@ impl Recognizer {
                     continue;
                 }
                 let latin = name.chars().all(|c| c.is_ascii());
-                if latin && (after.is_some_and(|c| c.is_ascii_alphanumeric()) || before.is_some_and(|c| c.is_ascii_alphanumeric())) {
+                if latin
+                    && (after.is_some_and(|c| c.is_ascii_alphanumeric())
+                        || before.is_some_and(|c| c.is_ascii_alphanumeric()))
+                {
                     continue;
                 }
                 return Some(name.clone());
@@ -290,7 +313,11 @@ mod tests {
         let mut kb = KnowledgeBase::default();
         kb.lexicon = Lexicon { other_institutions: vec!["南开大学".into(), "南开".into()], ..Lexicon::default() };
         kb.texts = BotTexts {
-            smalltalk: vec![SmallTalk { intent: SmallTalkKind::Greeting, triggers: vec!["你好".into()], replies: vec!["您好".into()] }],
+            smalltalk: vec![SmallTalk {
+                intent: SmallTalkKind::Greeting,
+                triggers: vec!["你好".into()],
+                replies: vec!["您好".into()],
+            }],
             out_of_scope_topics: knowledge::model::TopicWords { words: vec!["天气".into()] },
             ..BotTexts::default()
         };
@@ -315,7 +342,9 @@ mod tests {
         let r = recognizer();
         assert_eq!(r.recognize("电话多少"), Intent::FollowUp { field: GuideField::Phone, subject: None });
         assert_eq!(r.recognize("要带什么材料"), Intent::FollowUp { field: GuideField::Materials, subject: None });
-        assert!(matches!(r.recognize("助学金的电话多少"), Intent::FollowUp { field: GuideField::Phone, subject: Some(s) } if s == "助学金"));
+        assert!(
+            matches!(r.recognize("助学金的电话多少"), Intent::FollowUp { field: GuideField::Phone, subject: Some(s) } if s == "助学金")
+        );
     }
 
     #[test]
@@ -339,7 +368,8 @@ mod tests {
     #[test]
     fn control_words_are_never_searches() {
         let r = recognizer();
-        for text in ["确认", "好的", "嗯", "嗯嗯", "OK", "收到", "知道了", "跳过", "好滴", "OK明白了", "好的收到"] {
+        for text in ["确认", "好的", "嗯", "嗯嗯", "OK", "收到", "知道了", "跳过", "好滴", "OK明白了", "好的收到"]
+        {
             assert_eq!(r.recognize(text), Intent::Acknowledge, "{text}");
         }
         for text in ["热门问题", "大家都在问什么", "常见问题有哪些"] {
@@ -348,7 +378,8 @@ mod tests {
         for text in ["更多", "下一页", "还有吗", "换一批", "还有别的吗"] {
             assert_eq!(r.recognize(text), Intent::More, "{text}");
         }
-        for text in ["算了，不提交了", "不评了", "取消", "算了吧", "我不想填了", "那算了", "不反馈了", "我不要了"] {
+        for text in ["算了，不提交了", "不评了", "取消", "算了吧", "我不想填了", "那算了", "不反馈了", "我不要了"]
+        {
             assert_eq!(r.recognize(text), Intent::Cancel, "{text}");
         }
         for text in ["我", "吧", "还是", "不"] {

@@ -155,7 +155,14 @@ mod tests {
 
     #[test]
     fn questions_about_passwords_are_not_passwords() {
-        for text in ["密码忘了怎么办", "忘记密码 2 次被锁了", "怎么修改统一身份认证密码", "password reset", "忘记密码怎么找回", "校园网密码怎么改"] {
+        for text in [
+            "密码忘了怎么办",
+            "忘记密码 2 次被锁了",
+            "怎么修改统一身份认证密码",
+            "password reset",
+            "忘记密码怎么找回",
+            "校园网密码怎么改",
+        ] {
             let s = scrub(text);
             assert!(!s.password && !s.masked, "{text} → {}", s.text);
             assert_eq!(s.text, text);
@@ -173,7 +180,8 @@ mod tests {
 
     #[test]
     fn short_numbers_and_office_phones_stay() {
-        for text in ["022-26675555 是哪个部门", "2021001234 的成绩", "第3教学楼101室", "学号2021001234"] {
+        for text in ["022-26675555 是哪个部门", "2021001234 的成绩", "第3教学楼101室", "学号2021001234"]
+        {
             assert_eq!(scrub(text).text, text);
         }
     }

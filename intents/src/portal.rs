@@ -254,7 +254,12 @@ impl PortalRecognizer {
             mail: re(r"((邮箱|邮件).{0,8}(新邮件|未读|几封|有没有)|有没有新?邮件|未读邮件|新邮件)"),
             bind_mail: re(r"(绑定.{0,4}邮箱|邮箱.{0,4}绑定|绑邮箱)"),
             affairs: vec![
-                (AffairQuery::Todo, re(r"^(我的|查看|看看|有没有|有什么|我有什么|我有没有|我有哪些|我还有)?待办(任务|事项|的事)?(吗|呢|有哪些|没有)?$")),
+                (
+                    AffairQuery::Todo,
+                    re(
+                        r"^(我的|查看|看看|有没有|有什么|我有什么|我有没有|我有哪些|我还有)?待办(任务|事项|的事)?(吗|呢|有哪些|没有)?$",
+                    ),
+                ),
                 (AffairQuery::Done, re(r"^(我的|查看|看看)?已办(任务|事项)?(有哪些)?$")),
                 (AffairQuery::Ongoing, re(r"^(我的|查看|看看)?(进行中|在办|正在办)的?(办件|事项|事)?(有哪些)?$")),
                 (AffairQuery::Completed, re(r"^(我的|查看|看看)?(已完成|办结|已办结)的?(办件|事项)(有哪些)?$")),
@@ -263,7 +268,9 @@ impl PortalRecognizer {
             affair_status: re(
                 r"^(我的)?(.{2,14}?)(到哪一?步了?|进度(如何|怎样|怎么样)?|办到哪了?|审核到哪了?|审批到哪了?|审到哪了?)(呢|啊|吗|了)?$",
             ),
-            messages: re(r"^((我的|查看|看看|有没有新?的?|有什么新?的?|有新的?)(消息|消息通知|通知消息|站内信|通知)(吗|呢|没有)?|消息通知|未读消息|新消息)$"),
+            messages: re(
+                r"^((我的|查看|看看|有没有新?的?|有什么新?的?|有新的?)(消息|消息通知|通知消息|站内信|通知)(吗|呢|没有)?|消息通知|未读消息|新消息)$",
+            ),
             read_all: re(r"(全部.{0,2}已读|全都.{0,2}已读|一键已读|都标.{0,2}已读|全部标记已读|消息都已读)"),
             favorites: re(r"^(我的收藏|收藏(夹|列表)|我收藏了(哪些|什么)|我的直通车收藏|查看收藏)$"),
             unfavorite: re(
@@ -276,8 +283,12 @@ impl PortalRecognizer {
             audience_catalog: re(
                 r"(学生|本科生|研究生|教师|老师|教职工|校友|校外人员)(能|可以)?(办|办理)?(哪些|什么|啥)(事|事项|服务|业务)",
             ),
-            owner_catalog: re(r"^(.{2,20}?)(类|方面)?的?(有哪些|有什么|都有啥|都有什么)?的?(服务|事项|业务)(有哪些|有什么)?$"),
-            owner_can_do: re(r"^(.{2,14}?)(都|还|一般)?(能|可以|负责)(办|办理|管)?(哪些|什么|啥)(事|事情|事项|服务|业务)?(呢|啊)?$"),
+            owner_catalog: re(
+                r"^(.{2,20}?)(类|方面)?的?(有哪些|有什么|都有啥|都有什么)?的?(服务|事项|业务)(有哪些|有什么)?$",
+            ),
+            owner_can_do: re(
+                r"^(.{2,14}?)(都|还|一般)?(能|可以|负责)(办|办理|管)?(哪些|什么|啥)(事|事情|事项|服务|业务)?(呢|啊)?$",
+            ),
             related_catalog: re(
                 r"^(有哪些|有什么|有啥)?(跟|和|与|关于)(.{2,10}?)(相关|有关)的?(事|事情|事项|服务|业务)?(有哪些|有什么)?(呢)?$",
             ),
@@ -328,7 +339,10 @@ impl PortalRecognizer {
         if let Some((_, theme)) = self.themes.iter().find(|(norm, _)| norm.contains(word)) {
             return Some(CatalogQuery::Theme(theme.clone()));
         }
-        self.departments.iter().find(|d| d.keys.iter().any(|k| k.contains(word))).map(|d| CatalogQuery::Department(d.name.clone()))
+        self.departments
+            .iter()
+            .find(|d| d.keys.iter().any(|k| k.contains(word)))
+            .map(|d| CatalogQuery::Department(d.name.clone()))
     }
 
     /// A portal intent of the message, or `None` when the message is something else.
@@ -346,7 +360,15 @@ impl PortalRecognizer {
         let personal = |query| Some(PortalIntent::Personal { query, about: about() });
         if matches!(
             t.trim_start_matches("我的").trim_start_matches("查看").trim_start_matches("看看"),
-            "个人数据" | "个人数据中心" | "我的大学" | "个人中心" | "我的数据" | "个人信息" | "数据" | "大学" | "个人数据概览"
+            "个人数据"
+                | "个人数据中心"
+                | "我的大学"
+                | "个人中心"
+                | "我的数据"
+                | "个人信息"
+                | "数据"
+                | "大学"
+                | "个人数据概览"
         ) && t.chars().count() >= 4
         {
             return Some(PortalIntent::Summary);
@@ -404,7 +426,8 @@ impl PortalRecognizer {
         if let Some(c) = self.favorite.captures(t) {
             let target = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str()).to_owned();
             // 收藏一下 / 收藏这个: the item under discussion (an empty target).
-            let pointing = ["一下", "这个", "它", "一下这个", "这个吧", "一下吧", "下", "这个应用", "这项", "这个服务", "他"];
+            let pointing =
+                ["一下", "这个", "它", "一下这个", "这个吧", "一下吧", "下", "这个应用", "这项", "这个服务", "他"];
             let target = if pointing.contains(&target.as_str()) { String::new() } else { target };
             return Some(PortalIntent::Favorite { target });
         }
@@ -418,8 +441,19 @@ impl PortalRecognizer {
             return Some(PortalIntent::Catalog(CatalogQuery::Frequent));
         }
         if matches!(
-            t.trim_end_matches(['吗', '呢']).trim_end_matches("有哪些").trim_end_matches("都有什么").trim_end_matches("有什么"),
-            "在线服务" | "直通车" | "所有应用" | "应用列表" | "有哪些在线服务" | "有哪些应用" | "有什么应用" | "直通车应用" | "应用"
+            t.trim_end_matches(['吗', '呢'])
+                .trim_end_matches("有哪些")
+                .trim_end_matches("都有什么")
+                .trim_end_matches("有什么"),
+            "在线服务"
+                | "直通车"
+                | "所有应用"
+                | "应用列表"
+                | "有哪些在线服务"
+                | "有哪些应用"
+                | "有什么应用"
+                | "直通车应用"
+                | "应用"
         ) {
             return Some(PortalIntent::Catalog(CatalogQuery::Apps));
         }
@@ -476,7 +510,10 @@ impl PortalRecognizer {
         }
         if let Some(c) = self.start.captures(t).filter(|c| {
             // 在线申请入口 asks for the topic's way in (a follow-up), not for a service named 入口.
-            !matches!(c.get(1).map_or("", |m| m.as_str()), "入口" | "链接" | "网址" | "地址" | "页面" | "吗" | "的入口" | "的链接")
+            !matches!(
+                c.get(1).map_or("", |m| m.as_str()),
+                "入口" | "链接" | "网址" | "地址" | "页面" | "吗" | "的入口" | "的链接"
+            )
         }) {
             let subject = c.get(1).map_or("", |m| m.as_str()).to_owned();
             return Some(PortalIntent::StartService { subject });
@@ -521,7 +558,12 @@ mod tests {
     fn recognizer() -> PortalRecognizer {
         let mut kb = KnowledgeBase::default();
         for name in ["教务处", "党委学工部（学生处、大学生创业中心）", "网信办"] {
-            kb.departments.push(Department { name: name.into(), phone: String::new(), office: String::new(), hours: String::new() });
+            kb.departments.push(Department {
+                name: name.into(),
+                phone: String::new(),
+                office: String::new(),
+                hours: String::new(),
+            });
         }
         PortalRecognizer::new(&kb)
     }
@@ -549,8 +591,15 @@ mod tests {
     #[test]
     fn knowledge_questions_are_left_to_search() {
         let r = recognizer();
-        for q in ["助学金怎么申请", "校园网连不上", "一卡通丢了怎么办", "怎么开在读证明", "电话多少", "忘记密码怎么办", "在读证明怎么打印"]
-        {
+        for q in [
+            "助学金怎么申请",
+            "校园网连不上",
+            "一卡通丢了怎么办",
+            "怎么开在读证明",
+            "电话多少",
+            "忘记密码怎么办",
+            "在读证明怎么打印",
+        ] {
             assert_eq!(r.recognize(q), None, "{q}");
         }
     }
@@ -570,7 +619,10 @@ mod tests {
         assert_eq!(r.recognize("我的待办"), Some(PortalIntent::Affairs(AffairQuery::Todo)));
         assert_eq!(r.recognize("进行中的办件"), Some(PortalIntent::Affairs(AffairQuery::Ongoing)));
         assert_eq!(r.recognize("已办任务"), Some(PortalIntent::Affairs(AffairQuery::Done)));
-        assert_eq!(r.recognize("助学金申请到哪一步了"), Some(PortalIntent::AffairStatus { subject: "助学金申请".into() }));
+        assert_eq!(
+            r.recognize("助学金申请到哪一步了"),
+            Some(PortalIntent::AffairStatus { subject: "助学金申请".into() })
+        );
         assert_eq!(r.recognize("我的消息"), Some(PortalIntent::Messages));
         assert_eq!(r.recognize("有新通知吗"), Some(PortalIntent::Messages));
         assert_eq!(r.recognize("我有什么待办"), Some(PortalIntent::Affairs(AffairQuery::Todo)));
@@ -588,14 +640,23 @@ mod tests {
     #[test]
     fn catalog_news_and_help_are_recognized() {
         let r = recognizer();
-        assert_eq!(r.recognize("学生能办哪些事"), Some(PortalIntent::Catalog(CatalogQuery::Audience(Audience::Student))));
-        assert_eq!(r.recognize("教务处有哪些服务"), Some(PortalIntent::Catalog(CatalogQuery::Department("教务处".into()))));
+        assert_eq!(
+            r.recognize("学生能办哪些事"),
+            Some(PortalIntent::Catalog(CatalogQuery::Audience(Audience::Student)))
+        );
+        assert_eq!(
+            r.recognize("教务处有哪些服务"),
+            Some(PortalIntent::Catalog(CatalogQuery::Department("教务处".into())))
+        );
         assert_eq!(
             r.recognize("学工部有哪些服务"),
             Some(PortalIntent::Catalog(CatalogQuery::Department("党委学工部（学生处、大学生创业中心）".into())))
         );
         assert_eq!(r.recognize("常用服务"), Some(PortalIntent::Catalog(CatalogQuery::Frequent)));
-        assert_eq!(r.recognize("教务处都能办什么"), Some(PortalIntent::Catalog(CatalogQuery::Department("教务处".into()))));
+        assert_eq!(
+            r.recognize("教务处都能办什么"),
+            Some(PortalIntent::Catalog(CatalogQuery::Department("教务处".into())))
+        );
         assert_eq!(
             r.recognize("有哪些跟学工相关的事"),
             Some(PortalIntent::Catalog(CatalogQuery::Department("党委学工部（学生处、大学生创业中心）".into())))
@@ -614,7 +675,13 @@ mod tests {
         assert_eq!(r.recognize("我的反馈处理了吗"), Some(PortalIntent::FeedbackStatus));
         assert_eq!(r.recognize("报修"), Some(PortalIntent::Ticket));
         assert_eq!(r.recognize("提交工单"), Some(PortalIntent::Ticket));
-        assert_eq!(r.recognize("评价助学金申请5星"), Some(PortalIntent::Rate { subject: Some("助学金申请".into()), stars: Some(5) }));
-        assert_eq!(r.recognize("在线办理学生助学金申请"), Some(PortalIntent::StartService { subject: "学生助学金申请".into() }));
+        assert_eq!(
+            r.recognize("评价助学金申请5星"),
+            Some(PortalIntent::Rate { subject: Some("助学金申请".into()), stars: Some(5) })
+        );
+        assert_eq!(
+            r.recognize("在线办理学生助学金申请"),
+            Some(PortalIntent::StartService { subject: "学生助学金申请".into() })
+        );
     }
 }

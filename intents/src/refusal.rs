@@ -92,12 +92,22 @@ impl RefusalRecognizer {
             others_data: re(&format!(
                 r"({PERSON}(的|这个月的|今天|最近|这学期|有没有|交没交|在不在).{{0,8}}{PERSONAL_DATA})|(学号\d{{6,}}是谁)|(车牌.{{0,10}}是哪个)|(谁(挂科|预约了|请假))|(学号是多少)|(查(询)?(一下|下)?[张王李赵刘陈杨黄孙周吴郑][\p{{Han}}]{{1,2}}的)|((的人|所有老师|所有学生|别人)的.{{0,4}}(成绩|工资))|(([^我]|我们[\p{{Han}}]{{1,4}})的(身份证号|家庭住址|工资条|工资表))|((他|她)是我)|((他|她)带的.{{0,6}}(请假|成绩|记录))"
             )),
-            others_data_en: re(r"(my (roommate|classmate|friend|girlfriend|boyfriend|son|daughter|colleague)s?|professor \w+ s|someone else s|other students?) .{0,20}(grades?|scores?|address|phone|salary|records?|transcript)"),
-            instruction: re(r"(忽略(之前|以上|前面|上面|规则|指令|所有)|无视.{0,4}规则|你的(系统)?提示词|系统提示词|你的系统提示|system prompt|ignore (all )?(the )?(previous|prior|above)|you are now|你现在是(一个|dan|一卡通系统|宿管|教务系统|图书馆系统)|你现在(扮演|以)|从现在(开始|起)你|从现在起.{0,6}(无论|你)|扮演|假装你|假裝你|假设你(是|没有)|模拟教务|开发者(模式|身份)|developer mode|管理员模式|debug模式|进入开发|script alert|alert 1|rm -rf|角色设定|我命令你|命令你|授权你|我要求你|你必须|以后你|忘掉你|每句话|json格式|你只能回答|没有任何(规则|限制)|回复格式|权限已升级|新(规则|任务)是|api密钥|数据库密码|配置文件|导出给我|导出来|原样|第一段话|复述|^system|停止你现在的角色|你的身份是|你现在的身份|管理员(账号|密码)|完整系统提示|你从现在|你是网信办的后台|跳过审批|改成\d+(分|元)|余额改成|执行.{0,4}(delete|rm)|新的系统提示)"),
-            generate: re(r"((帮我|给我|替我|帮忙|请你?)(写|起草|拟|编|生成|润色|设计|做一个|做个|做一份|翻译)|^写(一|个|份|篇|封|首|段)|写一(份|篇|封|首|段|个|则)|^编(一|个)|翻译成(英文|中文|英语)|write (me )?(a|an|my)|can you write|用表格生成)"),
+            others_data_en: re(
+                r"(my (roommate|classmate|friend|girlfriend|boyfriend|son|daughter|colleague)s?|professor \w+ s|someone else s|other students?) .{0,20}(grades?|scores?|address|phone|salary|records?|transcript)",
+            ),
+            instruction: re(
+                r"(忽略(之前|以上|前面|上面|规则|指令|所有)|无视.{0,4}规则|你的(系统)?提示词|系统提示词|你的系统提示|system prompt|ignore (all )?(the )?(previous|prior|above)|you are now|你现在是(一个|dan|一卡通系统|宿管|教务系统|图书馆系统)|你现在(扮演|以)|从现在(开始|起)你|从现在起.{0,6}(无论|你)|扮演|假装你|假裝你|假设你(是|没有)|模拟教务|开发者(模式|身份)|developer mode|管理员模式|debug模式|进入开发|script alert|alert 1|rm -rf|角色设定|我命令你|命令你|授权你|我要求你|你必须|以后你|忘掉你|每句话|json格式|你只能回答|没有任何(规则|限制)|回复格式|权限已升级|新(规则|任务)是|api密钥|数据库密码|配置文件|导出给我|导出来|原样|第一段话|复述|^system|停止你现在的角色|你的身份是|你现在的身份|管理员(账号|密码)|完整系统提示|你从现在|你是网信办的后台|跳过审批|改成\d+(分|元)|余额改成|执行.{0,4}(delete|rm)|新的系统提示)",
+            ),
+            generate: re(
+                r"((帮我|给我|替我|帮忙|请你?)(写|起草|拟|编|生成|润色|设计|做一个|做个|做一份|翻译)|^写(一|个|份|篇|封|首|段)|写一(份|篇|封|首|段|个|则)|^编(一|个)|翻译成(英文|中文|英语)|write (me )?(a|an|my)|can you write|用表格生成)",
+            ),
             generate_exception: re(r"(怎么写|如何写|模板|格式|范文|在哪|哪里|去哪|下载|怎么填|要求)"),
-            opinion: re(r"((哪个|哪家|哪栋|哪位|哪间|哪里|哪个地方|哪所).{0,8}(更|最|比较)|最(强|好|差|厉害|好吃|舒服|安静|方便|好玩)的.{0,8}哪|和.{1,12}哪个.{0,4}(好|更|强|高|划算)|排(第)?几|排名第几|排名前|(在|全国|天津).{0,6}排名|你觉得|你怎么看|值不值|好不好(吃|看|用|住)|靠不靠谱|是不是(很|特别|太|全|比)|贵不贵|准时吗|公平吗|干不干净|(老师|医生)专业吗|浓不浓|难不难|(水平|质量|条件|环境|态度|伙食|口碑|比起来)怎么样|打个分|你喜欢|好还是差|好还是|better than|which .{0,30}best|比起来)"),
-            prediction: re(r"(预测|推荐(一|几|个|下|款|门|本)|推薦|会不会(涨|很难|更难|提高|增加|升级|重新|合并|新建|要我|延长|提前|录取|停)|(明天|明年|今年|下个月|下学期|以后|未来).{0,10}会(不会|涨|变|停|提高|增加|延长|提前|比|更|很|重新|新建|合并|升级|放)|率(大概)?会|容易上岸|好上岸|(会|能)(评上|批下来|被选上|被.{0,6}录取|转成功)|(考|考试|成绩|盲审|论文|四级|六级)能(过|通过)吗|(绩点|分数)能保研吗|概率|你估计|估计我|will .{0,30}(next year|go up)|would you recommend|recommend (me|a|an|some))"),
+            opinion: re(
+                r"((哪个|哪家|哪栋|哪位|哪间|哪里|哪个地方|哪所).{0,8}(更|最|比较)|最(强|好|差|厉害|好吃|舒服|安静|方便|好玩)的.{0,8}哪|和.{1,12}哪个.{0,4}(好|更|强|高|划算)|排(第)?几|排名第几|排名前|(在|全国|天津).{0,6}排名|你觉得|你怎么看|值不值|好不好(吃|看|用|住)|靠不靠谱|是不是(很|特别|太|全|比)|贵不贵|准时吗|公平吗|干不干净|(老师|医生)专业吗|浓不浓|难不难|(水平|质量|条件|环境|态度|伙食|口碑|比起来)怎么样|打个分|你喜欢|好还是差|好还是|better than|which .{0,30}best|比起来)",
+            ),
+            prediction: re(
+                r"(预测|推荐(一|几|个|下|款|门|本)|推薦|会不会(涨|很难|更难|提高|增加|升级|重新|合并|新建|要我|延长|提前|录取|停)|(明天|明年|今年|下个月|下学期|以后|未来).{0,10}会(不会|涨|变|停|提高|增加|延长|提前|比|更|很|重新|新建|合并|升级|放)|率(大概)?会|容易上岸|好上岸|(会|能)(评上|批下来|被选上|被.{0,6}录取|转成功)|(考|考试|成绩|盲审|论文|四级|六级)能(过|通过)吗|(绩点|分数)能保研吗|概率|你估计|估计我|will .{0,30}(next year|go up)|would you recommend|recommend (me|a|an|some))",
+            ),
         }
     }
 
@@ -111,7 +121,9 @@ impl RefusalRecognizer {
         if self.others_data.is_match(&compact) || self.others_data_en.is_match(&norm) {
             return Some(RefusalKind::OthersData);
         }
-        if (self.generate.is_match(&compact) || self.generate.is_match(&norm)) && !self.generate_exception.is_match(&compact) {
+        if (self.generate.is_match(&compact) || self.generate.is_match(&norm))
+            && !self.generate_exception.is_match(&compact)
+        {
             return Some(RefusalKind::Generate);
         }
         if self.prediction.is_match(&compact) || self.prediction.is_match(&norm) {
@@ -151,7 +163,13 @@ mod tests {
     fn each_refused_class_of_the_authored_out_of_scope_questions_is_mostly_caught() {
         let r = RefusalRecognizer::new();
         let oos: Oos = toml::from_str(&data("training/out_of_scope.toml")).unwrap();
-        for kind in [RefusalKind::OthersData, RefusalKind::Instruction, RefusalKind::Generate, RefusalKind::Opinion, RefusalKind::Prediction] {
+        for kind in [
+            RefusalKind::OthersData,
+            RefusalKind::Instruction,
+            RefusalKind::Generate,
+            RefusalKind::Opinion,
+            RefusalKind::Prediction,
+        ] {
             let of_kind: Vec<&OosQuestion> = oos.question.iter().filter(|q| q.kind == kind.name()).collect();
             let caught = of_kind.iter().filter(|q| r.classify(&q.text).is_some()).count();
             let share = caught as f64 / of_kind.len() as f64;
@@ -172,10 +190,8 @@ mod tests {
         let situations: BTreeMap<String, Vec<String>> = toml::from_str(&data("training/situations.toml")).unwrap();
         questions.extend(situations.into_iter().flat_map(|(id, qs)| qs.into_iter().map(move |q| (id.clone(), q))));
         assert!(questions.len() > 2000, "only {} questions read", questions.len());
-        let refused: Vec<String> = questions
-            .iter()
-            .filter_map(|(id, q)| r.classify(q).map(|k| format!("{id}: {q} ({})", k.name())))
-            .collect();
+        let refused: Vec<String> =
+            questions.iter().filter_map(|(id, q)| r.classify(q).map(|k| format!("{id}: {q} ({})", k.name()))).collect();
         assert!(refused.is_empty(), "in-scope questions refused:\n{}", refused.join("\n"));
     }
 

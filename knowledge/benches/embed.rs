@@ -68,7 +68,12 @@ fn bench_ort(paths: &OrtPaths) -> Result<(), Box<dyn std::error::Error>> {
     let options = OrtE5Options::default();
     let model = OrtE5::load(paths, options.clone())?;
     let load_time = load_started.elapsed();
-    println!("== onnxruntime int8, {} sessions x {} thread ({}) ==", options.sessions, options.intra_threads, model.model_id());
+    println!(
+        "== onnxruntime int8, {} sessions x {} thread ({}) ==",
+        options.sessions,
+        options.intra_threads,
+        model.model_id()
+    );
     println!("load: {:.0} ms", ms(load_time));
     bench_model(&model)?;
     let streams = model.parallelism();
@@ -91,7 +96,11 @@ fn bench_ort(paths: &OrtPaths) -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let elapsed = started.elapsed();
     let total = streams * per_stream;
-    println!("{streams} concurrent query streams: {total} queries in {:.0} ms = {:.0} queries/s", ms(elapsed), total as f64 / elapsed.as_secs_f64());
+    println!(
+        "{streams} concurrent query streams: {total} queries in {:.0} ms = {:.0} queries/s",
+        ms(elapsed),
+        total as f64 / elapsed.as_secs_f64()
+    );
     Ok(())
 }
 

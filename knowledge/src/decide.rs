@@ -16,11 +16,28 @@ use serde::{Deserialize, Serialize};
 static BUNDLED: &str = include_str!("../../data/model/decision.toml");
 
 /// Words that ask for a system, site or entry point rather than a procedure.
-const SYSTEM_CUES: &[&str] = &["系统", "平台", "网址", "链接", "登录", "登陆", "入口", "app", "网站", "官网", "网页", "客户端", "打不开", "进不去"];
+const SYSTEM_CUES: &[&str] = &[
+    "系统",
+    "平台",
+    "网址",
+    "链接",
+    "登录",
+    "登陆",
+    "入口",
+    "app",
+    "网站",
+    "官网",
+    "网页",
+    "客户端",
+    "打不开",
+    "进不去",
+];
 /// Words that ask for a procedure (a service's guide).
-const PROCESS_CUES: &[&str] = &["怎么办", "流程", "材料", "要多久", "多久", "手续", "步骤", "办理", "申请", "怎么弄", "需要带", "咋办"];
+const PROCESS_CUES: &[&str] =
+    &["怎么办", "流程", "材料", "要多久", "多久", "手续", "步骤", "办理", "申请", "怎么弄", "需要带", "咋办"];
 /// Words of a short yes/no question, typical of FAQs.
-const YES_NO_CUES: &[&str] = &["能不能", "可不可以", "可以吗", "能吗", "是不是", "会不会", "有没有", "算不算", "要不要"];
+const YES_NO_CUES: &[&str] =
+    &["能不能", "可不可以", "可以吗", "能吗", "是不是", "会不会", "有没有", "算不算", "要不要"];
 
 /// The names of the features, in order; a model whose list differs is not used.
 pub const FEATURES: &[&str] = &[
@@ -71,7 +88,11 @@ fn contains_any(norm: &str, cues: &[&str]) -> bool {
 }
 
 fn flag(b: bool) -> f32 {
-    if b { 1.0 } else { 0.0 }
+    if b {
+        1.0
+    } else {
+        0.0
+    }
 }
 
 /// The feature vector of one search (see [`FEATURES`]); all zeros but the query-side ones without candidates.
@@ -207,7 +228,12 @@ impl DecisionModel {
         let m: DecisionModel = toml::from_str(text)?;
         let n = FEATURES.len();
         let names_match = m.features.len() == n && m.features.iter().zip(FEATURES).all(|(a, b)| a == b);
-        if !names_match || m.mean.len() != n || m.scale.len() != n || m.answer.weights.len() != n || m.scope.weights.len() != n {
+        if !names_match
+            || m.mean.len() != n
+            || m.scale.len() != n
+            || m.answer.weights.len() != n
+            || m.scope.weights.len() != n
+        {
             return Err(ModelError::Features);
         }
         Ok(m)
@@ -286,7 +312,9 @@ mod tests {
     #[test]
     fn the_bundled_model_matches_this_builds_features() {
         let m = DecisionModel::parse(BUNDLED).expect("data/model/decision.toml is current; run `ehall-bot train`");
-        assert!(m.answer.threshold > 0.0 && m.answer.threshold < 1.0 && m.scope.threshold > 0.0 && m.scope.threshold < 1.0);
+        assert!(
+            m.answer.threshold > 0.0 && m.answer.threshold < 1.0 && m.scope.threshold > 0.0 && m.scope.threshold < 1.0
+        );
     }
 
     #[test]

@@ -39,12 +39,22 @@ fn read_array<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<
         .into_iter()
         .enumerate()
         .map(|(i, v)| {
-            serde_json::from_value(v).map_err(|e| ImportError::Item { file: file.clone(), index: i + 1, message: e.to_string() })
+            serde_json::from_value(v).map_err(|e| ImportError::Item {
+                file: file.clone(),
+                index: i + 1,
+                message: e.to_string(),
+            })
         })
         .collect()
 }
 
-fn write_toml<T: Serialize>(out: &Path, name: &str, key: &'static str, header: &str, items: &[T]) -> Result<(), ImportError> {
+fn write_toml<T: Serialize>(
+    out: &Path,
+    name: &str,
+    key: &'static str,
+    header: &str,
+    items: &[T],
+) -> Result<(), ImportError> {
     #[derive(Serialize)]
     struct Wrapper<'a, T> {
         #[serde(flatten)]

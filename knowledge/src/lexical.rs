@@ -74,9 +74,7 @@ impl LexicalIndex {
     /// Indexes every phrasing in RAM.
     pub fn build(analyzer: &Analyzer, phrasings: Vec<Phrasing>) -> Result<LexicalIndex, LexicalError> {
         let mut sb = Schema::builder();
-        let indexing = TextFieldIndexing::default()
-            .set_tokenizer("ws")
-            .set_index_option(IndexRecordOption::WithFreqs);
+        let indexing = TextFieldIndexing::default().set_tokenizer("ws").set_index_option(IndexRecordOption::WithFreqs);
         let text_opts = TextOptions::default().set_indexing_options(indexing);
         let ord = sb.add_u64_field("ord", NumericOptions::default().set_stored());
         let terms = sb.add_text_field("terms", text_opts.clone());
@@ -101,7 +99,14 @@ impl LexicalIndex {
             *term_phrasings.entry(t.clone()).or_default() += 1;
         }
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(LexicalIndex { reader, fields: Fields { ord, terms, grams }, phrasings, phrasing_terms, body_of, term_phrasings })
+        Ok(LexicalIndex {
+            reader,
+            fields: Fields { ord, terms, grams },
+            phrasings,
+            phrasing_terms,
+            body_of,
+            term_phrasings,
+        })
     }
 
     pub fn phrasings(&self) -> &[Phrasing] {
@@ -126,8 +131,7 @@ impl LexicalIndex {
     ) -> Result<Vec<LexicalHit>, LexicalError> {
         let terms = analyzer.terms(text);
         let grams = analyzer.bigrams(text);
-        let expansions: Vec<String> =
-            analyzer.expansions(text).into_iter().filter(|t| !terms.contains(t)).collect();
+        let expansions: Vec<String> = analyzer.expansions(text).into_iter().filter(|t| !terms.contains(t)).collect();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut seen = HashSet::new();
         for t in &terms {
@@ -187,9 +191,13 @@ impl LexicalIndex {
                 let empty = HashSet::new();
                 let own = self.phrasing_terms.get(ord).unwrap_or(&empty);
                 let body_terms = self.body_of.get(&item).and_then(|&i| self.phrasing_terms.get(i)).unwrap_or(&empty);
-                let matched: Vec<String> =
-                    unique_terms.iter().filter(|t| own.contains(**t) || body_terms.contains(**t)).map(|t| (*t).clone()).collect();
-                let coverage = if unique_terms.is_empty() { 0.0 } else { matched.len() as f32 / unique_terms.len() as f32 };
+                let matched: Vec<String> = unique_terms
+                    .iter()
+                    .filter(|t| own.contains(**t) || body_terms.contains(**t))
+                    .map(|t| (*t).clone())
+                    .collect();
+                let coverage =
+                    if unique_terms.is_empty() { 0.0 } else { matched.len() as f32 / unique_terms.len() as f32 };
                 let best_phrasing = if ord == usize::MAX { self.body_of.get(&item).copied().unwrap_or(0) } else { ord };
                 LexicalHit { item, score: score + 0.25 * body_score, best_phrasing, coverage, matched_terms: matched }
             })
@@ -207,7 +215,6 @@ impl LexicalIndex {
     pub fn is_empty(&self) -> bool {
         self.phrasings.is_empty()
     }
-
 }
 
 fn term_query(field: tantivy::schema::Field, text: &str, boost: f32) -> Box<dyn Query> {

@@ -166,7 +166,9 @@ fn field_of(message: &str) -> Option<String> {
 }
 
 fn is_url(s: &str) -> bool {
-    (s.starts_with("https://") || s.starts_with("http://")) && s.len() > "https://".len() && !s.contains(char::is_whitespace)
+    (s.starts_with("https://") || s.starts_with("http://"))
+        && s.len() > "https://".len()
+        && !s.contains(char::is_whitespace)
 }
 
 impl KnowledgeBase {
@@ -277,7 +279,12 @@ impl KnowledgeBase {
             }
             if let Some(online) = &s.online {
                 if !app_names.contains(online.system.as_str()) && !self.systems.contains_key(&online.system) {
-                    c.push(&sf, id, Some("online.system"), format!("'{}' is neither an app nor listed in {}", online.system, files::SYSTEMS));
+                    c.push(
+                        &sf,
+                        id,
+                        Some("online.system"),
+                        format!("'{}' is neither an app nor listed in {}", online.system, files::SYSTEMS),
+                    );
                 }
             }
         }
@@ -312,7 +319,12 @@ impl KnowledgeBase {
         let lf = dir.join(files::LEXICON);
         for (i, group) in self.lexicon.synonyms.iter().enumerate() {
             if group.len() < 2 {
-                c.push(&lf, Some(&format!("synonyms #{}", i + 1)), Some("synonyms"), "a synonym group needs two or more terms");
+                c.push(
+                    &lf,
+                    Some(&format!("synonyms #{}", i + 1)),
+                    Some("synonyms"),
+                    "a synonym group needs two or more terms",
+                );
             }
         }
         let tf = dir.join(files::SMALLTALK);
@@ -324,7 +336,12 @@ impl KnowledgeBase {
         }
         for st in &self.texts.smalltalk {
             if st.replies.is_empty() {
-                c.push(&tf, Some(&format!("{:?}", st.intent).to_lowercase()), Some("replies"), "needs at least one reply");
+                c.push(
+                    &tf,
+                    Some(&format!("{:?}", st.intent).to_lowercase()),
+                    Some("replies"),
+                    "needs at least one reply",
+                );
             }
         }
     }

@@ -228,7 +228,13 @@ impl Retriever {
     }
 
     /// The decision features of a search (see [`crate::decide::FEATURES`]).
-    pub fn features_of(&self, result: &SearchResult, text: &str, audience: Option<Audience>, excluded: Option<usize>) -> Vec<f32> {
+    pub fn features_of(
+        &self,
+        result: &SearchResult,
+        text: &str,
+        audience: Option<Audience>,
+        excluded: Option<usize>,
+    ) -> Vec<f32> {
         let input = FeatureInput {
             kb: &self.kb,
             lexical: &self.lexical,
@@ -352,7 +358,11 @@ fn empty_candidate(item: ItemRef) -> Candidate {
 pub fn latin_share(text: &str) -> f32 {
     let total = text.chars().filter(|c| !c.is_whitespace()).count();
     let latin = text.chars().filter(|c| c.is_ascii_alphabetic()).count();
-    if total == 0 { 0.0 } else { latin as f32 / total as f32 }
+    if total == 0 {
+        0.0
+    } else {
+        latin as f32 / total as f32
+    }
 }
 
 /// The confidence decision. e5's cosines sit in a narrow band, so a question counts as in the domain by its

@@ -2,9 +2,9 @@
 //! vectors missing from the cache are embedded with progress in the log; in background mode (the server's) the
 //! retriever is built lexical-only meanwhile and the `on_vectors_ready` hooks run once the vectors are cached.
 
+use crate::decide::DecisionModel;
 use crate::embed::cache::{count_missing, embed_passages_with_progress, VectorCache};
 use crate::embed::queue::{QueryEmbedder, QueryEmbedderConfig};
-use crate::decide::DecisionModel;
 use crate::embed::{load_backend, Backend, EmbedError, Embedder};
 use crate::load::KnowledgeBase;
 use crate::retrieve::{QueryVectors, RetrieveError, Retriever, Tuning};
@@ -42,7 +42,11 @@ impl Semantic {
     }
 
     /// Wraps any embedder (tests use the hashing one).
-    pub fn from_embedder(embedder: Arc<dyn Embedder>, config: QueryEmbedderConfig, timeout: Duration) -> Result<Semantic, EmbedError> {
+    pub fn from_embedder(
+        embedder: Arc<dyn Embedder>,
+        config: QueryEmbedderConfig,
+        timeout: Duration,
+    ) -> Result<Semantic, EmbedError> {
         let queries = Arc::new(QueryEmbedder::new(Arc::clone(&embedder), config)?);
         Ok(Semantic { embedder, queries, timeout, warmup: Arc::default() })
     }
@@ -119,7 +123,8 @@ pub fn build_retriever(
         prune_and_save(&mut guard, texts);
         Ok(vectors)
     };
-    let queries: Arc<dyn QueryVectors> = Arc::new(QueuedQueries { queue: Arc::clone(&sem.queries), timeout: sem.timeout });
+    let queries: Arc<dyn QueryVectors> =
+        Arc::new(QueuedQueries { queue: Arc::clone(&sem.queries), timeout: sem.timeout });
     let mut retriever = match Retriever::build(Arc::clone(&kb), Some((queries, &embed)), tuning) {
         Err(RetrieveError::Embed(EmbedError::Deferred)) if deferred.get() => {
             tracing::info!("answering with lexical retrieval until the passage vectors are ready");
@@ -140,7 +145,12 @@ pub fn build_retriever(
 fn embed_logged(embedder: &dyn Embedder, cache: &mut VectorCache, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
     let missing = count_missing(cache, texts);
     if missing > 0 {
-        tracing::info!(missing, passages = texts.len(), model = embedder.model_id(), "embedding passages not in the vector cache");
+        tracing::info!(
+            missing,
+            passages = texts.len(),
+            model = embedder.model_id(),
+            "embedding passages not in the vector cache"
+        );
     }
     let started = Instant::now();
     let mut next_percent = 10;
@@ -153,7 +163,11 @@ fn embed_logged(embedder: &dyn Embedder, cache: &mut VectorCache, texts: &[&str]
         }
     })?;
     if missing > 0 {
-        tracing::info!(missing, elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "passage vectors ready");
+        tracing::info!(
+            missing,
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "passage vectors ready"
+        );
     }
     Ok(vectors)
 }
@@ -221,7 +235,11 @@ mod tests {
         let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
         let kb = Arc::new(KnowledgeBase::load(&data).map_err(|e| format!("{e:?}"))?);
         let cache = tempfile::tempdir()?;
-        let semantic = Semantic::from_embedder(Arc::new(HashEmbedder::default()), QueryEmbedderConfig::default(), Duration::from_secs(5))?;
+        let semantic = Semantic::from_embedder(
+            Arc::new(HashEmbedder::default()),
+            QueryEmbedderConfig::default(),
+            Duration::from_secs(5),
+        )?;
         semantic.set_background_embedding(true);
 
         let first = build_retriever(Arc::clone(&kb), Some(&semantic), cache.path(), Tuning::default())?;

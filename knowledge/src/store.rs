@@ -27,15 +27,9 @@ pub struct KnowledgeSet {
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error("cannot write {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("cannot serialize {file} as TOML: {source}")]
-    Toml {
-        file: &'static str,
-        source: toml::ser::Error,
-    },
+    Toml { file: &'static str, source: toml::ser::Error },
 }
 
 #[derive(Serialize)]
@@ -93,46 +87,18 @@ impl KnowledgeSet {
     /// Writes the set as a data directory that [`KnowledgeBase::load`] accepts (creating `dir` when missing).
     pub fn write_dir(&self, dir: &Path) -> Result<(), WriteError> {
         let qdir = dir.join(files::QUESTIONS_DIR);
-        std::fs::create_dir_all(&qdir).map_err(|source| WriteError::Io {
-            path: qdir.clone(),
-            source,
-        })?;
-        write_toml(
-            dir,
-            files::SERVICES,
-            &Services {
-                service: &self.services,
-            },
-        )?;
+        std::fs::create_dir_all(&qdir).map_err(|source| WriteError::Io { path: qdir.clone(), source })?;
+        write_toml(dir, files::SERVICES, &Services { service: &self.services })?;
         write_toml(dir, files::APPS, &Apps { app: &self.apps })?;
         write_toml(dir, files::FAQS, &Faqs { faq: &self.faqs })?;
-        write_toml(
-            dir,
-            files::DEPARTMENTS,
-            &Departments {
-                department: &self.departments,
-            },
-        )?;
+        write_toml(dir, files::DEPARTMENTS, &Departments { department: &self.departments })?;
         write_toml(dir, files::NEWS, &NewsList { news: &self.news })?;
         write_toml(dir, files::LEXICON, &self.lexicon)?;
         write_toml(dir, files::SMALLTALK, &self.texts)?;
-        write_toml(
-            dir,
-            files::SYSTEMS,
-            &Systems {
-                systems: &self.systems,
-            },
-        )?;
-        let questions: BTreeMap<&str, &Vec<String>> = self
-            .questions
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| (k.as_str(), v))
-            .collect();
-        let text = toml::to_string(&questions).map_err(|source| WriteError::Toml {
-            file: "questions",
-            source,
-        })?;
+        write_toml(dir, files::SYSTEMS, &Systems { systems: &self.systems })?;
+        let questions: BTreeMap<&str, &Vec<String>> =
+            self.questions.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.as_str(), v)).collect();
+        let text = toml::to_string(&questions).map_err(|source| WriteError::Toml { file: "questions", source })?;
         let path = qdir.join(QUESTIONS_FILE);
         std::fs::write(&path, text).map_err(|source| WriteError::Io { path, source })
     }
@@ -143,12 +109,9 @@ impl KnowledgeSet {
         let dir = scratch_dir();
         let result = match self.write_dir(&dir) {
             Ok(()) => KnowledgeBase::load(&dir),
-            Err(e) => Err(LoadErrors(vec![DataError {
-                file: dir.clone(),
-                item: None,
-                field: None,
-                message: e.to_string(),
-            }])),
+            Err(e) => {
+                Err(LoadErrors(vec![DataError { file: dir.clone(), item: None, field: None, message: e.to_string() }]))
+            }
         };
         if let Err(e) = std::fs::remove_dir_all(&dir) {
             tracing::warn!(dir = %dir.display(), error = %e, "could not remove a scratch knowledge folder");
@@ -167,13 +130,8 @@ fn write_toml<T: Serialize>(dir: &Path, file: &'static str, value: &T) -> Result
 fn scratch_dir() -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    std::env::temp_dir().join(format!(
-        "ehall-knowledge-{}-{nanos}-{n}",
-        std::process::id()
-    ))
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    std::env::temp_dir().join(format!("ehall-knowledge-{}-{nanos}-{n}", std::process::id()))
 }
 
 #[cfg(test)]
@@ -181,9 +139,7 @@ mod tests {
     use super::*;
 
     fn data_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join("data")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("data")
     }
 
     #[test]
@@ -204,12 +160,6 @@ mod tests {
         let mut set = KnowledgeSet::from_knowledge(&kb);
         set.services[0].department = "没有这个部门".into();
         let errors = set.build().expect_err("an unknown department is refused");
-        assert!(
-            errors
-                .0
-                .iter()
-                .any(|e| e.field.as_deref() == Some("department")),
-            "{errors}"
-        );
+        assert!(errors.0.iter().any(|e| e.field.as_deref() == Some("department")), "{errors}");
     }
 }

@@ -6,11 +6,7 @@ use proptest::prelude::*;
 
 /// Every character of the traditional → simplified table (both sides), so that generated text hits it often.
 fn t2s_chars() -> Vec<char> {
-    include_str!("../assets/t2s.txt")
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .flat_map(|l| l.chars().take(2))
-        .collect()
+    include_str!("../assets/t2s.txt").lines().filter(|l| !l.starts_with('#')).flat_map(|l| l.chars().take(2)).collect()
 }
 
 /// A character the way user text mixes them: ASCII, full-width forms, CJK, traditional characters, emoji and

@@ -10,8 +10,8 @@ use knowledge::setup::{build_retriever, Semantic};
 use knowledge::{KnowledgeBase, LoadErrors, Tuning};
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 

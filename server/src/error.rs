@@ -96,7 +96,11 @@ impl ApiError {
 
     /// The websocket `error` frame; `in_reply_to` names the client frame when the error itself does not.
     pub fn to_frame(&self, in_reply_to: Option<String>) -> ServerFrame {
-        ServerFrame::Error { code: self.code(), message: self.public_message(), in_reply_to: self.in_reply_to().or(in_reply_to) }
+        ServerFrame::Error {
+            code: self.code(),
+            message: self.public_message(),
+            in_reply_to: self.in_reply_to().or(in_reply_to),
+        }
     }
 }
 

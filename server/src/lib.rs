@@ -13,8 +13,8 @@
 
 pub mod admin;
 pub mod app;
-pub mod campus;
 pub mod auth;
+pub mod campus;
 pub mod channels;
 pub mod cli;
 pub mod commands;

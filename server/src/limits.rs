@@ -140,7 +140,8 @@ impl<K: std::hash::Hash + Eq + Clone> KeyedBudget<K> {
     pub fn new(burst: u32, per_second: f64) -> KeyedBudget<K> {
         let Some(burst) = NonZeroU32::new(burst) else { return KeyedBudget { limiter: None } };
         // A rate of 0 (or less) refills once a day: the burst is all there is.
-        let period = if per_second > 0.0 { Duration::from_secs_f64(1.0 / per_second) } else { Duration::from_secs(86_400) };
+        let period =
+            if per_second > 0.0 { Duration::from_secs_f64(1.0 / per_second) } else { Duration::from_secs(86_400) };
         let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(burst);

@@ -17,9 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// Upper bounds of the latency histogram, in seconds.
-const LATENCY_BUCKETS: [f64; 12] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
+const LATENCY_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 #[derive(Default)]
 struct Histogram {
@@ -92,62 +90,37 @@ pub fn count_reload() {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// The exposition text; `open_websockets` is sampled by the caller.
 pub fn render(open_websockets: usize) -> String {
     let r = registry();
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP ehall_questions_total Questions and actions answered, by channel and reply mode."
-    );
+    let _ = writeln!(out, "# HELP ehall_questions_total Questions and actions answered, by channel and reply mode.");
     let _ = writeln!(out, "# TYPE ehall_questions_total counter");
     if let Ok(q) = r.questions.lock() {
         for ((channel, mode), n) in q.iter() {
-            let _ = writeln!(
-                out,
-                "ehall_questions_total{{channel=\"{}\",mode=\"{}\"}} {n}",
-                escape(channel),
-                escape(mode)
-            );
+            let _ =
+                writeln!(out, "ehall_questions_total{{channel=\"{}\",mode=\"{}\"}} {n}", escape(channel), escape(mode));
         }
     }
-    let _ = writeln!(
-        out,
-        "# HELP ehall_turn_latency_seconds Time to answer one turn, queueing included."
-    );
+    let _ = writeln!(out, "# HELP ehall_turn_latency_seconds Time to answer one turn, queueing included.");
     let _ = writeln!(out, "# TYPE ehall_turn_latency_seconds histogram");
     if let Ok(h) = r.latency.lock() {
         let mut cumulative = 0;
         for (bound, n) in LATENCY_BUCKETS.iter().zip(h.buckets.iter()) {
             cumulative += n;
-            let _ = writeln!(
-                out,
-                "ehall_turn_latency_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
-            );
+            let _ = writeln!(out, "ehall_turn_latency_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
         }
-        let _ = writeln!(
-            out,
-            "ehall_turn_latency_seconds_bucket{{le=\"+Inf\"}} {}",
-            h.count
-        );
+        let _ = writeln!(out, "ehall_turn_latency_seconds_bucket{{le=\"+Inf\"}} {}", h.count);
         let _ = writeln!(out, "ehall_turn_latency_seconds_sum {}", h.sum_seconds);
         let _ = writeln!(out, "ehall_turn_latency_seconds_count {}", h.count);
     }
-    let _ = writeln!(
-        out,
-        "# HELP ehall_websocket_connections Websocket connections open now."
-    );
+    let _ = writeln!(out, "# HELP ehall_websocket_connections Websocket connections open now.");
     let _ = writeln!(out, "# TYPE ehall_websocket_connections gauge");
     let _ = writeln!(out, "ehall_websocket_connections {open_websockets}");
-    let _ = writeln!(
-        out,
-        "# HELP ehall_errors_total Errors answered to clients, by code."
-    );
+    let _ = writeln!(out, "# HELP ehall_errors_total Errors answered to clients, by code.");
     let _ = writeln!(out, "# TYPE ehall_errors_total counter");
     if let Ok(e) = r.errors.lock() {
         for (code, n) in e.iter() {
@@ -171,16 +144,9 @@ pub fn render(open_websockets: usize) -> String {
             let _ = writeln!(out, "ehall_refused_connections_total{{reason=\"{reason}\"}} {n}");
         }
     }
-    let _ = writeln!(
-        out,
-        "# HELP ehall_knowledge_reloads_total Knowledge changes put live without a restart."
-    );
+    let _ = writeln!(out, "# HELP ehall_knowledge_reloads_total Knowledge changes put live without a restart.");
     let _ = writeln!(out, "# TYPE ehall_knowledge_reloads_total counter");
-    let _ = writeln!(
-        out,
-        "ehall_knowledge_reloads_total {}",
-        r.reloads.load(Ordering::Relaxed)
-    );
+    let _ = writeln!(out, "ehall_knowledge_reloads_total {}", r.reloads.load(Ordering::Relaxed));
     out
 }
 
@@ -189,17 +155,8 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let open = state
-        .limits
-        .max_connections
-        .saturating_sub(state.connection_permits.available_permits());
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        render(open),
-    )
+    let open = state.limits.max_connections.saturating_sub(state.connection_permits.available_permits());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render(open))
 }
 
 #[cfg(test)]

@@ -37,14 +37,7 @@ const fn route(
     summary: &'static str,
     tag: &'static str,
 ) -> RouteDoc {
-    RouteDoc {
-        method,
-        path,
-        access,
-        summary,
-        tag,
-        only_when: None,
-    }
+    RouteDoc { method, path, access, summary, tag, only_when: None }
 }
 
 const fn configured(
@@ -54,14 +47,7 @@ const fn configured(
     tag: &'static str,
     only_when: &'static str,
 ) -> RouteDoc {
-    RouteDoc {
-        method,
-        path,
-        access: Access::Public,
-        summary,
-        tag,
-        only_when: Some(only_when),
-    }
+    RouteDoc { method, path, access: Access::Public, summary, tag, only_when: Some(only_when) }
 }
 
 use Access::{Admin, Public, User};
@@ -423,15 +409,14 @@ fn parameters(path: &str) -> Vec<Value> {
 
 /// Query parameters of the routes that take some, beyond the path's.
 fn query_parameters(method: &str, path: &str) -> Vec<Value> {
-    let query = |name: &str, schema: Value, description: &str| {
-        json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
-    };
+    let query = |name: &str, schema: Value, description: &str| json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema});
     match (method, path) {
         ("get", "/api/v1/admin/stale" | "/api/v1/admin/unanswered" | "/api/v1/admin/analytics") => {
             vec![query("days", json!({"type": "integer"}), "Look-back window in days (clamped to 1–3650)")]
         }
         ("get" | "post", "/api/v1/admin/export" | "/api/v1/admin/import") => {
-            let mut params = vec![json!({"name": "kind", "in": "query", "required": true, "description": "Which records",
+            let mut params =
+                vec![json!({"name": "kind", "in": "query", "required": true, "description": "Which records",
                 "schema": {"type": "string", "enum": ["service", "app", "faq", "department", "news"]}})];
             if method == "post" {
                 params.push(query("apply", json!({"type": "boolean"}), "Apply the import (otherwise a preview only)"));
@@ -439,7 +424,9 @@ fn query_parameters(method: &str, path: &str) -> Vec<Value> {
             params
         }
         ("get", "/api/v1/admin/explain") => {
-            vec![json!({"name": "text", "in": "query", "required": true, "description": "The question to explain", "schema": {"type": "string", "minLength": 1, "pattern": "\\S"}})]
+            vec![
+                json!({"name": "text", "in": "query", "required": true, "description": "The question to explain", "schema": {"type": "string", "minLength": 1, "pattern": "\\S"}}),
+            ]
         }
         _ => Vec::new(),
     }
@@ -468,10 +455,16 @@ fn request_body(method: &str, path: &str) -> Option<Value> {
         ("post", "/api/v1/admin/unanswered/faq") => json_body(schema_ref("NewFaqRequest")),
         ("post", "/api/v1/admin/unanswered/dismiss") => json_body(schema_ref("DismissRequest")),
         ("post", "/api/v1/admin/feedback/{id}") => json_body(schema_ref("FeedbackUpdate")),
-        ("post", "/api/v1/admin/import") => json!({"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}}),
-        ("post", "/cas/login") => json!({"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {
-            "type": "object", "properties": {"username": {"type": "string"}, "password": {"type": "string"}, "service": {"type": "string"}}}}}}),
-        ("post", "/channels/wecom/callback") => json!({"required": true, "content": {"text/xml": {"schema": {"type": "string"}}}}),
+        ("post", "/api/v1/admin/import") => {
+            json!({"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}})
+        }
+        ("post", "/cas/login") => {
+            json!({"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {
+            "type": "object", "properties": {"username": {"type": "string"}, "password": {"type": "string"}, "service": {"type": "string"}}}}}})
+        }
+        ("post", "/channels/wecom/callback") => {
+            json!({"required": true, "content": {"text/xml": {"schema": {"type": "string"}}}})
+        }
         ("post", "/channels/wecom-bot/callback" | "/channels/cpdaily/webhook") => {
             json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}})
         }
@@ -489,7 +482,9 @@ fn operation(r: &RouteDoc) -> Value {
     // Every route sits behind the per-address request budget (`limits.rs`).
     responses["429"] = error_response("Over the per-address request (or question) budget: `rate_limited`");
     match r.path {
-        "/" | "/admin" | "/auth/done" | "/auth/logged-out" => responses["200"] = typed_response("The page", "text/html"),
+        "/" | "/admin" | "/auth/done" | "/auth/logged-out" => {
+            responses["200"] = typed_response("The page", "text/html")
+        }
         "/widget.js" | "/admin.js" => responses["200"] = typed_response("The script", "application/javascript"),
         "/healthz" | "/metrics" => responses["200"] = typed_response("OK", "text/plain"),
         "/readyz" => responses["503"] = json!({"description": "The database does not answer"}),
@@ -548,8 +543,10 @@ fn operation(r: &RouteDoc) -> Value {
             responses["401"] = error_response("No valid token");
             responses["403"] = error_response("Not an admin");
             responses["404"] = error_response("No such record, question or feedback");
-            responses["503"] = error_response("The engine is busy (searches run inside the turn permits): `overloaded`");
-            responses["409"] = error_response("Conflicts with the stored records (exists already, or still referenced)");
+            responses["503"] =
+                error_response("The engine is busy (searches run inside the turn permits): `overloaded`");
+            responses["409"] =
+                error_response("Conflicts with the stored records (exists already, or still referenced)");
             responses["422"] = error_response("Validation failed; `field` and `problems` name the fields");
             if matches!(r.method, "post" | "put") {
                 responses["413"] = error_response("Body too large: `body_too_large`");
@@ -639,18 +636,15 @@ mod tests {
     fn every_route_is_in_the_document_once() {
         let doc = document();
         for r in ROUTES {
-            assert!(
-                doc["paths"][r.path][r.method].is_object(),
-                "{} {}",
-                r.method,
-                r.path
-            );
+            assert!(doc["paths"][r.path][r.method].is_object(), "{} {}", r.method, r.path);
         }
         let popular = &doc["paths"]["/api/v1/popular"]["get"];
         assert!(popular.get("parameters").is_none(), "the audience is the asker's own, not a parameter");
         assert_eq!(popular["security"], json!([{}, {"bearer": []}]));
         // Every route that reads a body documents it, and every operation its refusals.
-        for (method, path) in [("post", "/api/v1/chat"), ("post", "/api/v1/admin/unanswered/attach"), ("post", "/cas/login")] {
+        for (method, path) in
+            [("post", "/api/v1/chat"), ("post", "/api/v1/admin/unanswered/attach"), ("post", "/cas/login")]
+        {
             assert!(doc["paths"][path][method]["requestBody"].is_object(), "{method} {path}");
         }
         for r in ROUTES {
@@ -658,12 +652,7 @@ mod tests {
         }
         let mut seen = std::collections::HashSet::new();
         for r in ROUTES {
-            assert!(
-                seen.insert((r.method, r.path)),
-                "duplicate {} {}",
-                r.method,
-                r.path
-            );
+            assert!(seen.insert((r.method, r.path)), "duplicate {} {}", r.method, r.path);
         }
     }
 }

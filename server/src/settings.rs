@@ -80,7 +80,12 @@ pub struct Retention {
 
 impl Default for Retention {
     fn default() -> Self {
-        Retention { question_log_days: 180, idle_guest_session_days: 180, empty_session_days: 1, sweep_interval_secs: 3600 }
+        Retention {
+            question_log_days: 180,
+            idle_guest_session_days: 180,
+            empty_session_days: 1,
+            sweep_interval_secs: 3600,
+        }
     }
 }
 
@@ -246,7 +251,8 @@ pub enum SettingsError {
 
 impl FileSettings {
     pub fn read(path: &Path) -> Result<FileSettings, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.to_owned(), source })?;
         FileSettings::parse(&text).map_err(|message| SettingsError::Parse { path: path.to_owned(), message })
     }
 
@@ -348,10 +354,9 @@ mod tests {
 
     #[test]
     fn file_overrides_defaults_and_overrides_win_over_the_file() {
-        let file = FileSettings::parse(
-            "addr = \"0.0.0.0:9000\"\ndata_dir = \"kb\"\n[limits]\nturn_timeout_ms = 1500\n",
-        )
-        .unwrap();
+        let file =
+            FileSettings::parse("addr = \"0.0.0.0:9000\"\ndata_dir = \"kb\"\n[limits]\nturn_timeout_ms = 1500\n")
+                .unwrap();
         let overrides = Overrides { data_dir: Some("other".into()), ..Overrides::default() };
         let s = Settings::layer(file, overrides).unwrap();
         assert_eq!(s.addr, "0.0.0.0:9000".parse().unwrap());

@@ -49,10 +49,7 @@ async fn call(
     let resp = req.send().await.expect("the request is sent");
     let status = resp.status().as_u16();
     let text = resp.text().await.expect("a body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 async fn admin_get(app: &TestApp, path: &str) -> Value {
@@ -79,9 +76,7 @@ async fn an_edited_phone_is_answered_at_once_while_another_client_keeps_chatting
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) || n < 3 {
                 n += 1;
-                let frame = client
-                    .send_text(&format!("c{n}"), "校园卡丢了怎么补办")
-                    .await;
+                let frame = client.send_text(&format!("c{n}"), "校园卡丢了怎么补办").await;
                 assert_eq!(frame["type"], "reply", "{frame}");
                 answered.fetch_add(1, Ordering::Relaxed);
                 // Under the websocket's rate limit (30 frames per 10 s).
@@ -105,15 +100,10 @@ async fn an_edited_phone_is_answered_at_once_while_another_client_keeps_chatting
     assert_eq!(saved["live"], true);
 
     let after = chat(app.addr, None, question).await;
-    assert!(
-        after.to_string().contains("22229999"),
-        "the next answer shows the new phone: {after}"
-    );
+    assert!(after.to_string().contains("22229999"), "the next answer shows the new phone: {after}");
 
     stop.store(true, Ordering::Relaxed);
-    background
-        .await
-        .expect("the concurrent client got every answer");
+    background.await.expect("the concurrent client got every answer");
     assert!(answered.load(Ordering::Relaxed) >= 3);
 
     let audit = admin_get(&app, "/api/v1/admin/audit?item=s1-it-network-repair").await;
@@ -122,9 +112,7 @@ async fn an_edited_phone_is_answered_at_once_while_another_client_keeps_chatting
     assert_eq!(entry["action"], "edit");
     assert_eq!(entry["before"]["body"]["contact"]["phone"], "26669577");
     assert_eq!(entry["after"]["body"]["contact"]["phone"], "22229999");
-    assert!(entry["created_at"]
-        .as_str()
-        .is_some_and(|t| t.ends_with('Z')));
+    assert!(entry["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
 
     // The database is the source of truth: a restart on the same database keeps the edit.
     let db = app.stop().await;
@@ -136,43 +124,16 @@ async fn an_edited_phone_is_answered_at_once_while_another_client_keeps_chatting
 #[tokio::test]
 async fn guests_get_401_and_non_admins_403() {
     let app = admin_app().await;
-    let (status, body) = call(
-        &app,
-        reqwest::Method::GET,
-        "/api/v1/admin/items",
-        None,
-        None,
-    )
-    .await;
+    let (status, body) = call(&app, reqwest::Method::GET, "/api/v1/admin/items", None, None).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], "unauthorized");
-    let (status, _) = call(
-        &app,
-        reqwest::Method::GET,
-        "/api/v1/admin/items",
-        Some("not-a-known-token"),
-        None,
-    )
-    .await;
+    let (status, _) = call(&app, reqwest::Method::GET, "/api/v1/admin/items", Some("not-a-known-token"), None).await;
     assert_eq!(status, 401);
-    let (status, body) = call(
-        &app,
-        reqwest::Method::GET,
-        "/api/v1/admin/items",
-        Some(STUDENT_TOKEN),
-        None,
-    )
-    .await;
+    let (status, body) = call(&app, reqwest::Method::GET, "/api/v1/admin/items", Some(STUDENT_TOKEN), None).await;
     assert_eq!(status, 403, "{body}");
     let put = json!({"body": {"id": "x"}});
-    let (status, _) = call(
-        &app,
-        reqwest::Method::PUT,
-        "/api/v1/admin/items/faq/x",
-        Some(STUDENT_TOKEN),
-        Some(put),
-    )
-    .await;
+    let (status, _) =
+        call(&app, reqwest::Method::PUT, "/api/v1/admin/items/faq/x", Some(STUDENT_TOKEN), Some(put)).await;
     assert_eq!(status, 403);
     let me = admin_get(&app, "/api/v1/admin/me").await;
     assert_eq!(me["id"], "A0001");
@@ -185,41 +146,21 @@ async fn validation_errors_name_the_field_and_change_nothing() {
     let mut body = record["body"].clone();
     body["department"] = json!("没有这个部门");
     let path = "/api/v1/admin/items/service/s1-it-network-repair";
-    let (status, err) = call(
-        &app,
-        reqwest::Method::PUT,
-        path,
-        Some(ADMIN_TOKEN),
-        Some(json!({ "body": body })),
-    )
-    .await;
+    let (status, err) = call(&app, reqwest::Method::PUT, path, Some(ADMIN_TOKEN), Some(json!({ "body": body }))).await;
     assert_eq!(status, 422, "{err}");
     assert_eq!(err["error"]["field"], "department", "{err}");
 
     let mut missing = record["body"].clone();
-    missing
-        .as_object_mut()
-        .expect("an object")
-        .remove("summary");
-    let (status, err) = call(
-        &app,
-        reqwest::Method::PUT,
-        path,
-        Some(ADMIN_TOKEN),
-        Some(json!({ "body": missing })),
-    )
-    .await;
+    missing.as_object_mut().expect("an object").remove("summary");
+    let (status, err) =
+        call(&app, reqwest::Method::PUT, path, Some(ADMIN_TOKEN), Some(json!({ "body": missing }))).await;
     assert_eq!(status, 422, "{err}");
     assert_eq!(err["error"]["field"], "summary", "{err}");
 
     let unchanged = admin_get(&app, path).await;
     assert_eq!(unchanged["body"], record["body"]);
     let audit = admin_get(&app, "/api/v1/admin/audit").await;
-    assert_eq!(
-        audit["entries"].as_array().map(Vec::len),
-        Some(0),
-        "{audit}"
-    );
+    assert_eq!(audit["entries"].as_array().map(Vec::len), Some(0), "{audit}");
 }
 
 #[tokio::test]
@@ -241,14 +182,9 @@ async fn faqs_are_created_found_and_retired() {
     let found = admin_get(&app, "/api/v1/admin/items?kind=faq&q=储物柜").await;
     assert_eq!(found["total"], 1, "{found}");
 
-    let (status, _) = call(
-        &app,
-        reqwest::Method::DELETE,
-        "/api/v1/admin/items/faq/f-admin-test-locker",
-        Some(ADMIN_TOKEN),
-        None,
-    )
-    .await;
+    let (status, _) =
+        call(&app, reqwest::Method::DELETE, "/api/v1/admin/items/faq/f-admin-test-locker", Some(ADMIN_TOKEN), None)
+            .await;
     assert_eq!(status, 200);
     let gone = chat(app.addr, None, "图书馆储物柜钥匙丢了怎么办").await;
     assert!(!gone.to_string().contains("服务台登记"), "{gone}");
@@ -259,19 +195,13 @@ async fn an_unanswered_question_is_grouped_then_attached_and_then_answered() {
     let app = admin_app().await;
     let odd = "蓝鲸打卡积分怎么兑换";
     let first = chat(app.addr, None, odd).await;
-    assert_ne!(
-        first["reply"]["mode"], "answer",
-        "the question starts unanswered: {first}"
-    );
+    assert_ne!(first["reply"]["mode"], "answer", "the question starts unanswered: {first}");
     chat(app.addr, None, "蓝鲸打卡积分怎么兑换？").await;
 
     let review = admin_get(&app, "/api/v1/admin/unanswered").await;
     let group = review["groups"]
         .as_array()
-        .and_then(|g| {
-            g.iter()
-                .find(|g| g["text"].as_str().is_some_and(|t| t.contains("蓝鲸打卡")))
-        })
+        .and_then(|g| g.iter().find(|g| g["text"].as_str().is_some_and(|t| t.contains("蓝鲸打卡"))))
         .cloned()
         .unwrap_or_else(|| panic!("the question is listed for review: {review}"));
     assert_eq!(group["count"], 2, "{group}");
@@ -290,10 +220,7 @@ async fn an_unanswered_question_is_grouped_then_attached_and_then_answered() {
     assert!(now.to_string().contains("体育部公众号"), "{now}");
 
     let review = admin_get(&app, "/api/v1/admin/unanswered").await;
-    assert!(
-        !review.to_string().contains("蓝鲸打卡"),
-        "resolved questions leave the list: {review}"
-    );
+    assert!(!review.to_string().contains("蓝鲸打卡"), "resolved questions leave the list: {review}");
 }
 
 #[tokio::test]
@@ -313,12 +240,7 @@ async fn a_reviewed_question_attached_to_an_item_is_answered_by_it() {
     let now = chat(app.addr, None, odd).await;
     assert_eq!(now["reply"]["mode"], "answer", "{now}");
     let item = admin_get(&app, "/api/v1/admin/items/service/s1-it-uid-password").await;
-    assert!(
-        item["questions"]
-            .as_array()
-            .is_some_and(|q| q.iter().any(|x| x == odd)),
-        "{item}"
-    );
+    assert!(item["questions"].as_array().is_some_and(|q| q.iter().any(|x| x == odd)), "{item}");
 }
 
 #[tokio::test]
@@ -328,62 +250,33 @@ async fn explain_analytics_stale_and_popular() {
     chat(app.addr, None, "今天天气怎么样").await;
 
     let questions = admin_get(&app, "/api/v1/admin/questions?limit=10").await;
-    let id = questions["questions"][0]["id"]
-        .as_str()
-        .expect("a logged question")
-        .to_owned();
+    let id = questions["questions"][0]["id"].as_str().expect("a logged question").to_owned();
     let why = admin_get(&app, &format!("/api/v1/admin/questions/{id}/explain")).await;
     assert!(why["decision"].is_string(), "{why}");
     assert!(why["terms"].is_array());
-    let direct = admin_get(
-        &app,
-        "/api/v1/admin/explain?text=%E6%A0%A1%E5%9B%AD%E5%8D%A1%E4%B8%A2%E4%BA%86",
-    )
-    .await;
+    let direct = admin_get(&app, "/api/v1/admin/explain?text=%E6%A0%A1%E5%9B%AD%E5%8D%A1%E4%B8%A2%E4%BA%86").await;
     let top = &direct["candidates"][0];
-    assert!(
-        top["fused"].is_number() && top["lexical_rank"].is_number(),
-        "{direct}"
-    );
+    assert!(top["fused"].is_number() && top["lexical_rank"].is_number(), "{direct}");
 
     let stats = admin_get(&app, "/api/v1/admin/analytics?days=7").await;
     assert_eq!(stats["total"], 2, "{stats}");
-    assert!(
-        stats["per_day"][0]["channels"]["http"].as_u64() == Some(2),
-        "{stats}"
-    );
+    assert!(stats["per_day"][0]["channels"]["http"].as_u64() == Some(2), "{stats}");
     assert!(stats["latency_ms"]["median"].is_number());
     assert!(stats["never_asked"]["total"].as_u64().unwrap_or(0) > 10);
 
     let fresh = admin_get(&app, "/api/v1/admin/stale").await;
-    assert_eq!(
-        fresh["total"], 0,
-        "everything was reviewed at seeding: {fresh}"
-    );
+    assert_eq!(fresh["total"], 0, "everything was reviewed at seeding: {fresh}");
     let all = admin_get(&app, "/api/v1/admin/stale?days=-1").await;
     assert!(all["total"].as_u64().unwrap_or(0) > 50, "{}", all["total"]);
-    let (status, own) = call(
-        &app,
-        reqwest::Method::GET,
-        "/api/v1/admin/stale?days=-1",
-        Some(DEPT_ADMIN_TOKEN),
-        None,
-    )
-    .await;
+    let (status, own) =
+        call(&app, reqwest::Method::GET, "/api/v1/admin/stale?days=-1", Some(DEPT_ADMIN_TOKEN), None).await;
     assert_eq!(status, 200);
     let items = own["items"].as_array().expect("items");
-    assert!(
-        !items.is_empty() && items.iter().all(|i| i["owner_department"] == "网信办"),
-        "{own}"
-    );
+    assert!(!items.is_empty() && items.iter().all(|i| i["owner_department"] == "网信办"), "{own}");
 
     let (status, popular) = call(&app, reqwest::Method::GET, "/api/v1/popular", None, None).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        popular["questions"],
-        json!([]),
-        "too little traffic for popular questions: {popular}"
-    );
+    assert_eq!(popular["questions"], json!([]), "too little traffic for popular questions: {popular}");
 }
 
 #[tokio::test]
@@ -402,14 +295,7 @@ async fn metrics_and_every_documented_route() {
         assert!(text.contains(family), "{family} in {text}");
     }
 
-    let (status, doc) = call(
-        &app,
-        reqwest::Method::GET,
-        "/api/v1/openapi.json",
-        None,
-        None,
-    )
-    .await;
+    let (status, doc) = call(&app, reqwest::Method::GET, "/api/v1/openapi.json", None, None).await;
     assert_eq!(status, 200);
     let paths = doc["paths"].as_object().expect("paths");
     assert!(paths.len() >= 20);
@@ -419,24 +305,15 @@ async fn metrics_and_every_documented_route() {
                 continue;
             }
             let concrete = path.replace("{kind}", "faq").replace("{id}", "no-such-id");
-            let m =
-                reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
             if concrete == "/ws" {
                 continue;
             }
-            let resp = reqwest::Client::new()
-                .request(m, app.http_url(&concrete))
-                .send()
-                .await
-                .expect("sent");
+            let resp = reqwest::Client::new().request(m, app.http_url(&concrete)).send().await.expect("sent");
             let not_found = resp.status() == reqwest::StatusCode::NOT_FOUND;
             let routed = resp.status() != reqwest::StatusCode::METHOD_NOT_ALLOWED
                 && (!not_found || concrete.contains("no-such-id"));
-            assert!(
-                routed,
-                "{method} {path} is documented but not routed ({})",
-                resp.status()
-            );
+            assert!(routed, "{method} {path} is documented but not routed ({})", resp.status());
         }
     }
     let (status, _) = call(&app, reqwest::Method::GET, "/healthz", None, None).await;
@@ -468,18 +345,11 @@ async fn export_writes_the_edited_knowledge_as_a_data_folder() {
         .expect("export works")
         .expect("knowledge exported");
     assert!(set.faqs.iter().any(|f| f.answer.contains("网信办会协调")));
-    let kb =
-        knowledge::KnowledgeBase::load(out.path()).expect("the exported folder loads like data/");
-    let faq = kb
-        .by_id("f-service-not-found")
-        .and_then(|r| kb.faq(r))
-        .expect("the FAQ is there");
+    let kb = knowledge::KnowledgeBase::load(out.path()).expect("the exported folder loads like data/");
+    let faq = kb.by_id("f-service-not-found").and_then(|r| kb.faq(r)).expect("the FAQ is there");
     assert!(faq.answer.contains("网信办会协调"));
     let item = kb.by_id("f-service-not-found").expect("by id");
-    assert!(kb
-        .questions
-        .get(&item)
-        .is_some_and(|q| q.iter().any(|x| x == "找不到想办的事项")));
+    assert!(kb.questions.get(&item).is_some_and(|q| q.iter().any(|x| x == "找不到想办的事项")));
 }
 
 /// The title of the first card of a chat response (the item answered).
@@ -528,24 +398,11 @@ async fn feedback_is_listed_answered_and_the_answer_is_kept_as_a_notice_for_its_
     assert_eq!(inbox["items"][0]["id"], "GD20261127001", "{inbox}");
 
     let path = "/api/v1/admin/feedback/GD20261127001";
-    let (status, body) = call(
-        &app,
-        reqwest::Method::POST,
-        path,
-        Some(ADMIN_TOKEN),
-        Some(json!({"status": "processing"})),
-    )
-    .await;
+    let (status, body) =
+        call(&app, reqwest::Method::POST, path, Some(ADMIN_TOKEN), Some(json!({"status": "processing"}))).await;
     assert_eq!(status, 200, "{body}");
     let answer = json!({"status": "answered", "answer": "已派工程师检修宿舍交换机，请明天再试。"});
-    let (status, body) = call(
-        &app,
-        reqwest::Method::POST,
-        path,
-        Some(ADMIN_TOKEN),
-        Some(answer),
-    )
-    .await;
+    let (status, body) = call(&app, reqwest::Method::POST, path, Some(ADMIN_TOKEN), Some(answer)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["notified"], true);
 
@@ -554,16 +411,12 @@ async fn feedback_is_listed_answered_and_the_answer_is_kept_as_a_notice_for_its_
         .await
         .expect("row");
     assert_eq!(row.get::<String, _>("status"), "answered");
-    let notices: i64 =
-        sqlx::query("SELECT COUNT(*) AS n FROM portal_notices WHERE user_id = '2021001234'")
-            .fetch_one(&pool)
-            .await
-            .expect("count")
-            .get("n");
-    assert!(
-        notices >= 1,
-        "the answer waits as a notice for its author, who is not connected"
-    );
+    let notices: i64 = sqlx::query("SELECT COUNT(*) AS n FROM portal_notices WHERE user_id = '2021001234'")
+        .fetch_one(&pool)
+        .await
+        .expect("count")
+        .get("n");
+    assert!(notices >= 1, "the answer waits as a notice for its author, who is not connected");
     let (status, _) = call(
         &app,
         reqwest::Method::POST,
@@ -583,20 +436,10 @@ async fn cas_login(app: &TestApp, user: &str, password: &str) -> String {
         .build()
         .expect("an HTTP client");
     let location = |r: &reqwest::Response| -> String {
-        assert!(
-            r.status().is_redirection(),
-            "a redirect, not {}",
-            r.status()
-        );
+        assert!(r.status().is_redirection(), "a redirect, not {}", r.status());
         r.headers()["location"].to_str().expect("ASCII").to_owned()
     };
-    let to_cas = location(
-        &client
-            .get(app.http_url("/auth/login"))
-            .send()
-            .await
-            .expect("GET /auth/login"),
-    );
+    let to_cas = location(&client.get(app.http_url("/auth/login")).send().await.expect("GET /auth/login"));
     let service = reqwest::Url::parse(&to_cas)
         .expect("a URL")
         .query_pairs()
@@ -605,23 +448,12 @@ async fn cas_login(app: &TestApp, user: &str, password: &str) -> String {
         .expect("a service");
     let submitted = client
         .post(app.http_url("/cas/login"))
-        .form(&[
-            ("username", user),
-            ("password", password),
-            ("service", service.as_str()),
-        ])
+        .form(&[("username", user), ("password", password), ("service", service.as_str())])
         .send()
         .await
         .expect("POST the CAS form");
     let callback = location(&submitted);
-    let page = client
-        .get(&callback)
-        .send()
-        .await
-        .expect("GET the callback")
-        .text()
-        .await
-        .expect("a page");
+    let page = client.get(&callback).send().await.expect("GET the callback").text().await.expect("a page");
     let start = page.find("var token=\"").expect("the page carries a token") + "var token=\"".len();
     let end = start + page[start..].find('"').expect("the token ends");
     page[start..end].to_owned()
@@ -663,15 +495,14 @@ async fn each_audience_is_suggested_what_its_own_askers_ask_most() {
     let (teacher_token, teacher_item) = ask_as(&app, ("T2008001", "demo-teacher"), TEACHER_QUESTION, 4, 3).await;
     let (student_token, student_item) = ask_as(&app, ("2021001234", "demo-student"), STUDENT_QUESTION, 4, 3).await;
     let pool = app.db.pool().await;
-    let audiences: Vec<(String, i64)> = sqlx::query(
-        "SELECT audience, COUNT(*) AS n FROM question_log GROUP BY audience ORDER BY audience",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("the log")
-    .iter()
-    .map(|r| (r.get("audience"), r.get("n")))
-    .collect();
+    let audiences: Vec<(String, i64)> =
+        sqlx::query("SELECT audience, COUNT(*) AS n FROM question_log GROUP BY audience ORDER BY audience")
+            .fetch_all(&pool)
+            .await
+            .expect("the log")
+            .iter()
+            .map(|r| (r.get("audience"), r.get("n")))
+            .collect();
     assert_eq!(audiences, [("student".to_owned(), 12), ("teacher".to_owned(), 12)]);
 
     // `/api/v1/popular` answers for the asker only: the token's audience, a guest without one.
@@ -734,14 +565,7 @@ async fn admins_logged_in_through_cas_see_their_own_departments_stale_items() {
     // A CAS admin with the `adminDepartment` attribute (the demo account A0002).
     let scoped = cas_login(&app, "A0002", "demo-dept-admin").await;
     let me = {
-        let (status, me) = call(
-            &app,
-            reqwest::Method::GET,
-            "/api/v1/admin/me",
-            Some(&scoped),
-            None,
-        )
-        .await;
+        let (status, me) = call(&app, reqwest::Method::GET, "/api/v1/admin/me", Some(&scoped), None).await;
         assert_eq!(status, 200, "{me}");
         me
     };
@@ -763,24 +587,13 @@ async fn admins_logged_in_through_cas_see_their_own_departments_stale_items() {
     // The admin of all departments sees everything.
     let all = cas_login(&app, "A0001", "demo-admin").await;
     let everything = stale_as(&app, &all, "").await;
-    assert!(
-        everything["department"].is_null(),
-        "{}",
-        everything["department"]
-    );
+    assert!(everything["department"].is_null(), "{}", everything["department"]);
     assert!(departments(&everything).len() > 5);
     assert!(everything["total"].as_u64() > own["total"].as_u64());
 
     // A CAS user who is no admin still gets 403.
     let student = cas_login(&app, "2021001234", "demo-student").await;
-    let (status, _) = call(
-        &app,
-        reqwest::Method::GET,
-        "/api/v1/admin/stale",
-        Some(&student),
-        None,
-    )
-    .await;
+    let (status, _) = call(&app, reqwest::Method::GET, "/api/v1/admin/stale", Some(&student), None).await;
     assert_eq!(status, 403);
 }
 
@@ -801,7 +614,8 @@ async fn a_logged_question_opens_its_sessions_whole_dialogue() {
     assert_eq!(texts, ["校园卡丢了怎么补办", "电话多少", "我的手机号是[已隐去：手机号]"], "{conversation}");
     assert_eq!(turns[1]["selected"], true);
     assert!(turns[0]["item_title"].as_str().is_some_and(|t| !t.is_empty()), "{conversation}");
-    let (status, missing) = call(&app, reqwest::Method::GET, "/api/v1/admin/questions/q_nope/conversation", Some(ADMIN_TOKEN), None).await;
+    let (status, missing) =
+        call(&app, reqwest::Method::GET, "/api/v1/admin/questions/q_nope/conversation", Some(ADMIN_TOKEN), None).await;
     assert_eq!(status, 404, "{missing}");
 }
 
@@ -831,7 +645,11 @@ async fn faqs_are_exported_as_csv_previewed_and_imported_and_bad_rows_change_not
     assert_eq!(resp.status(), 200);
     assert!(resp.headers()["content-type"].to_str().unwrap_or_default().starts_with("text/csv"));
     let exported = resp.text().await.expect("CSV");
-    assert!(exported.starts_with('\u{feff}') && exported.contains("id,") && exported.contains("f-service-not-found"), "{}", &exported[..200.min(exported.len())]);
+    assert!(
+        exported.starts_with('\u{feff}') && exported.contains("id,") && exported.contains("f-service-not-found"),
+        "{}",
+        &exported[..200.min(exported.len())]
+    );
 
     // The same file back: nothing to change.
     let (status, preview) = import_csv(&app, "faq", &exported, false).await;
@@ -857,6 +675,7 @@ async fn faqs_are_exported_as_csv_previewed_and_imported_and_bad_rows_change_not
     let (status, refused) = import_csv(&app, "faq", bad, true).await;
     assert_eq!(status, 422, "{refused}");
     assert!(refused["error"]["problems"].to_string().contains("f-bulk-empty"), "{refused}");
-    let (_, list) = call(&app, reqwest::Method::GET, "/api/v1/admin/items?kind=faq&q=f-bulk-ok", Some(ADMIN_TOKEN), None).await;
+    let (_, list) =
+        call(&app, reqwest::Method::GET, "/api/v1/admin/items?kind=faq&q=f-bulk-ok", Some(ADMIN_TOKEN), None).await;
     assert_eq!(list["total"], 0, "nothing of a refused file is stored: {list}");
 }

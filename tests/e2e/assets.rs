@@ -7,12 +7,7 @@ use std::io::Read;
 const WIDGET_JS: &str = include_str!("../../server/static/widget.js");
 
 fn header(response: &reqwest::Response, name: &str) -> String {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned()
+    response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
 }
 
 #[tokio::test]
@@ -35,13 +30,8 @@ async fn widget_js_is_compressed_with_an_etag_and_revalidates_with_304() {
     assert_eq!(decoded, WIDGET_JS);
     assert!(compressed.len() * 3 < WIDGET_JS.len(), "{} of {} bytes", compressed.len(), WIDGET_JS.len());
 
-    let again = http
-        .get(&url)
-        .header("Accept-Encoding", "gzip")
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .expect("GET");
+    let again =
+        http.get(&url).header("Accept-Encoding", "gzip").header("If-None-Match", &etag).send().await.expect("GET");
     assert_eq!(again.status(), 304);
     assert_eq!(header(&again, "etag"), etag);
     assert!(again.bytes().await.expect("body").is_empty());

@@ -19,31 +19,16 @@ use tokio_tungstenite::tungstenite::Message;
 const TEST_SECRET: &[u8] = b"e2e-test-login-token-secret";
 
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .timeout(WAIT)
-        .build()
-        .expect("an HTTP client")
+    reqwest::Client::builder().redirect(Policy::none()).timeout(WAIT).build().expect("an HTTP client")
 }
 
 fn location(response: &reqwest::Response) -> String {
-    assert!(
-        response.status().is_redirection(),
-        "expected a redirect, got {}",
-        response.status()
-    );
-    response.headers()["location"]
-        .to_str()
-        .expect("an ASCII location")
-        .to_owned()
+    assert!(response.status().is_redirection(), "expected a redirect, got {}", response.status());
+    response.headers()["location"].to_str().expect("an ASCII location").to_owned()
 }
 
 fn query_value(url: &str, key: &str) -> Option<String> {
-    Url::parse(url)
-        .expect("an absolute URL")
-        .query_pairs()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
+    Url::parse(url).expect("an absolute URL").query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
 }
 
 /// The token the 登录成功 page hands to the widget.
@@ -66,15 +51,9 @@ async fn demo_login_page(
         login.push_str(&format!("?session={id}"));
     }
     let to_cas = location(&client.get(&login).send().await.expect("GET /auth/login"));
-    assert!(
-        to_cas.starts_with(&app.http_url("/cas/login?service=")),
-        "{to_cas}"
-    );
+    assert!(to_cas.starts_with(&app.http_url("/cas/login?service=")), "{to_cas}");
     let service = query_value(&to_cas, "service").expect("a service parameter");
-    assert!(
-        service.starts_with(&app.http_url("/auth/callback")),
-        "{service}"
-    );
+    assert!(service.starts_with(&app.http_url("/auth/callback")), "{service}");
 
     let form = client.get(&to_cas).send().await.expect("GET the CAS form");
     assert_eq!(form.status(), StatusCode::OK);
@@ -83,31 +62,19 @@ async fn demo_login_page(
 
     let submitted = client
         .post(app.http_url("/cas/login"))
-        .form(&[
-            ("username", user),
-            ("password", password),
-            ("service", service.as_str()),
-        ])
+        .form(&[("username", user), ("password", password), ("service", service.as_str())])
         .send()
         .await
         .expect("POST the CAS form");
     if !submitted.status().is_redirection() {
         let status = submitted.status();
-        return (
-            status,
-            submitted.text().await.expect("a page"),
-            String::new(),
-        );
+        return (status, submitted.text().await.expect("a page"), String::new());
     }
     let callback = location(&submitted);
     assert!(callback.starts_with(&service), "{callback}");
     let ticket = query_value(&callback, "ticket").expect("a ticket");
     assert!(ticket.starts_with("ST-"), "{ticket}");
-    let page = client
-        .get(&callback)
-        .send()
-        .await
-        .expect("GET the callback");
+    let page = client.get(&callback).send().await.expect("GET the callback");
     let status = page.status();
     assert_eq!(page.headers()["cache-control"], "no-store");
     (status, page.text().await.expect("a page"), callback)
@@ -120,16 +87,12 @@ pub(crate) async fn demo_login(app: &TestApp, session: Option<&str>, user: &str,
     token_in_page(&page)
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn next_frame(socket: &mut Socket) -> Value {
     loop {
-        let message = tokio::time::timeout(WAIT, socket.next())
-            .await
-            .expect("in time")
-            .expect("open")
-            .expect("readable");
+        let message =
+            tokio::time::timeout(WAIT, socket.next()).await.expect("in time").expect("open").expect("readable");
         if let Message::Text(text) = message {
             return serde_json::from_str(text.as_str()).expect("JSON frames");
         }
@@ -146,21 +109,14 @@ async fn ws(addr: SocketAddr, session: Option<&str>, token: Option<&str>) -> (Va
         params.push(format!("token={t}"));
     }
     let url = format!("ws://{addr}/ws?{}", params.join("&"));
-    let (mut socket, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("websocket handshake");
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket handshake");
     let welcome = next_frame(&mut socket).await;
     assert_eq!(welcome["type"], "welcome", "{welcome}");
     (welcome, socket)
 }
 
 async fn say(socket: &mut Socket, text: &str) -> Value {
-    socket
-        .send(Message::text(
-            json!({"type": "message", "id": "m", "text": text}).to_string(),
-        ))
-        .await
-        .expect("send");
+    socket.send(Message::text(json!({"type": "message", "id": "m", "text": text}).to_string())).await.expect("send");
     next_frame(socket).await
 }
 
@@ -181,10 +137,7 @@ async fn a_guest_logs_in_through_the_demo_cas_and_the_websocket_knows_them() {
     let card = &reply["cards"][0];
     assert_eq!(card["kind"], "login");
     assert_eq!(card["actions"][0]["type"], "open_url");
-    assert_eq!(
-        card["actions"][0]["url"],
-        app.http_url(&format!("/auth/login?session={session}"))
-    );
+    assert_eq!(card["actions"][0]["url"], app.http_url(&format!("/auth/login?session={session}")));
 
     let token = demo_login(&app, Some(&session), "2021001234", "demo-student").await;
 
@@ -192,27 +145,12 @@ async fn a_guest_logs_in_through_the_demo_cas_and_the_websocket_knows_them() {
     let (welcome, mut socket) = ws(app.addr, Some(&session), Some(&token)).await;
     assert_eq!(welcome["session"], session.as_str());
     assert_eq!(welcome["user"], student());
-    assert!(
-        welcome["text"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("张三"),
-        "{welcome}"
-    );
+    assert!(welcome["text"].as_str().unwrap_or_default().starts_with("张三"), "{welcome}");
     let reply = say(&mut socket, "我要登录").await;
-    assert!(
-        reply["text"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("您已登录为张三（学生，2021001234）"),
-        "{reply}"
-    );
+    assert!(reply["text"].as_str().unwrap_or_default().contains("您已登录为张三（学生，2021001234）"), "{reply}");
     // The token alone finds the session.
     let (welcome, _) = ws(app.addr, None, Some(&token)).await;
-    assert_eq!(
-        (welcome["session"].as_str(), &welcome["user"]),
-        (Some(session.as_str()), &student())
-    );
+    assert_eq!((welcome["session"].as_str(), &welcome["user"]), (Some(session.as_str()), &student()));
 
     // HTTP with a bearer token: the same user and session.
     let response = browser()
@@ -225,34 +163,16 @@ async fn a_guest_logs_in_through_the_demo_cas_and_the_websocket_knows_them() {
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.expect("JSON");
     assert_eq!(body["session"], session.as_str());
-    assert!(
-        body["reply"]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("您已登录为张三"),
-        "{body}"
-    );
+    assert!(body["reply"]["text"].as_str().unwrap_or_default().contains("您已登录为张三"), "{body}");
 }
 
 #[tokio::test]
 async fn every_demo_account_maps_to_its_role_and_a_ticket_is_single_use() {
     let app = spawn_app().await;
     let accounts = [
-        (
-            "T2008001",
-            "demo-teacher",
-            json!({"id": "T2008001", "name": "李老师", "role": "教师"}),
-        ),
-        (
-            "S2015002",
-            "demo-staff",
-            json!({"id": "S2015002", "name": "王工", "role": "职工"}),
-        ),
-        (
-            "A0001",
-            "demo-admin",
-            json!({"id": "A0001", "name": "管理员", "role": "职工"}),
-        ),
+        ("T2008001", "demo-teacher", json!({"id": "T2008001", "name": "李老师", "role": "教师"})),
+        ("S2015002", "demo-staff", json!({"id": "S2015002", "name": "王工", "role": "职工"})),
+        ("A0001", "demo-admin", json!({"id": "A0001", "name": "管理员", "role": "职工"})),
     ];
     for (id, password, user) in accounts {
         let (status, page, callback) = demo_login_page(&app, None, id, password).await;
@@ -261,23 +181,15 @@ async fn every_demo_account_maps_to_its_role_and_a_ticket_is_single_use() {
         let (welcome, _) = ws(app.addr, None, Some(&token)).await;
         assert_eq!(welcome["user"], user);
         // Reloading the callback replays a used ticket: refused, with a way to log in again.
-        let again = browser()
-            .get(&callback)
-            .send()
-            .await
-            .expect("GET the callback again");
+        let again = browser().get(&callback).send().await.expect("GET the callback again");
         assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
         let again = again.text().await.expect("a page");
-        assert!(
-            again.contains("登录凭证无效或已过期") && again.contains("重新登录"),
-            "{again}"
-        );
+        assert!(again.contains("登录凭证无效或已过期") && again.contains("重新登录"), "{again}");
     }
     // The admin flag travels in the token.
     let (_, page, _) = demo_login_page(&app, None, "A0001", "demo-admin").await;
     let token = token_in_page(&page);
-    let signer =
-        server::auth::TokenSigner::new(TEST_SECRET, Duration::from_secs(60)).expect("a signer");
+    let signer = server::auth::TokenSigner::new(TEST_SECRET, Duration::from_secs(60)).expect("a signer");
     let claims = signer.verify(&token, unix_now()).expect("a genuine token");
     assert!(claims.admin);
 }
@@ -291,18 +203,13 @@ async fn a_wrong_password_is_refused_and_nothing_is_issued() {
     let (status, page, _) = demo_login_page(&app, None, "nobody", "demo-student").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{page}");
     // The demo CAS serves only our own services.
-    let foreign = browser()
-        .get(app.http_url("/cas/login?service=https%3A%2F%2Fevil.example%2Fsteal"))
-        .send()
-        .await
-        .expect("GET");
+    let foreign =
+        browser().get(app.http_url("/cas/login?service=https%3A%2F%2Fevil.example%2Fsteal")).send().await.expect("GET");
     assert_eq!(foreign.status(), StatusCode::BAD_REQUEST);
 }
 
 fn unix_now() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970");
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970");
     i64::try_from(since.as_secs()).expect("fits")
 }
 
@@ -312,44 +219,26 @@ async fn forged_and_expired_tokens_make_a_guest_who_is_told_so() {
     let (welcome, _) = ws(app.addr, None, None).await;
     let session = welcome["session"].as_str().expect("a session").to_owned();
     let token = demo_login(&app, Some(&session), "2021001234", "demo-student").await;
-    let user = bot::protocol::UserInfo {
-        id: "2021001234".into(),
-        name: "张三".into(),
-        role: bot::protocol::Role::Student,
-    };
+    let user =
+        bot::protocol::UserInfo { id: "2021001234".into(), name: "张三".into(), role: bot::protocol::Role::Student };
 
     let other_key =
-        server::auth::TokenSigner::new(b"some-other-secret-123456", Duration::from_secs(3600))
-            .expect("signer");
+        server::auth::TokenSigner::new(b"some-other-secret-123456", Duration::from_secs(3600)).expect("signer");
     let (forged, _) = other_key.sign(&user, true, &session, unix_now());
-    let right_key =
-        server::auth::TokenSigner::new(TEST_SECRET, Duration::from_secs(60)).expect("signer");
+    let right_key = server::auth::TokenSigner::new(TEST_SECRET, Duration::from_secs(60)).expect("signer");
     let (expired, _) = right_key.sign(&user, false, &session, unix_now() - 3600);
     let mut claims = right_key.verify(&token, unix_now()).expect("genuine");
     claims.user.role = bot::protocol::Role::Teacher;
-    let (payload, _) = right_key
-        .encode(&claims)
-        .split_once('.')
-        .map(|(p, m)| (p.to_owned(), m.to_owned()))
-        .expect("a dot");
+    let (payload, _) =
+        right_key.encode(&claims).split_once('.').map(|(p, m)| (p.to_owned(), m.to_owned())).expect("a dot");
     let (_, genuine_mac) = token.split_once('.').expect("a dot");
     let tampered = format!("{payload}.{genuine_mac}");
 
     for bad in [forged.as_str(), tampered.as_str(), "garbage"] {
         let (welcome, mut socket) = ws(app.addr, Some(&session), Some(bad)).await;
         assert_eq!(welcome["user"], Value::Null, "{bad}: {welcome}");
-        assert!(
-            welcome["text"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("登录已过期"),
-            "{welcome}"
-        );
-        assert_ne!(
-            welcome["session"],
-            session.as_str(),
-            "a guest cannot resume the user's session"
-        );
+        assert!(welcome["text"].as_str().unwrap_or_default().contains("登录已过期"), "{welcome}");
+        assert_ne!(welcome["session"], session.as_str(), "a guest cannot resume the user's session");
         let reply = say(&mut socket, "登录").await;
         assert_eq!(reply["cards"][0]["kind"], "login", "{reply}");
     }
@@ -398,10 +287,7 @@ async fn a_session_bound_to_one_user_cannot_be_taken_over() {
     assert_ne!(guest_http["session"], session.as_str());
     // The student still can.
     let (welcome, _) = ws(app.addr, Some(&session), Some(&student_token)).await;
-    assert_eq!(
-        (welcome["session"].as_str(), &welcome["user"]),
-        (Some(session.as_str()), &student())
-    );
+    assert_eq!((welcome["session"].as_str(), &welcome["user"]), (Some(session.as_str()), &student()));
 }
 
 #[tokio::test]
@@ -468,9 +354,7 @@ async fn recorded_cas(document: &'static str) -> String {
         "/authserver/p3/serviceValidate",
         get(move |Query(_): Query<HashMap<String, String>>| async move { document }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -491,16 +375,8 @@ const NOT_CAS: &str = "<html><body>统一身份认证 维护中</body></html>";
 #[tokio::test]
 async fn failure_documents_of_a_real_cas_map_to_clear_pages_and_bind_nothing() {
     for (document, status, message) in [
-        (
-            INVALID_TICKET,
-            StatusCode::UNAUTHORIZED,
-            "登录凭证无效或已过期",
-        ),
-        (
-            INVALID_SERVICE,
-            StatusCode::UNAUTHORIZED,
-            "登录凭证与本服务不匹配",
-        ),
+        (INVALID_TICKET, StatusCode::UNAUTHORIZED, "登录凭证无效或已过期"),
+        (INVALID_SERVICE, StatusCode::UNAUTHORIZED, "登录凭证与本服务不匹配"),
         (NOT_CAS, StatusCode::BAD_GATEWAY, "无法识别"),
     ] {
         let cas_url = recorded_cas(document).await;
@@ -517,37 +393,18 @@ async fn failure_documents_of_a_real_cas_map_to_clear_pages_and_bind_nothing() {
 
         // Login goes to the configured CAS, and the demo CAS is not served.
         let to_cas = location(
-            &browser()
-                .get(app.http_url(&format!("/auth/login?session={session}")))
-                .send()
-                .await
-                .expect("GET"),
+            &browser().get(app.http_url(&format!("/auth/login?session={session}"))).send().await.expect("GET"),
         );
-        assert!(
-            to_cas.starts_with(&format!("{cas_url}/login?service=")),
-            "{to_cas}"
-        );
-        let demo = browser()
-            .get(app.http_url("/cas/login"))
-            .send()
-            .await
-            .expect("GET");
+        assert!(to_cas.starts_with(&format!("{cas_url}/login?service=")), "{to_cas}");
+        let demo = browser().get(app.http_url("/cas/login")).send().await.expect("GET");
         assert_eq!(demo.status(), StatusCode::NOT_FOUND);
 
-        let callback = app.http_url(&format!(
-            "/auth/callback?session={session}&ticket=ST-1856339-aA5Yuvrxzpv8Tau1cYQ7"
-        ));
-        let page = browser()
-            .get(&callback)
-            .send()
-            .await
-            .expect("GET the callback");
+        let callback =
+            app.http_url(&format!("/auth/callback?session={session}&ticket=ST-1856339-aA5Yuvrxzpv8Tau1cYQ7"));
+        let page = browser().get(&callback).send().await.expect("GET the callback");
         assert_eq!(page.status(), status);
         let page = page.text().await.expect("a page");
-        assert!(
-            page.contains("登录失败") && page.contains(message),
-            "{page}"
-        );
+        assert!(page.contains("登录失败") && page.contains(message), "{page}");
         assert!(!page.contains("var token"), "{page}");
         // Nothing was bound: a guest still resumes the session.
         let (welcome, _) = ws(app.addr, Some(&session), None).await;
@@ -558,32 +415,15 @@ async fn failure_documents_of_a_real_cas_map_to_clear_pages_and_bind_nothing() {
 #[tokio::test]
 async fn a_callback_without_a_ticket_and_foreign_return_addresses_are_refused() {
     let app = spawn_app().await;
-    let page = browser()
-        .get(app.http_url("/auth/callback?session=s_x"))
-        .send()
-        .await
-        .expect("GET");
+    let page = browser().get(app.http_url("/auth/callback?session=s_x")).send().await.expect("GET");
     assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
     // A foreign return address is dropped from the service URL: the token can only go to our pages.
     let to_cas = location(
-        &browser()
-            .get(app.http_url("/auth/login?return=https%3A%2F%2Fevil.example%2F"))
-            .send()
-            .await
-            .expect("GET"),
+        &browser().get(app.http_url("/auth/login?return=https%3A%2F%2Fevil.example%2F")).send().await.expect("GET"),
     );
     let service = query_value(&to_cas, "service").expect("a service");
     assert!(!service.contains("evil"), "{service}");
-    let to_cas = location(
-        &browser()
-            .get(app.http_url("/auth/login?return=%2Findex.html"))
-            .send()
-            .await
-            .expect("GET"),
-    );
+    let to_cas = location(&browser().get(app.http_url("/auth/login?return=%2Findex.html")).send().await.expect("GET"));
     let service = query_value(&to_cas, "service").expect("a service");
-    assert_eq!(
-        query_value(&service, "return").as_deref(),
-        Some(app.http_url("/index.html").as_str())
-    );
+    assert_eq!(query_value(&service, "return").as_deref(), Some(app.http_url("/index.html").as_str()));
 }

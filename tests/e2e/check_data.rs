@@ -45,7 +45,10 @@ fn a_broken_data_dir_fails_naming_file_item_and_field() {
 
     let (status, out, err) = check(temp.path());
     assert_eq!(status, Status::Failure, "{out}");
-    let line = err.lines().find(|l| l.contains("不存在的部门")).unwrap_or_else(|| panic!("no line names the bad value:\n{err}"));
+    let line = err
+        .lines()
+        .find(|l| l.contains("不存在的部门"))
+        .unwrap_or_else(|| panic!("no line names the bad value:\n{err}"));
     assert!(line.contains("services.toml"), "{line}");
     assert!(line.contains(&service.id), "{line}");
     assert!(line.contains("department"), "{line}");

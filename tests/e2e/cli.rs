@@ -37,7 +37,14 @@ fn ask_prints_mode_text_and_card_titles_readably() {
     let (status, out, err) = ask("校园卡丢了怎么补办", false);
     assert_eq!(status, Status::Success, "{err}");
     let first = out.lines().next().unwrap_or_default();
-    assert!(first.starts_with(&format!("[{}] {}", frame["mode"].as_str().unwrap_or(""), frame["intent"].as_str().unwrap_or(""))), "{out}");
+    assert!(
+        first.starts_with(&format!(
+            "[{}] {}",
+            frame["mode"].as_str().unwrap_or(""),
+            frame["intent"].as_str().unwrap_or("")
+        )),
+        "{out}"
+    );
     let text = frame["text"].as_str().expect("text");
     assert!(out.contains(text.lines().next().unwrap_or_default()), "{out}");
     for card in frame["cards"].as_array().expect("cards") {

@@ -54,15 +54,7 @@ async fn post_signed(app: &TestApp, body: &str, headers: &SignedHeaders) -> (u16
 }
 
 fn sign(secret: &str, body: &str, timestamp: u64) -> SignedHeaders {
-    SignedHeaders::sign(
-        APP_ID,
-        secret.as_bytes(),
-        "POST",
-        WEBHOOK,
-        body.as_bytes(),
-        timestamp,
-        &new_nonce(),
-    )
+    SignedHeaders::sign(APP_ID, secret.as_bytes(), "POST", WEBHOOK, body.as_bytes(), timestamp, &new_nonce())
 }
 
 #[tokio::test]
@@ -74,12 +66,7 @@ async fn a_signed_message_is_answered_and_its_retry_gets_the_same_answer() {
     assert_eq!(status, 200, "{answer}");
     let text = answer["reply"]["text"].as_str().unwrap();
     assert!(text.contains("学生助学金申请"), "{text}");
-    assert!(
-        answer["reply"]["link"]
-            .as_str()
-            .is_none_or(|link| link.starts_with("http")),
-        "{answer}"
-    );
+    assert!(answer["reply"]["link"].as_str().is_none_or(|link| link.starts_with("http")), "{answer}");
 
     // The very same request again is a replay.
     let (status, error) = post_signed(&app, &body, &headers).await;
@@ -105,10 +92,7 @@ async fn forged_and_stale_requests_are_refused() {
     assert_eq!((status, error["error"]["code"].as_str()), (401, Some("bad_signature")));
 
     let (status, error) = post_signed(&app, &body, &sign(SECRET, &body, unix_now() - 301)).await;
-    assert_eq!(
-        (status, error["error"]["code"].as_str()),
-        (401, Some("stale_timestamp"))
-    );
+    assert_eq!((status, error["error"]["code"].as_str()), (401, Some("stale_timestamp")));
 
     let mut tampered = sign(SECRET, &body, unix_now());
     tampered.app_id = "someone-else".into();
@@ -121,12 +105,7 @@ async fn forged_and_stale_requests_are_refused() {
     let (status, error) = post_signed(&app, &altered, &headers).await;
     assert_eq!((status, error["error"]["code"].as_str()), (401, Some("bad_signature")));
 
-    let response = reqwest::Client::new()
-        .post(app.http_url(WEBHOOK))
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let response = reqwest::Client::new().post(app.http_url(WEBHOOK)).body(body.clone()).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["code"], "missing_header");
@@ -158,26 +137,15 @@ async fn spawn_fake_gateway() -> (String, Pushes) {
         let verifier = verifier.clone();
         async move {
             let verified = match SignedHeaders::from_header_map(&headers) {
-                Ok(signed) => verifier
-                    .verify("POST", "/v1/messages", &signed, &body, unix_now())
-                    .await
-                    .is_ok(),
+                Ok(signed) => verifier.verify("POST", "/v1/messages", &signed, &body, unix_now()).await.is_ok(),
                 Err(_) => false,
             };
             let has_key = headers.contains_key("Idempotency-Key");
-            pushes.lock().unwrap().push((
-                verified && has_key,
-                serde_json::from_slice(&body).unwrap_or(Value::Null),
-            ));
-            (
-                StatusCode::ACCEPTED,
-                axum::Json(json!({"message_id": "m-1", "accepted": ["2021001234"]})),
-            )
+            pushes.lock().unwrap().push((verified && has_key, serde_json::from_slice(&body).unwrap_or(Value::Null)));
+            (StatusCode::ACCEPTED, axum::Json(json!({"message_id": "m-1", "accepted": ["2021001234"]})))
         }
     };
-    let app = axum::Router::new()
-        .route("/v1/messages", axum::routing::post(handler))
-        .with_state(pushes.clone());
+    let app = axum::Router::new().route("/v1/messages", axum::routing::post(handler)).with_state(pushes.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -194,10 +162,7 @@ async fn a_late_answer_is_pushed_through_the_gateway() {
     let pushes = received_pushes(&pushes).await;
     assert_eq!(pushes.len(), 1, "{pushes:?}");
     let (verified, push) = &pushes[0];
-    assert!(
-        verified,
-        "the push is signed with our secret and carries an Idempotency-Key"
-    );
+    assert!(verified, "the push is signed with our secret and carries an Idempotency-Key");
     assert_eq!(push["to"], json!({"type": "xgh", "ids": ["2021001234"]}));
     assert!(push["content"].as_str().unwrap().contains("学生助学金申请"), "{push}");
 }

@@ -44,32 +44,43 @@ fn check(transcript: &str, step: usize, turn: &toml::Value, reply: &Value) {
         assert!(found.contains(value), "field {label} should hold {value}, has '{found}': {at}");
     }
     for label in strings(turn, "action_url_has") {
-        let ok = first["actions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|a| a["label"] == label.as_str() && a["type"] == "open_url" && a["url"].as_str().is_some_and(|u| u.starts_with("http")));
+        let ok = first["actions"].as_array().into_iter().flatten().any(|a| {
+            a["label"] == label.as_str()
+                && a["type"] == "open_url"
+                && a["url"].as_str().is_some_and(|u| u.starts_with("http"))
+        });
         assert!(ok, "an open_url action labelled {label}: {at}");
     }
     for needle in strings(turn, "text_has") {
         assert!(reply["text"].as_str().unwrap_or_default().contains(&needle), "text should contain {needle}: {at}");
     }
     for title in strings(turn, "related_has") {
-        let ok = cards.iter().skip(1).any(|c| c["title"] == title.as_str() && c["subtitle"].as_str().is_some_and(|s| s.starts_with("相关")));
+        let ok = cards
+            .iter()
+            .skip(1)
+            .any(|c| c["title"] == title.as_str() && c["subtitle"].as_str().is_some_and(|s| s.starts_with("相关")));
         assert!(ok, "a 相关 card titled {title} after the answer: {at}");
     }
     for needle in strings(turn, "text_lacks") {
-        assert!(!reply["text"].as_str().unwrap_or_default().contains(&needle), "text should not contain {needle}: {at}");
+        assert!(
+            !reply["text"].as_str().unwrap_or_default().contains(&needle),
+            "text should not contain {needle}: {at}"
+        );
     }
     let labels = strings(turn, "fields_only");
     if !labels.is_empty() {
-        let found: Vec<String> =
-            first["fields"].as_array().into_iter().flatten().filter_map(|f| f["label"].as_str().map(str::to_owned)).collect();
+        let found: Vec<String> = first["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["label"].as_str().map(str::to_owned))
+            .collect();
         assert_eq!(found, labels, "the first card's fields: {at}");
     }
     let titles = strings(turn, "titles");
     if !titles.is_empty() {
-        let found: Vec<String> = cards.iter().filter_map(|c| c["title"].as_str().map(str::to_owned)).take(titles.len()).collect();
+        let found: Vec<String> =
+            cards.iter().filter_map(|c| c["title"].as_str().map(str::to_owned)).take(titles.len()).collect();
         assert_eq!(found, titles, "the cards' titles, in order: {at}");
     }
     for title in strings(turn, "no_card_titled") {
@@ -95,8 +106,10 @@ fn check(transcript: &str, step: usize, turn: &toml::Value, reply: &Value) {
 async fn transcripts_play_as_written() {
     let app = spawn_app().await;
     // TRANSCRIPT_DIR plays another folder (to try phrasings out); TRANSCRIPT_ECHO prints every turn.
-    let dir = std::env::var_os("TRANSCRIPT_DIR").map_or_else(|| repo_root().join("tests/transcripts"), std::path::PathBuf::from);
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("transcripts folder").filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let dir = std::env::var_os("TRANSCRIPT_DIR")
+        .map_or_else(|| repo_root().join("tests/transcripts"), std::path::PathBuf::from);
+    let mut files: Vec<_> =
+        std::fs::read_dir(&dir).expect("transcripts folder").filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
     let mut played = 0;
     let mut failed: Vec<String> = Vec::new();
@@ -130,14 +143,20 @@ async fn transcripts_play_as_written() {
                     json!({"type": "message", "id": id, "text": say})
                 } else {
                     let action = turn.get("action").and_then(toml::Value::as_str).expect("a turn says or acts");
-                    let args = turn.get("args").map(|a| serde_json::to_value(a).expect("args are JSON-able")).unwrap_or(json!({}));
+                    let args = turn
+                        .get("args")
+                        .map(|a| serde_json::to_value(a).expect("args are JSON-able"))
+                        .unwrap_or(json!({}));
                     json!({"type": "action", "id": id, "action": action, "args": args})
                 };
                 let reply = client.send_raw(&frame.to_string()).await;
                 if std::env::var_os("TRANSCRIPT_ECHO").is_some() {
                     let said = turn.get("say").and_then(toml::Value::as_str).unwrap_or("(action)");
                     let text: String = reply["text"].as_str().unwrap_or_default().chars().take(60).collect();
-                    eprintln!("[{name}] {said} → {} {} «{}» {text}", reply["mode"], reply["intent"], reply["cards"][0]["title"]);
+                    eprintln!(
+                        "[{name}] {said} → {} {} «{}» {text}",
+                        reply["mode"], reply["intent"], reply["cards"][0]["title"]
+                    );
                 }
                 // Every transcript is played to its end, and all failing turns are reported together.
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(name, i, turn, &reply))).is_err() {

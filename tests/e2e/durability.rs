@@ -49,8 +49,10 @@ async fn logged_in_socket(addr: SocketAddr, account: (&str, &str)) -> Socket {
     let _ = guest.close(None).await;
     let token = login(addr, &session, account).await;
     let url = format!("ws://{addr}/ws?session={session}&token={token}");
-    let (mut socket, _) =
-        tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url)).await.expect("connect in time").expect("handshake");
+    let (mut socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("connect in time")
+        .expect("handshake");
     let welcome = next_frame(&mut socket).await.expect("a welcome frame");
     assert_eq!(welcome["user"]["id"], account.0, "logged in: {welcome}");
     socket
@@ -161,16 +163,16 @@ async fn every_acknowledged_feedback_survives_a_sigkill() {
     drop(server);
     let restarted = ServerProcess::start(&db.url(), &env).await;
     let pool = db.pool().await;
-    let stored: HashMap<String, String> = sqlx::query("SELECT id, content FROM portal_feedback WHERE kind = 'feedback'")
-        .fetch_all(&pool)
-        .await
-        .expect("read the feedback table")
-        .iter()
-        .map(|r| (r.get::<String, _>("id"), r.get::<String, _>("content")))
-        .collect();
+    let stored: HashMap<String, String> =
+        sqlx::query("SELECT id, content FROM portal_feedback WHERE kind = 'feedback'")
+            .fetch_all(&pool)
+            .await
+            .expect("read the feedback table")
+            .iter()
+            .map(|r| (r.get::<String, _>("id"), r.get::<String, _>("content")))
+            .collect();
     pool.close().await;
-    let lost: Vec<&Acknowledged> =
-        acknowledged.iter().filter(|a| stored.get(&a.number) != Some(&a.content)).collect();
+    let lost: Vec<&Acknowledged> = acknowledged.iter().filter(|a| stored.get(&a.number) != Some(&a.content)).collect();
     assert!(lost.is_empty(), "{} of {} acknowledged submissions were lost: {lost:?}", lost.len(), acknowledged.len());
 
     // The restarted server serves them too (the admin inbox reads the same table).

@@ -15,11 +15,7 @@ async fn an_address_over_its_request_budget_gets_429_rate_limited() {
     let client = reqwest::Client::new();
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        let response = client
-            .get(app.http_url("/healthz"))
-            .send()
-            .await
-            .expect("answered");
+        let response = client.get(app.http_url("/healthz")).send().await.expect("answered");
         statuses.push(response.status().as_u16());
         if response.status().as_u16() == 429 {
             let body: serde_json::Value = response.json().await.expect("a JSON error");
@@ -123,15 +119,9 @@ fn the_wecom_and_cas_xml_readers_never_panic() {
 
 #[test]
 fn wecom_decryption_refuses_garbage_cleanly() {
-    let crypt = wecom_crypto::WecomCrypt::new(
-        "token",
-        "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
-        "ww-test",
-    )
-    .expect("a valid key");
-    let sealed = crypt
-        .encrypt("<xml><Content>你好</Content></xml>")
-        .expect("encrypt");
+    let crypt = wecom_crypto::WecomCrypt::new("token", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "ww-test")
+        .expect("a valid key");
+    let sealed = crypt.encrypt("<xml><Content>你好</Content></xml>").expect("encrypt");
     let fragments = [sealed.as_str(), "====", "AAAA", "+/", "abcd"];
     let mut inputs = Inputs(0x1234_5678_9abc_def1);
     for _ in 0..ROUNDS {
@@ -141,10 +131,7 @@ fn wecom_decryption_refuses_garbage_cleanly() {
             let _ = crypt.decrypt_and_unpad(text.as_bytes());
         }
     }
-    assert_eq!(
-        crypt.decrypt(&sealed).expect("round trip"),
-        "<xml><Content>你好</Content></xml>"
-    );
+    assert_eq!(crypt.decrypt(&sealed).expect("round trip"), "<xml><Content>你好</Content></xml>");
 }
 
 #[tokio::test]
@@ -156,26 +143,10 @@ async fn the_cpdaily_signature_check_refuses_forgeries() {
     );
     let now = 1_800_000_000;
     let body = br#"{"user":"2023001"}"#;
-    let good = cpdaily::SignedHeaders::sign(
-        "app-1",
-        &secret,
-        "POST",
-        "/cb",
-        body,
-        now,
-        "0123456789abcdef0123456789abcdef",
-    );
-    assert!(verifier
-        .verify("POST", "/cb", &good, body, now)
-        .await
-        .is_ok());
-    assert!(
-        verifier
-            .verify("POST", "/cb", &good, body, now)
-            .await
-            .is_err(),
-        "a replayed nonce is refused"
-    );
+    let good =
+        cpdaily::SignedHeaders::sign("app-1", &secret, "POST", "/cb", body, now, "0123456789abcdef0123456789abcdef");
+    assert!(verifier.verify("POST", "/cb", &good, body, now).await.is_ok());
+    assert!(verifier.verify("POST", "/cb", &good, body, now).await.is_err(), "a replayed nonce is refused");
     let mut inputs = Inputs(0x0bad_cafe_f00d_d00d);
     for _ in 0..500 {
         let mut forged = good.clone();
@@ -190,13 +161,7 @@ async fn the_cpdaily_signature_check_refuses_forgeries() {
             || forged.nonce != good.nonce
             || forged.app_id != good.app_id;
         if changed {
-            assert!(
-                verifier
-                    .verify("POST", "/cb", &forged, body, now)
-                    .await
-                    .is_err(),
-                "{forged:?}"
-            );
+            assert!(verifier.verify("POST", "/cb", &forged, body, now).await.is_err(), "{forged:?}");
         }
     }
 }

@@ -66,7 +66,9 @@ fn location(response: &reqwest::Response) -> String {
 /// Logs in through the demo CAS as a browser would and returns the login token bound to `session`.
 pub async fn login(addr: SocketAddr, session: &str, (user, password): (&str, &str)) -> String {
     let client = reqwest::Client::builder().redirect(Policy::none()).timeout(WAIT).build().expect("an HTTP client");
-    let to_cas = location(&client.get(format!("http://{addr}/auth/login?session={session}")).send().await.expect("GET /auth/login"));
+    let to_cas = location(
+        &client.get(format!("http://{addr}/auth/login?session={session}")).send().await.expect("GET /auth/login"),
+    );
     let to_cas = if to_cas.starts_with('/') { format!("http://{addr}{to_cas}") } else { to_cas };
     let service = query_value(&to_cas, "service").expect("a service parameter");
     let submitted = client
@@ -81,7 +83,6 @@ pub async fn login(addr: SocketAddr, session: &str, (user, password): (&str, &st
     let end = start + page[start..].find('"').expect("the token string ends");
     page[start..end].to_owned()
 }
-
 
 /// A websocket client of the chat protocol that may carry a login token, numbering its frames.
 pub struct PortalClient {
@@ -131,7 +132,8 @@ impl PortalClient {
     /// Presses a button and returns the reply.
     pub async fn press(&mut self, action: &str, args: Value) -> Value {
         self.next_id += 1;
-        self.send_frame(json!({"type": "action", "id": format!("a{}", self.next_id), "action": action, "args": args})).await
+        self.send_frame(json!({"type": "action", "id": format!("a{}", self.next_id), "action": action, "args": args}))
+            .await
     }
 
     pub async fn close(self) {
@@ -146,7 +148,13 @@ pub fn first_card(reply: &Value) -> &Value {
 
 /// A card's field value by label.
 pub fn field<'a>(card: &'a Value, label: &str) -> &'a str {
-    card["fields"].as_array().into_iter().flatten().find(|f| f["label"] == label).and_then(|f| f["value"].as_str()).unwrap_or_default()
+    card["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["label"] == label)
+        .and_then(|f| f["value"].as_str())
+        .unwrap_or_default()
 }
 
 pub fn text(reply: &Value) -> &str {
@@ -204,7 +212,11 @@ async fn a_guest_browses_the_catalog_and_the_news_and_search_still_answers() {
     let list = first_card(&reply);
     assert_eq!(list["kind"], "list", "{reply}");
     assert_eq!(list["items"].as_array().map(Vec::len), Some(8), "{reply}");
-    let more = list["actions"].as_array().and_then(|a| a.iter().find(|x| x["label"] == "更多")).expect("a 更多 action").clone();
+    let more = list["actions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["label"] == "更多"))
+        .expect("a 更多 action")
+        .clone();
     let next = guest.press("catalog.more", more["args"].clone()).await;
     let next_list = first_card(&next);
     assert_eq!(next_list["kind"], "list", "{next}");

@@ -67,7 +67,11 @@ async fn messages(headers: HeaderMap, Path(_user): Path<String>) -> Response {
         .into_response()
 }
 
-async fn mark_read(State(seen): State<Shared>, headers: HeaderMap, Path((_user, id)): Path<(String, String)>) -> Response {
+async fn mark_read(
+    State(seen): State<Shared>,
+    headers: HeaderMap,
+    Path((_user, id)): Path<(String, String)>,
+) -> Response {
     if !authorized(&headers) {
         return StatusCode::UNAUTHORIZED.into_response();
     }
@@ -121,7 +125,11 @@ async fn campus_data_comes_from_the_configured_systems() {
 
     let reply = me.say("饭卡还有多少钱").await;
     assert_eq!(field(first_card(&reply), "卡内余额"), "43.21元", "{reply}");
-    assert_eq!(seen.lock().map(|s| s.users.clone()).unwrap_or_default(), vec!["2021001234".to_owned()], "asked for the session's user");
+    assert_eq!(
+        seen.lock().map(|s| s.users.clone()).unwrap_or_default(),
+        vec!["2021001234".to_owned()],
+        "asked for the session's user"
+    );
     let reply = me.say("进行中的办件").await;
     assert_eq!(first_card(&reply)["items"].as_array().map(Vec::len), Some(1), "only the ongoing list: {reply}");
     let reply = me.say("助学金申请到哪一步了").await;

@@ -70,7 +70,10 @@ async fn cancel_leaves_a_form_and_tickets_and_ratings_are_stored() {
     me.close().await;
     let pool = app.db.pool().await;
     let (stars, comment): (i64, String) =
-        sqlx::query_as("SELECT stars, comment FROM portal_ratings WHERE user_id = '2021001234'").fetch_one(&pool).await.expect("a rating");
+        sqlx::query_as("SELECT stars, comment FROM portal_ratings WHERE user_id = '2021001234'")
+            .fetch_one(&pool)
+            .await
+            .expect("a rating");
     assert_eq!((stars, comment.as_str()), (5, "指南很清楚"));
     app.stop().await;
 }
@@ -86,7 +89,11 @@ async fn a_feedback_answer_reaches_every_open_session_at_once_or_waits_for_the_n
     let reply = first.say("确认").await;
     let number = field(first_card(&reply), "编号").to_owned();
 
-    let answered = app.portal.answer_feedback(&number, "已转宿舍管理中心，下周上线。", FeedbackStatus::Answered).await.expect("answered");
+    let answered = app
+        .portal
+        .answer_feedback(&number, "已转宿舍管理中心，下周上线。", FeedbackStatus::Answered)
+        .await
+        .expect("answered");
     assert!(answered.is_some());
     for client in [&mut first, &mut second] {
         let notice = client.next_frame().await;

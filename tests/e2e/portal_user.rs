@@ -39,8 +39,18 @@ async fn the_student_sees_their_personal_data_tasks_and_messages() {
 
     let reply = me.say("我的消息").await;
     assert!(text(&reply).contains("2条未读"), "{reply}");
-    let unread = reply["cards"].as_array().expect("cards").iter().find(|c| field(c, "状态") == "未读").expect("an unread message").clone();
-    let read = unread["actions"].as_array().and_then(|a| a.iter().find(|x| x["action"] == "message.read")).expect("标为已读").clone();
+    let unread = reply["cards"]
+        .as_array()
+        .expect("cards")
+        .iter()
+        .find(|c| field(c, "状态") == "未读")
+        .expect("an unread message")
+        .clone();
+    let read = unread["actions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["action"] == "message.read"))
+        .expect("标为已读")
+        .clone();
     let reply = me.press("message.read", read["args"].clone()).await;
     assert!(text(&reply).contains("已标为已读"), "{reply}");
     let reply = me.say("全部已读").await;
@@ -69,7 +79,10 @@ async fn favorites_and_recently_used_follow_what_the_user_does() {
     assert_eq!(first_card(&reply)["kind"], "app", "{reply}");
     let reply = me.press("service.start", json!({"service": "s1-xg-grant"})).await;
     assert_eq!(first_card(&reply)["kind"], "service", "{reply}");
-    assert!(first_card(&reply)["actions"].as_array().is_some_and(|a| a.iter().any(|x| x["label"] == "在线办理")), "{reply}");
+    assert!(
+        first_card(&reply)["actions"].as_array().is_some_and(|a| a.iter().any(|x| x["label"] == "在线办理")),
+        "{reply}"
+    );
     let reply = me.say("最近使用").await;
     let items = first_card(&reply)["items"].as_array().expect("a list").clone();
     assert_eq!(items[0]["title"], "学生助学金申请", "most recent first: {reply}");
@@ -93,8 +106,14 @@ async fn the_teacher_gets_a_payslip_and_an_explanation_for_a_student_only_system
     let reply = me.press("service.start", json!({"service": "s1-xg-grant"})).await;
     assert_eq!(reply["intent"], "service.start.unauthorized", "{reply}");
     assert!(text(&reply).contains("未授权的访问"), "{reply}");
-    assert!(reply["cards"].as_array().is_some_and(|c| c.iter().any(|x| x["kind"] == "contact" && x["title"] == "网信办")), "{reply}");
-    assert!(!reply["cards"].as_array().is_some_and(|c| c.iter().any(|x| x["kind"] == "service")), "no dead link: {reply}");
+    assert!(
+        reply["cards"].as_array().is_some_and(|c| c.iter().any(|x| x["kind"] == "contact" && x["title"] == "网信办")),
+        "{reply}"
+    );
+    assert!(
+        !reply["cards"].as_array().is_some_and(|c| c.iter().any(|x| x["kind"] == "service")),
+        "no dead link: {reply}"
+    );
     me.close().await;
     app.stop().await;
 }

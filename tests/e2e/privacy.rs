@@ -13,10 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 /// Every text stored anywhere a user's words could end up: the question log, dialogue states, notices.
 async fn stored_texts(pool: &sqlx::AnyPool) -> String {
     let mut all = String::new();
-    for sql in [
-        "SELECT text AS t FROM question_log",
-        "SELECT state_json AS t FROM sessions",
-    ] {
+    for sql in ["SELECT text AS t FROM question_log", "SELECT state_json AS t FROM sessions"] {
         for row in sqlx::query(sql).fetch_all(pool).await.expect("readable") {
             all.push_str(&row.get::<String, _>("t"));
             all.push('\n');
@@ -163,14 +160,16 @@ async fn the_retention_sweep_removes_old_questions_and_idle_guest_sessions() {
     let recent = chat(app.addr, None, "校园卡丢了怎么补办").await["session"].as_str().expect("a session").to_owned();
     let pool = app.db.pool().await;
     // Age the first session and its question by 200 days.
-    let long_ago = (chrono::Utc::now() - chrono::Duration::days(200)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let long_ago =
+        (chrono::Utc::now() - chrono::Duration::days(200)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     for sql in [
         "UPDATE question_log SET created_at = $1 WHERE session_id = $2",
         "UPDATE sessions SET created_at = $1, updated_at = $1 WHERE id = $2",
     ] {
         sqlx::query(sql).bind(long_ago.clone()).bind(old.clone()).execute(&pool).await.expect("aged");
     }
-    let swept = server::store::retention::sweep(&pool, &Retention::default(), chrono::Utc::now()).await.expect("a sweep");
+    let swept =
+        server::store::retention::sweep(&pool, &Retention::default(), chrono::Utc::now()).await.expect("a sweep");
     assert_eq!((swept.questions, swept.sessions), (1, 1), "{swept:?}");
     let left: Vec<String> = sqlx::query("SELECT id FROM sessions")
         .fetch_all(&pool)
@@ -188,14 +187,16 @@ async fn the_retention_sweep_removes_old_questions_and_idle_guest_sessions() {
 async fn one_session_and_one_address_have_their_own_turn_budgets() {
     let db = TestDb::new();
     let mut settings = test_settings(&db);
-    settings.limits = Limits { session_turn_burst: 3, session_turns_per_second: 0.001, question_burst: 0, ..Limits::default() };
+    settings.limits =
+        Limits { session_turn_burst: 3, session_turns_per_second: 0.001, question_burst: 0, ..Limits::default() };
     let app = spawn_app_with(db, settings).await;
     let first = chat(app.addr, None, "你好").await;
     let session = first["session"].as_str().expect("a session").to_owned();
     chat(app.addr, Some(&session), "你好").await;
     chat(app.addr, Some(&session), "你好").await;
     // The fourth turn of that session is refused, over HTTP and over a websocket alike; other sessions go on.
-    let (status, body) = ehall_tests::post_chat(app.addr, &serde_json::json!({"text": "你好", "session": session}).to_string()).await;
+    let (status, body) =
+        ehall_tests::post_chat(app.addr, &serde_json::json!({"text": "你好", "session": session}).to_string()).await;
     assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")), "{body}");
     let mut other = connect(app.addr, None).await;
     assert_eq!(other.send_text("o1", "你好").await["type"], "reply");
@@ -203,13 +204,18 @@ async fn one_session_and_one_address_have_their_own_turn_budgets() {
     // Per address over the websocket: a budget of 2 questions, the third refused with `rate_limited`.
     let db = TestDb::new();
     let mut settings = test_settings(&db);
-    settings.limits = Limits { question_burst: 2, questions_per_second: 0.001, session_turn_burst: 0, ..Limits::default() };
+    settings.limits =
+        Limits { question_burst: 2, questions_per_second: 0.001, session_turn_burst: 0, ..Limits::default() };
     let app = spawn_app_with(db, settings).await;
     let mut client = connect(app.addr, None).await;
     assert_eq!(client.send_text("q1", "你好").await["type"], "reply");
     assert_eq!(client.send_text("q2", "你好").await["type"], "reply");
     let refused = client.send_text("q3", "你好").await;
-    assert_eq!((refused["type"].as_str(), refused["code"].as_str()), (Some("error"), Some("rate_limited")), "{refused}");
+    assert_eq!(
+        (refused["type"].as_str(), refused["code"].as_str()),
+        (Some("error"), Some("rate_limited")),
+        "{refused}"
+    );
     assert_eq!(refused["in_reply_to"], "q3");
 }
 

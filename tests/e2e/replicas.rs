@@ -17,8 +17,7 @@ pub fn server_binary() -> std::path::PathBuf {
     match std::env::var_os("EHALL_BIN") {
         Some(bin) => bin.into(),
         None => {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map_or_else(|| repo_root().join("target"), Into::into);
+            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), Into::into);
             target.join("debug/ehall-bot")
         }
     }
@@ -41,11 +40,7 @@ impl ServerProcess {
     /// Starts the binary on `database_url` and waits until `/readyz` answers.
     pub async fn start(database_url: &str, extra_env: &[(&str, &str)]) -> ServerProcess {
         let bin = server_binary();
-        assert!(
-            bin.exists(),
-            "{} is missing: run `cargo build -p server --bin ehall-bot` first",
-            bin.display()
-        );
+        assert!(bin.exists(), "{} is missing: run `cargo build -p server --bin ehall-bot` first", bin.display());
         let addr = free_addr();
         let workdir = tempfile::tempdir().expect("a working folder");
         // Every test client shares 127.0.0.1, as a campus does behind a proxy: the per-address and per-session
@@ -55,14 +50,7 @@ impl ServerProcess {
         let mut command = Command::new(&bin);
         command
             .arg("serve")
-            .args([
-                "--addr",
-                &addr.to_string(),
-                "--database-url",
-                database_url,
-                "--semantic",
-                "false",
-            ])
+            .args(["--addr", &addr.to_string(), "--database-url", database_url, "--semantic", "false"])
             .arg("--data-dir")
             .arg(ehall_tests::data_dir())
             .arg("--config")
@@ -74,20 +62,12 @@ impl ServerProcess {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(if std::env::var_os("TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            });
+            .stderr(if std::env::var_os("TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() });
         for (k, v) in extra_env {
             command.env(k, v);
         }
         let child = command.spawn().expect("start ehall-bot serve");
-        let mut server = ServerProcess {
-            addr,
-            child,
-            _workdir: workdir,
-        };
+        let mut server = ServerProcess { addr, child, _workdir: workdir };
         server.wait_ready().await;
         server
     }
@@ -99,19 +79,11 @@ impl ServerProcess {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("the server exited during start-up: {status}");
             }
-            let ready = client
-                .get(format!("http://{}/readyz", self.addr))
-                .timeout(Duration::from_secs(1))
-                .send()
-                .await;
+            let ready = client.get(format!("http://{}/readyz", self.addr)).timeout(Duration::from_secs(1)).send().await;
             if ready.is_ok_and(|r| r.status().is_success()) {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the server on {} is not ready in time",
-                self.addr
-            );
+            assert!(Instant::now() < deadline, "the server on {} is not ready in time", self.addr);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -125,9 +97,7 @@ impl Drop for ServerProcess {
 }
 
 fn has_card(reply: &Value, id: &str) -> bool {
-    reply["cards"]
-        .as_array()
-        .is_some_and(|cards| cards.iter().any(|c| c["id"] == id))
+    reply["cards"].as_array().is_some_and(|cards| cards.iter().any(|c| c["id"] == id))
 }
 
 #[tokio::test]
@@ -150,10 +120,7 @@ async fn a_session_continues_on_the_other_replica_turn_by_turn() {
     assert_eq!(db.turns(&session).await, 4);
     let log = db.question_log(&session).await;
     let texts: Vec<&str> = log.iter().map(|r| r.1.as_str()).collect();
-    assert_eq!(
-        texts,
-        ["怎么申请助学金", "需要什么材料", "在哪里办理", "谢谢"]
-    );
+    assert_eq!(texts, ["怎么申请助学金", "需要什么材料", "在哪里办理", "谢谢"]);
 }
 
 async fn admin_create_faq(addr: SocketAddr, faq: Value, questions: &[&str]) {
@@ -166,11 +133,7 @@ async fn admin_create_faq(addr: SocketAddr, faq: Value, questions: &[&str]) {
         .await
         .expect("the admin API answers");
     let status = response.status();
-    assert!(
-        status.is_success(),
-        "create faq: {status} {}",
-        response.text().await.unwrap_or_default()
-    );
+    assert!(status.is_success(), "create faq: {status} {}", response.text().await.unwrap_or_default());
 }
 
 /// Asks `addr` until it answers `question` with the card `card`, for at most `within`.
@@ -195,37 +158,17 @@ async fn a_knowledge_event_makes_the_other_replica_reload_from_the_database() {
     let b = ServerProcess::start(&db.url(), &[]).await;
     let faq = json!({"id": "f-replica-locker", "question": "图书馆储物柜钥匙丢了怎么办？", "answer": "请到图书馆一楼服务台登记，押金可退。"});
     admin_create_faq(a.addr, faq, &["储物柜钥匙找不到了"]).await;
-    assert!(
-        answers_with_card(
-            a.addr,
-            "图书馆储物柜钥匙丢了怎么办",
-            "f-replica-locker",
-            Duration::ZERO
-        )
-        .await
-    );
+    assert!(answers_with_card(a.addr, "图书馆储物柜钥匙丢了怎么办", "f-replica-locker", Duration::ZERO).await);
     // The event the admin module publishes after a change (`Events::notify_knowledge_changed`), sent here by
     // hand so that this test proves the receiving side on its own.
     let pool = db.pool().await;
-    sqlx::query("SELECT pg_notify('ehall_knowledge', '{\"origin\":\"test\"}')")
-        .execute(&pool)
-        .await
-        .expect("notify");
+    sqlx::query("SELECT pg_notify('ehall_knowledge', '{\"origin\":\"test\"}')").execute(&pool).await.expect("notify");
     let started = Instant::now();
     assert!(
-        answers_with_card(
-            b.addr,
-            "图书馆储物柜钥匙丢了怎么办",
-            "f-replica-locker",
-            Duration::from_secs(10)
-        )
-        .await,
+        answers_with_card(b.addr, "图书馆储物柜钥匙丢了怎么办", "f-replica-locker", Duration::from_secs(10)).await,
         "the other replica does not answer with the new FAQ"
     );
-    eprintln!(
-        "replica B answered with the new FAQ {} ms after the event",
-        started.elapsed().as_millis()
-    );
+    eprintln!("replica B answered with the new FAQ {} ms after the event", started.elapsed().as_millis());
 }
 
 #[tokio::test]
@@ -235,15 +178,7 @@ async fn an_admin_edit_on_one_replica_is_live_on_the_other_within_seconds() {
     let b = ServerProcess::start(&db.url(), &[]).await;
     let faq = json!({"id": "f-replica-umbrella", "question": "图书馆能借雨伞吗？", "answer": "图书馆一楼服务台可借爱心雨伞。"});
     admin_create_faq(a.addr, faq, &["下雨了去哪借伞"]).await;
-    assert!(
-        answers_with_card(
-            b.addr,
-            "图书馆能借雨伞吗",
-            "f-replica-umbrella",
-            Duration::from_secs(5)
-        )
-        .await
-    );
+    assert!(answers_with_card(b.addr, "图书馆能借雨伞吗", "f-replica-umbrella", Duration::from_secs(5)).await);
 }
 
 #[tokio::test]
@@ -290,11 +225,12 @@ async fn a_feedback_answered_on_one_replica_reaches_the_authors_websocket_on_the
     // A kept it (no session there); B's delivery marks it delivered, so the next login does not show it again.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM portal_notices WHERE user_id = $1 AND delivered = 0")
-            .bind(STUDENT.0)
-            .fetch_one(&pool)
-            .await
-            .expect("count");
+        let pending: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM portal_notices WHERE user_id = $1 AND delivered = 0")
+                .bind(STUDENT.0)
+                .fetch_one(&pool)
+                .await
+                .expect("count");
         if pending == 0 {
             break;
         }

@@ -13,7 +13,8 @@ async fn the_welcome_frame_names_a_new_guest_session_and_greets() {
     assert!(w["user"].is_null(), "a guest has no user: {w}");
     let kb = knowledge::KnowledgeBase::load(&data_dir()).expect("the knowledge base loads");
     assert_eq!(w["text"], kb.texts.welcome.text.as_str());
-    let labels: Vec<&str> = w["suggestions"].as_array().expect("suggestions").iter().filter_map(|s| s["label"].as_str()).collect();
+    let labels: Vec<&str> =
+        w["suggestions"].as_array().expect("suggestions").iter().filter_map(|s| s["label"].as_str()).collect();
     let expected: Vec<&str> = kb.texts.welcome.suggestions.iter().map(String::as_str).collect();
     assert_eq!(labels, expected);
     // The session is stored on its first turn, under the id the welcome named.

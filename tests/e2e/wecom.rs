@@ -155,32 +155,18 @@ fn open_passive(body: &str) -> XmlFields {
 }
 
 async fn get_with_query(app: &TestApp, path: &str, query: &[(&str, &str)]) -> (u16, String, String) {
-    let response = reqwest::Client::new()
-        .get(app.http_url(path))
-        .query(query)
-        .timeout(WAIT)
-        .send()
-        .await
-        .unwrap();
+    let response = reqwest::Client::new().get(app.http_url(path)).query(query).timeout(WAIT).send().await.unwrap();
     let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     (status, content_type, response.text().await.unwrap())
 }
 
 #[tokio::test]
 async fn url_verification_echoes_the_decrypted_echostr_exactly() {
     let app = spawn_wecom_app(None, 4000).await;
-    let query = [
-        ("msg_signature", A1_SIGNATURE),
-        ("timestamp", "1409659589"),
-        ("nonce", "263014780"),
-        ("echostr", A1_ECHOSTR),
-    ];
+    let query =
+        [("msg_signature", A1_SIGNATURE), ("timestamp", "1409659589"), ("nonce", "263014780"), ("echostr", A1_ECHOSTR)];
     let (status, content_type, body) = get_with_query(&app, CALLBACK, &query).await;
     assert_eq!((status, body.as_str()), (200, "1616140317555161061"));
     assert!(content_type.starts_with("text/plain"), "{content_type}");
@@ -220,13 +206,7 @@ async fn a_question_is_answered_passively_with_the_service_card_and_a_retry_once
     // The text before the card goes through message/send, once.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sent = fake.sent.lock().unwrap().clone();
-    assert!(
-        sent.len() <= 1
-            && sent
-                .iter()
-                .all(|m| m["msgtype"] == "text" && m["touser"] == "2021001234"),
-        "{sent:?}"
-    );
+    assert!(sent.len() <= 1 && sent.iter().all(|m| m["msgtype"] == "text" && m["touser"] == "2021001234"), "{sent:?}");
 }
 
 #[tokio::test]
@@ -235,11 +215,7 @@ async fn a_slow_answer_goes_through_message_send_once() {
     let app = spawn_wecom_app(Some(&api_base), 1).await;
     let inner = text_message("2021001234", "助学金怎么申请", "7002");
     let (status, body) = post_encrypted(&app, &inner, false).await;
-    assert_eq!(
-        (status, body.as_str()),
-        (200, ""),
-        "past the deadline the callback is acknowledged empty"
-    );
+    assert_eq!((status, body.as_str()), (200, ""), "past the deadline the callback is acknowledged empty");
     let (status, body) = post_encrypted(&app, &inner, false).await;
     assert_eq!((status, body.as_str()), (200, ""));
 
@@ -254,21 +230,11 @@ async fn a_slow_answer_goes_through_message_send_once() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let all = fake.sent.lock().unwrap().clone();
     assert_eq!(all.len(), sent.len(), "the retried message is answered once: {all:?}");
-    assert!(
-        all.iter()
-            .all(|m| m["touser"] == "2021001234" && m["agentid"] == 1000002),
-        "{all:?}"
-    );
-    let card = all
-        .iter()
-        .find(|m| m["msgtype"] != "text")
-        .expect("a card message is sent");
+    assert!(all.iter().all(|m| m["touser"] == "2021001234" && m["agentid"] == 1000002), "{all:?}");
+    let card = all.iter().find(|m| m["msgtype"] != "text").expect("a card message is sent");
     let shown = card.to_string();
     assert!(shown.contains("学生助学金申请"), "{shown}");
-    assert!(
-        ["news", "textcard", "template_card"].contains(&card["msgtype"].as_str().unwrap()),
-        "{shown}"
-    );
+    assert!(["news", "textcard", "template_card"].contains(&card["msgtype"].as_str().unwrap()), "{shown}");
     let tokens = fake.token_requests.lock().unwrap().clone();
     assert_eq!(tokens.len(), 1, "the token is cached");
     assert_eq!(tokens[0].get("corpid").map(String::as_str), Some(CORP_ID));
@@ -292,10 +258,8 @@ async fn a_template_card_button_runs_its_action() {
     let shown: Vec<&str> = reply.all("Articles/item/Title").chain(reply.all("Content")).collect();
     assert!(shown.iter().any(|t| t.contains("学生助学金申请")), "{shown:?}");
     let pool = app.db.pool().await;
-    let logged: Vec<String> = sqlx::query_scalar("SELECT text FROM question_log WHERE channel = 'wecom'")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let logged: Vec<String> =
+        sqlx::query_scalar("SELECT text FROM question_log WHERE channel = 'wecom'").fetch_all(&pool).await.unwrap();
     assert_eq!(logged, ["action:item.show"]);
 }
 
@@ -305,20 +269,13 @@ async fn tampered_or_broken_callbacks_are_refused_without_harm() {
     let inner = text_message("u1", "你好", "7003");
     let (status, body) = post_encrypted(&app, &inner, true).await;
     assert_eq!(status, 401, "{body}");
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
-        "wecom_bad_signature"
-    );
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], "wecom_bad_signature");
 
     let crypt = app_crypt();
     let signature = crypt.signature("1", "2", "not base64!!");
     let response = reqwest::Client::new()
         .post(app.http_url(CALLBACK))
-        .query(&[
-            ("msg_signature", signature.as_str()),
-            ("timestamp", "1"),
-            ("nonce", "2"),
-        ])
+        .query(&[("msg_signature", signature.as_str()), ("timestamp", "1"), ("nonce", "2")])
         .body("<xml><Encrypt><![CDATA[not base64!!]]></Encrypt></xml>")
         .send()
         .await
@@ -345,11 +302,7 @@ async fn tampered_or_broken_callbacks_are_refused_without_harm() {
     let signature = other.signature("1", "2", &encrypt);
     let response = reqwest::Client::new()
         .post(app.http_url(CALLBACK))
-        .query(&[
-            ("msg_signature", signature.as_str()),
-            ("timestamp", "1"),
-            ("nonce", "2"),
-        ])
+        .query(&[("msg_signature", signature.as_str()), ("timestamp", "1"), ("nonce", "2")])
         .body(format!("<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"))
         .send()
         .await
@@ -367,17 +320,9 @@ async fn tampered_or_broken_callbacks_are_refused_without_harm() {
 async fn unconfigured_channels_answer_not_found_with_a_clear_error() {
     let app = spawn_app().await;
     for path in [CALLBACK, BOT_CALLBACK] {
-        let (status, _, body) = get_with_query(
-            &app,
-            path,
-            &[
-                ("msg_signature", "x"),
-                ("timestamp", "1"),
-                ("nonce", "2"),
-                ("echostr", "e"),
-            ],
-        )
-        .await;
+        let (status, _, body) =
+            get_with_query(&app, path, &[("msg_signature", "x"), ("timestamp", "1"), ("nonce", "2"), ("echostr", "e")])
+                .await;
         assert_eq!(status, 404, "{path}");
         let error: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(error["error"]["code"], "channel_not_configured");
@@ -397,11 +342,7 @@ async fn post_bot(app: &TestApp, callback: &Value) -> (u16, Value) {
     let signature = crypt.signature(&timestamp, nonce, &encrypt);
     let response = reqwest::Client::new()
         .post(app.http_url(BOT_CALLBACK))
-        .query(&[
-            ("msg_signature", signature.as_str()),
-            ("timestamp", timestamp.as_str()),
-            ("nonce", nonce),
-        ])
+        .query(&[("msg_signature", signature.as_str()), ("timestamp", timestamp.as_str()), ("nonce", nonce)])
         .body(json!({"encrypt": encrypt}).to_string())
         .timeout(WAIT)
         .send()
@@ -435,10 +376,7 @@ async fn the_ai_bot_streams_the_answer_until_finished() {
     let (status, first) = post_bot(&app, &question).await;
     assert_eq!(status, 200);
     assert_eq!(first["msgtype"], "stream", "{first}");
-    assert_eq!(
-        first["stream"]["finish"], false,
-        "past the deadline the first frame is a placeholder: {first}"
-    );
+    assert_eq!(first["stream"]["finish"], false, "past the deadline the first frame is a placeholder: {first}");
     let stream_id = first["stream"]["id"].as_str().unwrap().to_owned();
 
     // A repeated callback of the same message continues the same stream.
@@ -461,10 +399,7 @@ async fn the_ai_bot_streams_the_answer_until_finished() {
     };
     assert_eq!(last["stream"]["finish"], true, "{last}");
     let content = last["stream"]["content"].as_str().unwrap();
-    assert!(
-        content.contains("学生助学金申请"),
-        "the whole answer, cards as links: {content}"
-    );
+    assert!(content.contains("学生助学金申请"), "the whole answer, cards as links: {content}");
     if last["msgtype"] == "stream_with_template_card" {
         assert!(last["template_card"]["card_type"].is_string(), "{last}");
     } else {

@@ -75,7 +75,8 @@ impl PgTestDatabase {
     fn create() -> PgTestDatabase {
         let name = format!("test_{}", uuid_simple());
         let sql = format!("CREATE DATABASE {name}");
-        on_own_runtime(admin_execute(sql)).expect("create a test database (is PostgreSQL running? see scripts/pg-test-db)");
+        on_own_runtime(admin_execute(sql))
+            .expect("create a test database (is PostgreSQL running? see scripts/pg-test-db)");
         PgTestDatabase { name }
     }
 }
@@ -240,7 +241,10 @@ pub fn shared_retrieval() -> server::app::Retrieval {
                 std::time::Duration::from_secs(10),
             )
             .expect("the installed embedding model loads");
-            server::app::Retrieval { semantic: semantic.map(std::sync::Arc::new), vector_cache_dir: root.join("var/vectors") }
+            server::app::Retrieval {
+                semantic: semantic.map(std::sync::Arc::new),
+                vector_cache_dir: root.join("var/vectors"),
+            }
         })
         .clone()
 }
@@ -408,12 +412,8 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
         .await
         .expect("the request is answered");
     let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     (status, content_type, response.text().await.expect("a text body"))
 }
 

@@ -20,7 +20,8 @@ const CONTEXT_MAX_CHARS: usize = 14;
 /// The first characters two sides of one system share (教务系统学生端 / 教务系统教师端).
 const SIDE_STEM_CHARS: usize = 4;
 /// Words that point back at the topic under discussion.
-const CONTEXT_CUES: &[&str] = &["它", "这个", "那个", "这项", "这种", "也", "还能", "还可以", "还要", "那", "刚才", "上面", "英文", "中文"];
+const CONTEXT_CUES: &[&str] =
+    &["它", "这个", "那个", "这项", "这种", "也", "还能", "还可以", "还要", "那", "刚才", "上面", "英文", "中文"];
 
 fn compact(text: &str) -> String {
     normalize(text).chars().filter(|c| !c.is_whitespace()).collect()
@@ -39,10 +40,11 @@ pub(super) fn core_question(text: &str) -> Option<String> {
 pub(super) fn search_box_words(text: &str) -> Option<String> {
     let t = compact(text);
     // Longer openings first: 帮我搜索 is not 帮我搜 + 索.
-    let words = ["帮我搜索一下", "帮我搜一下", "帮我搜索", "帮我搜", "搜索一下", "搜一下", "搜一搜", "搜搜", "搜索", "检索"]
-        .iter()
-        .find_map(|p| t.strip_prefix(p))?
-        .trim_start_matches(['：', ':']);
+    let words =
+        ["帮我搜索一下", "帮我搜一下", "帮我搜索", "帮我搜", "搜索一下", "搜一下", "搜一搜", "搜搜", "搜索", "检索"]
+            .iter()
+            .find_map(|p| t.strip_prefix(p))?
+            .trim_start_matches(['：', ':']);
     (words.chars().count() >= 2).then(|| words.to_owned())
 }
 
@@ -76,7 +78,13 @@ impl Engine {
     }
 
     /// A clarify over `items` (best first); those beyond the first few wait for 更多.
-    pub(super) fn clarify_items(&self, state: &mut DialogueState, items: &[ItemRef], text: &str, confidence: f32) -> Draft {
+    pub(super) fn clarify_items(
+        &self,
+        state: &mut DialogueState,
+        items: &[ItemRef],
+        text: &str,
+        confidence: f32,
+    ) -> Draft {
         let shown: Vec<ItemRef> = items.iter().copied().take(CLARIFY_CHOICES).collect();
         let mut d = Draft::answer("search.clarify", text);
         d.mode = Mode::Clarify;
@@ -84,9 +92,16 @@ impl Engine {
         d.cards = shown.iter().filter_map(|&i| cards::brief_card(&self.kb, i)).collect();
         d.suggestions = shown
             .iter()
-            .map(|&i| Suggestion::action(cards::truncate_chars(self.kb.item_title(i), 18), "item.show", args1("id", self.kb.item_id(i))))
+            .map(|&i| {
+                Suggestion::action(
+                    cards::truncate_chars(self.kb.item_title(i), 18),
+                    "item.show",
+                    args1("id", self.kb.item_id(i)),
+                )
+            })
             .collect();
-        let rest: Vec<String> = items.iter().skip(CLARIFY_CHOICES).take(MORE_KEPT).map(|&i| self.kb.item_id(i).to_owned()).collect();
+        let rest: Vec<String> =
+            items.iter().skip(CLARIFY_CHOICES).take(MORE_KEPT).map(|&i| self.kb.item_id(i).to_owned()).collect();
         if !rest.is_empty() {
             d.suggestions.push(Suggestion::text("更多"));
             state.more = Some(MorePage::Items { ids: rest });
@@ -167,7 +182,12 @@ impl Engine {
             ItemKind::Faq => 2,
         };
         matched.sort_by_key(|&i| {
-            (audience_rank(self.kb.item_audience(i), asker), kind_rank(i), !high(i), self.kb.item_title(i).chars().count())
+            (
+                audience_rank(self.kb.item_audience(i), asker),
+                kind_rank(i),
+                !high(i),
+                self.kb.item_title(i).chars().count(),
+            )
         });
         let text = format!("和「{}」有关的事项有{}项，您想办的是哪一项？", text.trim(), matched.len());
         Some(self.clarify_items(state, &matched, &text, 0.5))
@@ -185,10 +205,12 @@ impl Engine {
         let family = self.family(current);
         let plain = self.run_search(text, user)?;
         // A confident answer that carries the question's own words (那休学呢 → 休学申请) is a new topic.
-        if plain.decision == Decision::Answer && plain.candidates.first().is_some_and(|c| self.shares_words(c.item, &t)) {
+        if plain.decision == Decision::Answer && plain.candidates.first().is_some_and(|c| self.shares_words(c.item, &t))
+        {
             return None;
         }
-        let title = self.topic_service(current).map_or_else(|| self.kb.item_title(current).to_owned(), |s| s.name.clone());
+        let title =
+            self.topic_service(current).map_or_else(|| self.kb.item_title(current).to_owned(), |s| s.name.clone());
         let combined = self.run_search(&format!("{title} {text}"), user)?;
         let top = combined.candidates.first()?;
         let in_family = family.iter().any(|id| id == self.kb.item_id(top.item));
@@ -206,7 +228,8 @@ impl Engine {
         let Some(result) = self.run_search(words, user) else { return self.fallback() };
         let key = compact(words);
         let asker = self.asker(words, user);
-        let mut found: Vec<ItemRef> = self.kb.items().filter(|&i| compact(self.kb.item_title(i)).contains(&key)).collect();
+        let mut found: Vec<ItemRef> =
+            self.kb.items().filter(|&i| compact(self.kb.item_title(i)).contains(&key)).collect();
         if result.decision != Decision::NoMatch {
             for c in result.candidates.iter().take(GROUP_CANDIDATES) {
                 if !found.contains(&c.item) {
@@ -219,7 +242,8 @@ impl Engine {
         }
         let mut d = Draft::answer("search.grouped", "");
         let mut counts = Vec::new();
-        for (kind, label) in [(ItemKind::App, "在线服务"), (ItemKind::Service, "服务指南"), (ItemKind::Faq, "常见问题")] {
+        for (kind, label) in [(ItemKind::App, "在线服务"), (ItemKind::Service, "服务指南"), (ItemKind::Faq, "常见问题")]
+        {
             let mut group: Vec<ItemRef> = found.iter().copied().filter(|i| i.kind == kind).collect();
             if group.is_empty() {
                 continue;
@@ -228,7 +252,12 @@ impl Engine {
             counts.push(format!("{label}{}项", group.len()));
             let items = group.iter().take(GROUP_SHOWN).filter_map(|&i| cards::brief_card(&self.kb, i)).collect();
             let title = format!("{label}（{}）", group.len());
-            d.cards.push(crate::portal::cards::list_card(&format!("search:{}:{key}", kind_name(kind)), &title, None, items));
+            d.cards.push(crate::portal::cards::list_card(
+                &format!("search:{}:{key}", kind_name(kind)),
+                &title,
+                None,
+                items,
+            ));
         }
         d.text = format!("搜索「{}」找到{}：", words, counts.join("、"));
         state.offered.clear();
@@ -341,7 +370,10 @@ mod tests {
         let teacher_only = [Audience::Teacher];
         let both = [Audience::Student, Audience::Teacher];
         assert!(audience_rank(&both, None) < audience_rank(&teacher_only, None));
-        assert!(audience_rank(&teacher_only, Some(Audience::Teacher)) < audience_rank(&[Audience::Student], Some(Audience::Teacher)));
+        assert!(
+            audience_rank(&teacher_only, Some(Audience::Teacher))
+                < audience_rank(&[Audience::Student], Some(Audience::Teacher))
+        );
         assert_eq!(audience_rank(&[], Some(Audience::Student)), 0);
     }
 }

@@ -28,7 +28,8 @@ fn say(state: &mut DialogueState, text: &str) -> Outcome {
 
 fn show(state: &mut DialogueState, id: &str) -> Outcome {
     let args = crate::cards::args1("id", id);
-    engine().respond(state, Turn { input: Input::Action { name: "item.show".into(), args }, user: None, in_reply_to: None })
+    engine()
+        .respond(state, Turn { input: Input::Action { name: "item.show".into(), args }, user: None, in_reply_to: None })
 }
 
 fn labels(out: &Outcome) -> Vec<String> {
@@ -59,7 +60,8 @@ fn a_field_follow_up_answers_that_field_only_about_the_topic() {
 #[test]
 fn a_faq_topic_answers_with_its_service_and_an_earlier_topic_comes_back() {
     let mut state = DialogueState::default();
-    let faq = engine().knowledge().faqs.iter().find(|f| f.question == "一卡通补办需要带什么，去哪里办？").unwrap().id.clone();
+    let faq =
+        engine().knowledge().faqs.iter().find(|f| f.question == "一卡通补办需要带什么，去哪里办？").unwrap().id.clone();
     show(&mut state, &faq);
     let out = say(&mut state, "电话多少");
     assert_eq!(out.reply.cards[0].title, "一卡通挂失与补办", "{:?}", out.reply);
@@ -110,4 +112,3 @@ fn a_bare_word_gets_a_clarify_for_the_askers_audience() {
     let out = say(&mut state, "一卡通");
     assert!(!out.reply.text.starts_with("和「"), "an item's own name is no bare word: {}", out.reply.text);
 }
-

@@ -19,8 +19,22 @@ const SUBJECT_CANDIDATES: usize = 5;
 /// Words of a 办事指南 sentence that speak of a fee.
 const COST_WORDS: &[&str] = &["免费", "收费", "费用", "工本费", "缴费", "扣费", "每份", "每页"];
 /// Words of a 办事指南 sentence that speak of how long it takes.
-const DURATION_WORDS: &[&str] =
-    &["工作日", "小时", "天内", "日内", "周内", "当日", "当天", "当场", "即时", "立即", "现场领取", "现场打印", "实时", "次日"];
+const DURATION_WORDS: &[&str] = &[
+    "工作日",
+    "小时",
+    "天内",
+    "日内",
+    "周内",
+    "当日",
+    "当天",
+    "当场",
+    "即时",
+    "立即",
+    "现场领取",
+    "现场打印",
+    "实时",
+    "次日",
+];
 
 /// The sentences of a text that mention one of `words`.
 fn sentences_with(text: &str, words: &[&str]) -> Vec<String> {
@@ -45,7 +59,11 @@ impl Engine {
             ItemKind::Service => self.kb.service(item),
             ItemKind::Faq => {
                 let f = self.kb.faq(item)?;
-                let by_service = f.related_service.as_deref().and_then(|n| self.kb.find(ItemKind::Service, n)).and_then(|r| self.kb.service(r));
+                let by_service = f
+                    .related_service
+                    .as_deref()
+                    .and_then(|n| self.kb.find(ItemKind::Service, n))
+                    .and_then(|r| self.kb.service(r));
                 by_service.or_else(|| f.related_app.as_deref().and_then(|app| self.service_of_app(app)))
             }
             ItemKind::App => {
@@ -59,11 +77,12 @@ impl Engine {
     fn service_of_app(&self, app: &str) -> Option<&Service> {
         let online = self.kb.services.iter().find(|s| s.online.as_ref().is_some_and(|o| o.system == app));
         online.or_else(|| {
-            self.kb
-                .faqs
-                .iter()
-                .filter(|f| f.related_app.as_deref() == Some(app))
-                .find_map(|f| f.related_service.as_deref().and_then(|n| self.kb.find(ItemKind::Service, n)).and_then(|r| self.kb.service(r)))
+            self.kb.faqs.iter().filter(|f| f.related_app.as_deref() == Some(app)).find_map(|f| {
+                f.related_service
+                    .as_deref()
+                    .and_then(|n| self.kb.find(ItemKind::Service, n))
+                    .and_then(|r| self.kb.service(r))
+            })
         })
     }
 
@@ -91,7 +110,9 @@ impl Engine {
         if title.contains(subject) {
             return true;
         }
-        self.topic_service(item).is_some_and(|s| s.name.contains(subject) || s.tags.iter().any(|t| t.contains(subject) || subject.contains(t.as_str())))
+        self.topic_service(item).is_some_and(|s| {
+            s.name.contains(subject) || s.tags.iter().any(|t| t.contains(subject) || subject.contains(t.as_str()))
+        })
     }
 
     /// The item a follow-up's subject means: the current topic or an earlier one it names, else what a search of
@@ -186,8 +207,13 @@ impl Engine {
         if let (None, Some(subject)) = (named, subject) {
             if !current.is_some_and(|c| self.shares_words(c, subject)) {
                 if let Some(result) = self.run_search(subject, user) {
-                    let sharing: Vec<ItemRef> =
-                        result.candidates.iter().take(6).map(|c| c.item).filter(|&i| self.shares_words(i, subject)).collect();
+                    let sharing: Vec<ItemRef> = result
+                        .candidates
+                        .iter()
+                        .take(6)
+                        .map(|c| c.item)
+                        .filter(|&i| self.shares_words(i, subject))
+                        .collect();
                     match sharing.as_slice() {
                         [] if current.is_none() => return self.search(state, text, user),
                         [] => {}
@@ -251,7 +277,11 @@ impl Engine {
             GuideField::Duration => {
                 let found = sentences_with(&format!("{}。{}", s.notes, s.steps.join("。")), DURATION_WORDS);
                 if found.is_empty() {
-                    format!("办事指南没有写明办理时限，业务周期为{}；具体进度可咨询{}", s.cycle, cards::service_phone(s))
+                    format!(
+                        "办事指南没有写明办理时限，业务周期为{}；具体进度可咨询{}",
+                        s.cycle,
+                        cards::service_phone(s)
+                    )
                 } else {
                     found.join("")
                 }
@@ -273,7 +303,9 @@ impl Engine {
             GuideField::Audience => {
                 let list = s.audience.iter().map(|a| a.label()).collect::<Vec<_>>().join("、");
                 match (user, asker_audience(user)) {
-                    (Some(u), Some(a)) if s.audience.contains(&a) => format!("{list}（您是{}，可以办理）", u.role.label()),
+                    (Some(u), Some(a)) if s.audience.contains(&a) => {
+                        format!("{list}（您是{}，可以办理）", u.role.label())
+                    }
                     (Some(u), Some(_)) => format!("{list}（该事项不面向{}）", u.role.label()),
                     _ => list,
                 }
@@ -295,7 +327,9 @@ impl Engine {
                 card.fields.push(Field::new("咨询电话", &s.contact.phone));
             }
             GuideField::Phone => card.fields.push(Field::new("咨询电话", cards::service_phone(s))),
-            GuideField::Steps if !s.steps.is_empty() => card.fields.push(Field::new("办理流程", cards::numbered_steps(s))),
+            GuideField::Steps if !s.steps.is_empty() => {
+                card.fields.push(Field::new("办理流程", cards::numbered_steps(s)))
+            }
             _ => card.fields.push(Field::new(field.label(), value.trim())),
         }
         if matches!(field, GuideField::Online | GuideField::System) {
@@ -306,7 +340,11 @@ impl Engine {
                 }
             }
         }
-        card.actions.push(CardAction::Action { label: "完整办事指南".into(), action: "item.show".into(), args: args1("id", &s.id) });
+        card.actions.push(CardAction::Action {
+            label: "完整办事指南".into(),
+            action: "item.show".into(),
+            args: args1("id", &s.id),
+        });
         card
     }
 

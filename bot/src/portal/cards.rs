@@ -1,7 +1,9 @@
 //! Cards of the portal dialogue: 个人数据 (`account`), 办件 (`task`), 消息 (`message`), 反馈 (`feedback`), lists and
 //! the login request.
 
-use crate::campus::{yuan, Affair, FeedbackRecord, Mailbox, Message, NetworkAccount, OneCard, Payslip, Shortcut, ShortcutKind};
+use crate::campus::{
+    yuan, Affair, FeedbackRecord, Mailbox, Message, NetworkAccount, OneCard, Payslip, Shortcut, ShortcutKind,
+};
 use crate::cards::{args1, truncate_chars};
 use crate::protocol::{Card, CardAction, CardKind, Field};
 use knowledge::Service;
@@ -13,7 +15,9 @@ pub const LOGIN_PATH: &str = "/auth/login";
 /// Asks a guest to log in with 统一身份认证.
 pub fn login_card(why: &str) -> Card {
     let mut card = Card::new(CardKind::Login, "login", "请先登录");
-    card.body = Some(format!("{why}需要先登录。请使用统一身份认证账号登录后再问我；账号和密码只在统一身份认证页面输入，不要发在对话里。"));
+    card.body = Some(format!(
+        "{why}需要先登录。请使用统一身份认证账号登录后再问我；账号和密码只在统一身份认证页面输入，不要发在对话里。"
+    ));
     card.actions.push(CardAction::OpenUrl { label: "统一身份认证登录".into(), url: LOGIN_PATH.into() });
     card
 }
@@ -28,7 +32,8 @@ pub fn one_card_card(card: &OneCard, app_url: Option<&str>) -> Card {
     c.fields.push(Field::new("卡内余额", yuan(card.balance_cents)));
     c.fields.push(Field::new("过渡余额", yuan(card.transition_cents)));
     if !card.recent.is_empty() {
-        let lines: Vec<String> = card.recent.iter().take(5).map(|s| format!("{} {} {}", s.at, s.place, yuan(s.amount_cents))).collect();
+        let lines: Vec<String> =
+            card.recent.iter().take(5).map(|s| format!("{} {} {}", s.at, s.place, yuan(s.amount_cents))).collect();
         c.fields.push(Field::new("最近消费", lines.join("\n")));
     }
     c.actions.extend(open_action("打开一卡通", app_url));
@@ -106,7 +111,11 @@ pub fn affair_card(a: &Affair, steps: bool) -> Card {
             c.fields.push(Field::new(format!("{}. {}", i + 1, s.name), value));
         }
     } else if !a.steps.is_empty() {
-        c.actions.push(CardAction::Action { label: "查看进度".into(), action: "affair.show".into(), args: args1("id", &a.id) });
+        c.actions.push(CardAction::Action {
+            label: "查看进度".into(),
+            action: "affair.show".into(),
+            args: args1("id", &a.id),
+        });
     }
     c
 }
@@ -118,7 +127,11 @@ pub fn message_card(m: &Message) -> Card {
     c.body = Some(m.body.clone());
     c.fields.push(Field::new("状态", if m.read { "已读" } else { "未读" }));
     if !m.read {
-        c.actions.push(CardAction::Action { label: "标为已读".into(), action: "message.read".into(), args: args1("id", &m.id) });
+        c.actions.push(CardAction::Action {
+            label: "标为已读".into(),
+            action: "message.read".into(),
+            args: args1("id", &m.id),
+        });
     }
     c
 }
@@ -155,7 +168,11 @@ pub fn shortcut_card(s: &Shortcut, favorite: bool) -> Card {
         c.actions.push(CardAction::OpenUrl { label: label.into(), url: url.clone() });
     }
     if favorite {
-        c.actions.push(CardAction::Action { label: "取消收藏".into(), action: "app.unfavorite".into(), args: args1("item", &s.item) });
+        c.actions.push(CardAction::Action {
+            label: "取消收藏".into(),
+            action: "app.unfavorite".into(),
+            args: args1("item", &s.item),
+        });
     }
     c
 }
@@ -165,9 +182,17 @@ pub fn service_entry(s: &Service) -> Card {
     let mut c = Card::new(CardKind::Service, &s.id, &s.name);
     c.subtitle = Some(format!("{} · {}", s.department, s.theme));
     c.body = Some(truncate_chars(&s.summary, 60));
-    c.actions.push(CardAction::Action { label: "办事指南".into(), action: "item.show".into(), args: args1("id", &s.id) });
+    c.actions.push(CardAction::Action {
+        label: "办事指南".into(),
+        action: "item.show".into(),
+        args: args1("id", &s.id),
+    });
     if s.online.is_some() {
-        c.actions.push(CardAction::Action { label: "在线办理".into(), action: "service.start".into(), args: args1("service", &s.id) });
+        c.actions.push(CardAction::Action {
+            label: "在线办理".into(),
+            action: "service.start".into(),
+            args: args1("service", &s.id),
+        });
     }
     c
 }

@@ -17,12 +17,18 @@ impl Desk<'_> {
                 a.label().to_owned(),
                 self.kb.services.iter().filter(|s| s.audience.contains(a)).collect(),
             ),
-            CatalogQuery::Department(d) => {
-                (format!("{d}的服务事项"), "department", d.clone(), self.kb.services.iter().filter(|s| &s.department == d).collect())
-            }
-            CatalogQuery::Theme(t) => {
-                (format!("{t}类服务事项"), "theme", t.clone(), self.kb.services.iter().filter(|s| &s.theme == t).collect())
-            }
+            CatalogQuery::Department(d) => (
+                format!("{d}的服务事项"),
+                "department",
+                d.clone(),
+                self.kb.services.iter().filter(|s| &s.department == d).collect(),
+            ),
+            CatalogQuery::Theme(t) => (
+                format!("{t}类服务事项"),
+                "theme",
+                t.clone(),
+                self.kb.services.iter().filter(|s| &s.theme == t).collect(),
+            ),
             CatalogQuery::Frequent => (
                 "常用服务".to_owned(),
                 "frequent",
@@ -82,7 +88,11 @@ impl Desk<'_> {
         let mut a = Answer::new(intent, format!("在线服务共{total}个，点“打开”直接进入："));
         if shown_to < total {
             let more = cards::more_args("apps", "", shown_to);
-            list.actions.push(crate::protocol::CardAction::Action { label: "更多".into(), action: "catalog.more".into(), args: more.clone() });
+            list.actions.push(crate::protocol::CardAction::Action {
+                label: "更多".into(),
+                action: "catalog.more".into(),
+                args: more.clone(),
+            });
             a.suggestions.push(Suggestion::action("更多", "catalog.more", more));
         }
         a.cards.push(list);

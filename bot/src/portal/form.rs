@@ -73,7 +73,9 @@ fn intent_of(kind: FeedbackKind, what: &str) -> String {
 
 fn ask_content(kind: FeedbackKind) -> Answer {
     let text = match kind {
-        FeedbackKind::Feedback => "欢迎提出意见和建议！请用一条消息描述您遇到的问题或建议（例如想要的服务事项找不到、办事指南有误等）：",
+        FeedbackKind::Feedback => {
+            "欢迎提出意见和建议！请用一条消息描述您遇到的问题或建议（例如想要的服务事项找不到、办事指南有误等）："
+        }
         FeedbackKind::Ticket => "好的，我来帮您提交工单。请描述故障或需求：什么设备或系统、在哪里、出现了什么情况：",
     };
     let mut a = Answer::new(intent_of(kind, "start"), text);
@@ -82,7 +84,10 @@ fn ask_content(kind: FeedbackKind) -> Answer {
 }
 
 fn ask_contact(kind: FeedbackKind) -> Answer {
-    let mut a = Answer::new(intent_of(kind, "contact"), "收到。方便留个联系方式吗？（手机号或邮箱，便于网信办联系您；不需要请回复“跳过”）");
+    let mut a = Answer::new(
+        intent_of(kind, "contact"),
+        "收到。方便留个联系方式吗？（手机号或邮箱，便于网信办联系您；不需要请回复“跳过”）",
+    );
     a.suggestions = vec![Suggestion::action("跳过", "form.skip", Map::new()), cancel_suggestion()];
     a
 }
@@ -117,8 +122,10 @@ fn ask_stars(name: &str) -> Answer {
 }
 
 fn ask_comment(name: &str, stars: u8) -> Answer {
-    let mut a =
-        Answer::new("service.rate.comment", format!("您给「{name}」打了{stars}星。还想说点什么吗？（直接回复评价内容，或回复“跳过”）"));
+    let mut a = Answer::new(
+        "service.rate.comment",
+        format!("您给「{name}」打了{stars}星。还想说点什么吗？（直接回复评价内容，或回复“跳过”）"),
+    );
     a.suggestions = vec![Suggestion::action("跳过", "form.skip", Map::new()), cancel_suggestion()];
     a
 }
@@ -148,14 +155,40 @@ fn plain(text: &str) -> &str {
 pub fn is_skip(text: &str) -> bool {
     matches!(
         plain(text),
-        "跳过" | "不用" | "不需要" | "没有" | "无" | "不留" | "不用了" | "skip" | "不想留" | "不留了" | "算了不留" | "没有联系方式" | "不方便"
+        "跳过"
+            | "不用"
+            | "不需要"
+            | "没有"
+            | "无"
+            | "不留"
+            | "不用了"
+            | "skip"
+            | "不想留"
+            | "不留了"
+            | "算了不留"
+            | "没有联系方式"
+            | "不方便"
     )
 }
 
 fn is_yes(text: &str) -> bool {
     matches!(
         plain(text),
-        "确认" | "确认提交" | "提交" | "提交吧" | "确定" | "好" | "好的" | "是" | "对" | "ok" | "OK" | "可以" | "没问题" | "嗯" | "行"
+        "确认"
+            | "确认提交"
+            | "提交"
+            | "提交吧"
+            | "确定"
+            | "好"
+            | "好的"
+            | "是"
+            | "对"
+            | "ok"
+            | "OK"
+            | "可以"
+            | "没问题"
+            | "嗯"
+            | "行"
     )
 }
 
@@ -165,7 +198,8 @@ fn is_edit(text: &str) -> bool {
 
 /// A mobile number, a landline (with or without area code) or an e-mail address: what a contact may be.
 pub fn is_contact(text: &str) -> bool {
-    let t: String = text.chars().filter(|c| !c.is_whitespace() && !matches!(c, '-' | '－' | '(' | ')' | '（' | '）')).collect();
+    let t: String =
+        text.chars().filter(|c| !c.is_whitespace() && !matches!(c, '-' | '－' | '(' | ')' | '（' | '）')).collect();
     let t = t
         .trim_start_matches("手机号")
         .trim_start_matches("手机")
@@ -197,7 +231,8 @@ fn is_question(desk: &Desk<'_>, text: &str) -> bool {
     if t.contains('?') || t.contains('？') {
         return true;
     }
-    const WORDS: &[&str] = &["怎么", "如何", "哪里", "在哪", "什么", "多少", "几点", "能不能", "可以吗", "是否", "为啥", "有没有", "吗"];
+    const WORDS: &[&str] =
+        &["怎么", "如何", "哪里", "在哪", "什么", "多少", "几点", "能不能", "可以吗", "是否", "为啥", "有没有", "吗"];
     if WORDS.iter().any(|w| t.contains(w)) {
         return true;
     }
@@ -228,7 +263,9 @@ fn reminder(form: &Form) -> String {
         Form::Feedback { kind, step: FeedbackStep::Confirm, .. } => {
             format!("（您的{}还没有提交：回复“确认”提交，或“取消”放弃。）", kind.label())
         }
-        Form::Rating { name, stars: None, .. } => format!("（您对「{name}」的评价还没有完成：请回复1到5星，或“不评了”。）"),
+        Form::Rating { name, stars: None, .. } => {
+            format!("（您对「{name}」的评价还没有完成：请回复1到5星，或“不评了”。）")
+        }
         Form::Rating { name, stars: Some(_), .. } => {
             format!("（您对「{name}」的评价还没有提交：回复评价内容，或“跳过”直接提交。）")
         }
@@ -252,7 +289,8 @@ pub fn on_text(desk: &Desk<'_>, state: &mut DialogueState, form: Form, text: &st
                 return reply(ask_content(kind));
             }
             let content: String = text.chars().take(MAX_CONTENT_CHARS).collect();
-            state.form = Some(Form::Feedback { kind, step: FeedbackStep::Contact, content: Some(content), contact: None });
+            state.form =
+                Some(Form::Feedback { kind, step: FeedbackStep::Contact, content: Some(content), contact: None });
             reply(ask_contact(kind))
         }
         Form::Feedback { kind, step: FeedbackStep::Contact, ref content, .. } => {
@@ -301,7 +339,8 @@ pub fn on_text(desk: &Desk<'_>, state: &mut DialogueState, form: Form, text: &st
             if is_question(desk, text) || (is_other_request(desk, text) && !is_yes(text)) {
                 return leave(&form);
             }
-            let comment = (!is_skip(text) && !is_yes(text)).then(|| text.chars().take(MAX_CONTENT_CHARS).collect::<String>());
+            let comment =
+                (!is_skip(text) && !is_yes(text)).then(|| text.chars().take(MAX_CONTENT_CHARS).collect::<String>());
             reply(submit_rating(desk, state, service, name, n, comment))
         }
     }
@@ -322,7 +361,13 @@ pub fn on_action(desk: &Desk<'_>, state: &mut DialogueState, name: &str) -> Opti
     }
 }
 
-fn submit_feedback(desk: &Desk<'_>, state: &mut DialogueState, kind: FeedbackKind, content: String, contact: Option<String>) -> Answer {
+fn submit_feedback(
+    desk: &Desk<'_>,
+    state: &mut DialogueState,
+    kind: FeedbackKind,
+    content: String,
+    contact: Option<String>,
+) -> Answer {
     let intent = intent_of(kind, "submitted");
     let (user, campus) = match desk.feedback_author(state, &intent, &format!("提交{}", kind.label())) {
         Ok(x) => x,
@@ -349,7 +394,14 @@ fn submit_feedback(desk: &Desk<'_>, state: &mut DialogueState, kind: FeedbackKin
     }
 }
 
-fn submit_rating(desk: &Desk<'_>, state: &mut DialogueState, service: &str, name: &str, stars: u8, comment: Option<String>) -> Answer {
+fn submit_rating(
+    desk: &Desk<'_>,
+    state: &mut DialogueState,
+    service: &str,
+    name: &str,
+    stars: u8,
+    comment: Option<String>,
+) -> Answer {
     let intent = "service.rate.submitted";
     let (user, campus) = match desk.signed_in(intent, "评价服务") {
         Ok(x) => x,

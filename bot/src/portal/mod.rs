@@ -4,11 +4,14 @@
 //! Personal data is read only for the turn's logged-in user; a guest gets a `login` card, and an account id named in
 //! the message that is not the user's own is refused. Nothing here trusts an id from the message.
 
-mod catalog;
 pub mod cards;
+mod catalog;
 pub mod form;
+mod intercept;
 #[cfg(test)]
 mod tests;
+
+pub use intercept::{intercept_text, password_refused, Intercept};
 
 use crate::campus::{AffairKind, Campus, CampusError, FeedbackKind, Shortcut, ShortcutKind};
 use crate::cards::{args1, contact_card, service_card};
@@ -48,7 +51,14 @@ pub struct Answer {
 
 impl Answer {
     pub fn new(intent: impl Into<String>, text: impl Into<String>) -> Answer {
-        Answer { mode: Mode::Answer, intent: intent.into(), text: text.into(), cards: Vec::new(), suggestions: Vec::new(), redact: false }
+        Answer {
+            mode: Mode::Answer,
+            intent: intent.into(),
+            text: text.into(),
+            cards: Vec::new(),
+            suggestions: Vec::new(),
+            redact: false,
+        }
     }
 
     fn card(mut self, card: Card) -> Answer {
@@ -77,7 +87,8 @@ impl<'a> Desk<'a> {
     /// The user and the campus, or the answer a guest (or a server without campus data) gets instead.
     pub(crate) fn signed_in(&self, intent: &str, why: &str) -> Result<(&'a UserInfo, &'a dyn Campus), Answer> {
         let Some(user) = self.user else {
-            return Err(Answer::new(intent, format!("{why}需要先登录统一身份认证，登录后我就能帮您查看。")).card(cards::login_card(why)));
+            return Err(Answer::new(intent, format!("{why}需要先登录统一身份认证，登录后我就能帮您查看。"))
+                .card(cards::login_card(why)));
         };
         let Some(campus) = self.campus else {
             let mut a = Answer::new(intent, "抱歉，个人数据服务暂未接入，请稍后再试，或直接登录办事大厅查看。");
@@ -117,9 +128,11 @@ impl<'a> Desk<'a> {
             PortalIntent::Messages => self.messages(&name),
             PortalIntent::MarkAllRead => self.mark_all_read(&name),
             PortalIntent::Favorite { target } if target.is_empty() => {
-                match state.current_item.as_deref().and_then(|id| self.kb.by_id(id)).filter(|i| i.kind != ItemKind::Faq) {
+                match state.current_item.as_deref().and_then(|id| self.kb.by_id(id)).filter(|i| i.kind != ItemKind::Faq)
+                {
                     Some(item) => self.favorite(&name, self.kb.item_id(item)),
-                    None => Answer::new(&name, "请告诉我要收藏哪个应用或服务，例如“收藏教务系统”。").suggest(Suggestion::text("我的收藏")),
+                    None => Answer::new(&name, "请告诉我要收藏哪个应用或服务，例如“收藏教务系统”。")
+                        .suggest(Suggestion::text("我的收藏")),
                 }
             }
             PortalIntent::Favorite { target } => self.favorite(&name, &target),
@@ -170,8 +183,11 @@ impl<'a> Desk<'a> {
             "feedback.status" => self.feedback_status(state, "feedback.status"),
             "service.rate" => match self.kb.by_id(arg(args, "service")).and_then(|r| self.kb.service(r)) {
                 Some(s) => {
-                    let stars =
-                        args.get("stars").and_then(Value::as_u64).and_then(|n| u8::try_from(n).ok()).filter(|n| (1..=5).contains(n));
+                    let stars = args
+                        .get("stars")
+                        .and_then(Value::as_u64)
+                        .and_then(|n| u8::try_from(n).ok())
+                        .filter(|n| (1..=5).contains(n));
                     self.start_rating(state, s, stars)
                 }
                 None => return None,
@@ -209,7 +225,8 @@ impl<'a> Desk<'a> {
         };
         if let Some(other) = about.filter(|id| !id.eq_ignore_ascii_case(&user.id)) {
             tracing::info!(user = %user.id, named = other, "refused a personal query about another account");
-            let mut a = Answer::new(format!("{intent}.refused"), "抱歉，我只能查询您本人的信息，不能查询其他人的账户。");
+            let mut a =
+                Answer::new(format!("{intent}.refused"), "抱歉，我只能查询您本人的信息，不能查询其他人的账户。");
             a.mode = Mode::Fallback;
             return a;
         }
@@ -222,9 +239,10 @@ impl<'a> Desk<'a> {
                 );
                 Answer::new(intent, text).card(cards::one_card_card(&c, self.app_url("一卡通")))
             }),
-            PersonalQuery::Salary if user.role == Role::Student => {
-                Ok(Answer::new(intent, "学生没有工资信息。如需查询助学金、奖学金发放情况，可以问我“助学金发放”或联系学院辅导员。"))
-            }
+            PersonalQuery::Salary if user.role == Role::Student => Ok(Answer::new(
+                intent,
+                "学生没有工资信息。如需查询助学金、奖学金发放情况，可以问我“助学金发放”或联系学院辅导员。",
+            )),
             PersonalQuery::Salary => campus.payslip(user).map(|slip| match slip {
                 Some(s) => {
                     let text = format!(
@@ -239,7 +257,11 @@ impl<'a> Desk<'a> {
                 None => Answer::new(intent, "暂时没有查到您的工资信息，如有疑问请联系财务处。"),
             }),
             PersonalQuery::Network => campus.network(user).map(|n| {
-                let text = format!("您的校园网账户余额{}，流量余额{:.3}MB。", crate::campus::yuan(n.balance_cents), n.traffic_mb);
+                let text = format!(
+                    "您的校园网账户余额{}，流量余额{:.3}MB。",
+                    crate::campus::yuan(n.balance_cents),
+                    n.traffic_mb
+                );
                 Answer::new(intent, text).card(cards::network_card(&n, self.app_url("校园网自助服务")))
             }),
             PersonalQuery::Mail => campus.mailbox(user).map(|m| {
@@ -266,7 +288,10 @@ impl<'a> Desk<'a> {
         card.subtitle = Some(format!("{}（{}）", user.name, user.role.label()));
         let yuan = crate::campus::yuan;
         if let Ok(c) = campus.one_card(user) {
-            card.fields.push(crate::protocol::Field::new("一卡通余额", format!("{}（过渡余额{}）", yuan(c.balance_cents), yuan(c.transition_cents))));
+            card.fields.push(crate::protocol::Field::new(
+                "一卡通余额",
+                format!("{}（过渡余额{}）", yuan(c.balance_cents), yuan(c.transition_cents)),
+            ));
         }
         if user.role != Role::Student {
             if let Ok(Some(p)) = campus.payslip(user) {
@@ -274,7 +299,10 @@ impl<'a> Desk<'a> {
             }
         }
         if let Ok(n) = campus.network(user) {
-            card.fields.push(crate::protocol::Field::new("校园网", format!("余额{}，流量{:.0}MB", yuan(n.balance_cents), n.traffic_mb)));
+            card.fields.push(crate::protocol::Field::new(
+                "校园网",
+                format!("余额{}，流量{:.0}MB", yuan(n.balance_cents), n.traffic_mb),
+            ));
         }
         if let Ok(m) = campus.mailbox(user) {
             let value = if m.bound { format!("{}封未读", m.unread) } else { "未绑定".to_owned() };
@@ -286,10 +314,16 @@ impl<'a> Desk<'a> {
             }
         }
         if let Ok(list) = campus.messages(user) {
-            card.fields.push(crate::protocol::Field::new("未读消息", format!("{}条", list.iter().filter(|m| !m.read).count())));
+            card.fields.push(crate::protocol::Field::new(
+                "未读消息",
+                format!("{}条", list.iter().filter(|m| !m.read).count()),
+            ));
         }
         if card.fields.is_empty() {
-            return self.unavailable(intent, &CampusError::Unavailable { system: "personal", reason: "no system answered".into() });
+            return self.unavailable(
+                intent,
+                &CampusError::Unavailable { system: "personal", reason: "no system answered".into() },
+            );
         }
         let mut a = Answer::new(intent, "这是您的个人数据概览：").card(card);
         a.suggestions = vec![Suggestion::text("我的待办"), Suggestion::text("我的消息"), Suggestion::text("饭卡余额")];
@@ -302,10 +336,11 @@ impl<'a> Desk<'a> {
             Err(a) => return a,
         };
         match campus.mailbox(user) {
-            Ok(m) => {
-                Answer::new(intent, "请点击下方按钮，在个人数据中心的绑定页面完成邮箱绑定。为了账号安全，请不要在对话中发送邮箱密码。")
-                    .card(cards::bind_mail_card(&m))
-            }
+            Ok(m) => Answer::new(
+                intent,
+                "请点击下方按钮，在个人数据中心的绑定页面完成邮箱绑定。为了账号安全，请不要在对话中发送邮箱密码。",
+            )
+            .card(cards::bind_mail_card(&m)),
             Err(e) => self.unavailable(intent, &e),
         }
     }
@@ -339,7 +374,8 @@ impl<'a> Desk<'a> {
             ));
         }
         out.text = format!("您的{}。", counts.join("，"));
-        out.suggestions = vec![Suggestion::text("我的待办"), Suggestion::text("进行中的办件"), Suggestion::text("已办任务")];
+        out.suggestions =
+            vec![Suggestion::text("我的待办"), Suggestion::text("进行中的办件"), Suggestion::text("已办任务")];
         out
     }
 
@@ -367,7 +403,8 @@ impl<'a> Desk<'a> {
         });
         match found {
             Some(a) => {
-                let current = a.steps.iter().find(|s| s.state == crate::campus::StepState::Current).map(|s| s.name.clone());
+                let current =
+                    a.steps.iter().find(|s| s.state == crate::campus::StepState::Current).map(|s| s.name.clone());
                 let text = match current {
                     Some(step) => format!("您的「{}」{}，当前在“{}”这一步。", a.title, a.status, step),
                     None => format!("您的「{}」{}。", a.title, a.status),
@@ -388,7 +425,9 @@ impl<'a> Desk<'a> {
         };
         match self.all_affairs(user, campus) {
             Ok(all) => match all.iter().find(|a| a.id == id) {
-                Some(a) => Answer::new(intent, format!("「{}」的办理进度：", a.title)).card(cards::affair_card(a, true)),
+                Some(a) => {
+                    Answer::new(intent, format!("「{}」的办理进度：", a.title)).card(cards::affair_card(a, true))
+                }
                 None => Answer::new(intent, "没有找到这个办件，它可能已被撤回。"),
             },
             Err(e) => self.unavailable(intent, &e),
@@ -453,11 +492,20 @@ impl<'a> Desk<'a> {
         }
         let audience = self.user.map(|u| audience_of(u.role));
         let fits = |list: &[Audience]| audience.is_none_or(|a| list.is_empty() || list.contains(&a));
-        let mut apps: Vec<&knowledge::App> =
-            self.kb.apps.iter().filter(|a| a.id == t || a.name == t || a.name.contains(t) || t.contains(a.name.as_str())).collect();
+        let mut apps: Vec<&knowledge::App> = self
+            .kb
+            .apps
+            .iter()
+            .filter(|a| a.id == t || a.name == t || a.name.contains(t) || t.contains(a.name.as_str()))
+            .collect();
         apps.sort_by_key(|a| (a.name != t, !fits(&a.audience), a.name.len()));
         if let Some(a) = apps.first() {
-            return Some(Shortcut { kind: ShortcutKind::App, item: a.id.clone(), name: a.name.clone(), url: Some(a.url.clone()) });
+            return Some(Shortcut {
+                kind: ShortcutKind::App,
+                item: a.id.clone(),
+                name: a.name.clone(),
+                url: Some(a.url.clone()),
+            });
         }
         let s = self.find_service(t)?;
         Some(Shortcut {
@@ -483,8 +531,12 @@ impl<'a> Desk<'a> {
         if t.chars().count() < 2 {
             return None;
         }
-        let mut found: Vec<&Service> =
-            self.kb.services.iter().filter(|s| s.id == t || s.name == t || s.name.contains(t) || t.contains(s.name.as_str())).collect();
+        let mut found: Vec<&Service> = self
+            .kb
+            .services
+            .iter()
+            .filter(|s| s.id == t || s.name == t || s.name.contains(t) || t.contains(s.name.as_str()))
+            .collect();
         found.sort_by_key(|s| (s.name != t, s.name.len()));
         found.first().copied()
     }
@@ -505,7 +557,9 @@ impl<'a> Desk<'a> {
                 } else {
                     format!("「{}」已经在您的收藏里了 ★", shortcut.name)
                 };
-                Answer::new(intent, text).card(cards::shortcut_card(&shortcut, true)).suggest(Suggestion::text("我的收藏"))
+                Answer::new(intent, text)
+                    .card(cards::shortcut_card(&shortcut, true))
+                    .suggest(Suggestion::text("我的收藏"))
             }
             Err(e) => self.unavailable(intent, &e),
         }
@@ -531,8 +585,12 @@ impl<'a> Desk<'a> {
             return Answer::new(intent, format!("您的收藏里没有「{target}」。")).suggest(Suggestion::text("我的收藏"));
         };
         match campus.remove_favorite(user, s.kind, &s.item) {
-            Ok(true) => Answer::new(intent, format!("已取消收藏「{}」。", s.name)).suggest(Suggestion::text("我的收藏")),
-            Ok(false) => Answer::new(intent, format!("您的收藏里没有「{}」。", s.name)).suggest(Suggestion::text("我的收藏")),
+            Ok(true) => {
+                Answer::new(intent, format!("已取消收藏「{}」。", s.name)).suggest(Suggestion::text("我的收藏"))
+            }
+            Ok(false) => {
+                Answer::new(intent, format!("您的收藏里没有「{}」。", s.name)).suggest(Suggestion::text("我的收藏"))
+            }
             Err(e) => self.unavailable(intent, &e),
         }
     }
@@ -543,8 +601,10 @@ impl<'a> Desk<'a> {
             Err(a) => return a,
         };
         match campus.favorites(user) {
-            Ok(list) if list.is_empty() => Answer::new(intent, "您还没有收藏应用。可以说“收藏教务系统”，或点应用卡片上的“收藏”。")
-                .suggest(Suggestion::text("收藏教务系统")),
+            Ok(list) if list.is_empty() => {
+                Answer::new(intent, "您还没有收藏应用。可以说“收藏教务系统”，或点应用卡片上的“收藏”。")
+                    .suggest(Suggestion::text("收藏教务系统"))
+            }
             Ok(list) => {
                 let items = list.iter().map(|s| cards::shortcut_card(s, true)).collect();
                 Answer::new(intent, format!("您收藏了{}个应用和服务：", list.len())).card(cards::list_card(
@@ -567,7 +627,12 @@ impl<'a> Desk<'a> {
             Ok(list) if list.is_empty() => Answer::new(intent, "您最近还没有通过我打开过应用或服务。"),
             Ok(list) => {
                 let items = list.iter().map(|s| cards::shortcut_card(s, false)).collect();
-                Answer::new(intent, "您最近使用的应用和服务：").card(cards::list_card("recent", "最近使用", None, items))
+                Answer::new(intent, "您最近使用的应用和服务：").card(cards::list_card(
+                    "recent",
+                    "最近使用",
+                    None,
+                    items,
+                ))
             }
             Err(e) => self.unavailable(intent, &e),
         }
@@ -588,7 +653,12 @@ impl<'a> Desk<'a> {
             return;
         }
         if let Some(a) = self.kb.by_id(&card.id).and_then(|r| self.kb.app(r)) {
-            self.record_use(&Shortcut { kind: ShortcutKind::App, item: a.id.clone(), name: a.name.clone(), url: Some(a.url.clone()) });
+            self.record_use(&Shortcut {
+                kind: ShortcutKind::App,
+                item: a.id.clone(),
+                name: a.name.clone(),
+                url: Some(a.url.clone()),
+            });
         }
     }
 
@@ -602,8 +672,11 @@ impl<'a> Desk<'a> {
                 .card(service_card(self.kb, s));
         };
         let Some(user) = self.user else {
-            return Answer::new(intent, format!("「{}」需要登录后在{}在线办理。请先使用统一身份认证登录：", s.name, online.system))
-                .card(cards::login_card("在线办理"));
+            return Answer::new(
+                intent,
+                format!("「{}」需要登录后在{}在线办理。请先使用统一身份认证登录：", s.name, online.system),
+            )
+            .card(cards::login_card("在线办理"));
         };
         if let Some(required) = online.requires_role.filter(|r| *r != audience_of(user.role)) {
             let mut a = Answer::new(
@@ -619,9 +692,15 @@ impl<'a> Desk<'a> {
             a.cards.extend(self.wxb_contact());
             return a;
         }
-        self.record_use(&Shortcut { kind: ShortcutKind::Service, item: s.id.clone(), name: s.name.clone(), url: Some(url.to_owned()) });
-        let mut a = Answer::new(intent, format!("可以在线办理「{}」，请点击下方“在线办理”进入{}。", s.name, online.system))
-            .card(service_card(self.kb, s));
+        self.record_use(&Shortcut {
+            kind: ShortcutKind::Service,
+            item: s.id.clone(),
+            name: s.name.clone(),
+            url: Some(url.to_owned()),
+        });
+        let mut a =
+            Answer::new(intent, format!("可以在线办理「{}」，请点击下方“在线办理”进入{}。", s.name, online.system))
+                .card(service_card(self.kb, s));
         a.suggestions.push(Suggestion::action("评价这项服务", "service.rate", args1("service", &s.id)));
         a
     }
@@ -633,9 +712,12 @@ impl<'a> Desk<'a> {
                 Err(a) => return a,
             },
             (None, false) => {
-                return Answer::new(intent, "您在这次对话里还没有提交过意见反馈。登录后提交的反馈，请登录后查看处理进度：")
-                    .card(cards::login_card("查询反馈进度"))
-                    .suggest(Suggestion::action("我要反馈", "feedback.start", Map::new()));
+                return Answer::new(
+                    intent,
+                    "您在这次对话里还没有提交过意见反馈。登录后提交的反馈，请登录后查看处理进度：",
+                )
+                .card(cards::login_card("查询反馈进度"))
+                .suggest(Suggestion::action("我要反馈", "feedback.start", Map::new()));
             }
             _ => match self.signed_in(intent, "查询反馈进度") {
                 Ok((u, c)) => (u.clone(), c),
@@ -644,13 +726,14 @@ impl<'a> Desk<'a> {
         };
         let user = &user;
         match campus.my_feedback(user) {
-            Ok(list) if list.is_empty() => {
-                Answer::new(intent, "您还没有提交过意见反馈或工单。").suggest(Suggestion::action("我要反馈", "feedback.start", Map::new()))
-            }
+            Ok(list) if list.is_empty() => Answer::new(intent, "您还没有提交过意见反馈或工单。")
+                .suggest(Suggestion::action("我要反馈", "feedback.start", Map::new())),
             Ok(list) => {
                 let latest = &list[0];
                 let text = match &latest.answer {
-                    Some(answer) => format!("您最近的{}（{}）{}：{}", latest.kind.label(), latest.id, latest.status.label(), answer),
+                    Some(answer) => {
+                        format!("您最近的{}（{}）{}：{}", latest.kind.label(), latest.id, latest.status.label(), answer)
+                    }
                     None => format!("您最近的{}（{}）{}。", latest.kind.label(), latest.id, latest.status.label()),
                 };
                 let mut a = Answer::new(intent, text);
@@ -677,7 +760,12 @@ impl<'a> Desk<'a> {
     }
 
     /// Who submits a feedback: the user, or a guest under the session's own guest key.
-    pub(crate) fn feedback_author(&self, state: &mut DialogueState, intent: &str, why: &str) -> Result<(UserInfo, &'a dyn Campus), Answer> {
+    pub(crate) fn feedback_author(
+        &self,
+        state: &mut DialogueState,
+        intent: &str,
+        why: &str,
+    ) -> Result<(UserInfo, &'a dyn Campus), Answer> {
         if self.user.is_some() {
             return self.signed_in(intent, why).map(|(u, c)| (u.clone(), c));
         }
@@ -696,45 +784,5 @@ impl<'a> Desk<'a> {
             return a;
         }
         form::start_rating(state, s, stars)
-    }
-}
-
-/// A message that seemed to hold a password: not echoed, not stored.
-pub fn password_refused() -> Answer {
-    let mut a = Answer::new(
-        "portal.password_refused",
-        "为了账号安全，请不要在对话中发送密码，我不会保存或使用它。绑定邮箱或修改密码请在对应页面操作；如果密码可能已泄露，请尽快通过统一身份认证修改密码。",
-    );
-    a.redact = true;
-    a
-}
-
-/// What the portal makes of a message before intent recognition.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Intercept {
-    /// The portal answers (a form step, a refused password).
-    Answer(Answer),
-    /// The engine answers; with a `reminder` when a form waits for its next step meanwhile.
-    Pass { reminder: Option<String> },
-}
-
-/// Runs before intent recognition: a form in progress takes the message (a cancel phrase leaves it, a question
-/// is let through with the form kept), and a message that seems to carry a password is refused whatever else is
-/// going on.
-pub fn intercept_text(desk: &Desk<'_>, state: &mut DialogueState, text: &str) -> Intercept {
-    if intents::portal::looks_like_password(text) {
-        return Intercept::Answer(password_refused());
-    }
-    let Some(form) = state.form.clone() else { return Intercept::Pass { reminder: None } };
-    // 不用了 at a step that can be skipped skips it; elsewhere it cancels.
-    if desk.recognizer.recognize(text) == Intent::Cancel && !(form.skippable() && form::is_skip(text)) {
-        state.form = None;
-        let mut a = Answer::new("dialog.cancel", format!("好的，已取消{}，不会提交。还有什么可以帮您？", form.label()));
-        a.suggestions = vec![Suggestion::text("常用服务"), Suggestion::text("服务事项中心")];
-        return Intercept::Answer(a);
-    }
-    match form::on_text(desk, state, form, text) {
-        form::Step::Reply(a) => Intercept::Answer(a),
-        form::Step::Leave { reminder } => Intercept::Pass { reminder: Some(reminder) },
     }
 }

@@ -23,7 +23,13 @@ impl PersonalData for FakeCampus {
         Ok(OneCard { balance_cents: 12850, transition_cents: -5600, recent: Vec::new() })
     }
     fn payslip(&self, _user: &UserInfo) -> Result<Option<Payslip>, CampusError> {
-        Ok(Some(Payslip { month: "2021年6月".into(), gross_cents: 100, deductions_cents: 10, net_cents: 90, items: Vec::new() }))
+        Ok(Some(Payslip {
+            month: "2021年6月".into(),
+            gross_cents: 100,
+            deductions_cents: 10,
+            net_cents: 90,
+            items: Vec::new(),
+        }))
     }
     fn network(&self, _user: &UserInfo) -> Result<NetworkAccount, CampusError> {
         Err(CampusError::Unavailable { system: "network", reason: "down".into() })
@@ -118,9 +124,18 @@ fn say(engine: &Engine, state: &mut DialogueState, who: Option<&UserInfo>, text:
     engine.respond(state, Turn { input: Input::Text(text.into()), user: who.cloned(), in_reply_to: None })
 }
 
-fn press(engine: &Engine, state: &mut DialogueState, who: Option<&UserInfo>, action: &str, args: serde_json::Value) -> Outcome {
+fn press(
+    engine: &Engine,
+    state: &mut DialogueState,
+    who: Option<&UserInfo>,
+    action: &str,
+    args: serde_json::Value,
+) -> Outcome {
     let args = args.as_object().cloned().unwrap_or_default();
-    engine.respond(state, Turn { input: Input::Action { name: action.into(), args }, user: who.cloned(), in_reply_to: None })
+    engine.respond(
+        state,
+        Turn { input: Input::Action { name: action.into(), args }, user: who.cloned(), in_reply_to: None },
+    )
 }
 
 #[test]
@@ -177,13 +192,15 @@ fn online_handling_checks_the_role_and_records_recent_use() {
     let engine = with_campus(Arc::clone(&campus));
     let mut state = DialogueState::default();
     let teacher = user("T2008001", Role::Teacher);
-    let out = press(&engine, &mut state, Some(&teacher), "service.start", serde_json::json!({"service": "s1-xg-grant"}));
+    let out =
+        press(&engine, &mut state, Some(&teacher), "service.start", serde_json::json!({"service": "s1-xg-grant"}));
     assert_eq!(out.reply.intent, "service.start.unauthorized");
     assert!(out.reply.cards.iter().any(|c| c.kind == CardKind::Contact));
     assert!(campus.recent.lock().unwrap().is_empty());
 
     let student = user("2021001234", Role::Student);
-    let out = press(&engine, &mut state, Some(&student), "service.start", serde_json::json!({"service": "s1-xg-grant"}));
+    let out =
+        press(&engine, &mut state, Some(&student), "service.start", serde_json::json!({"service": "s1-xg-grant"}));
     assert_eq!(out.reply.cards[0].kind, CardKind::Service);
     let recent = campus.recent.lock().unwrap().clone();
     assert_eq!((recent[0].0.as_str(), recent[0].1.item.as_str()), ("2021001234", "s1-xg-grant"));

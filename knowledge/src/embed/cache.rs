@@ -36,13 +36,8 @@ impl VectorCache {
     /// a corrupt or foreign one is ignored with a warning and overwritten on the next `save`.
     pub fn open(dir: &Path, model_id: &str) -> VectorCache {
         let path = dir.join(format!("{}.vectors", file_stem(model_id)));
-        let mut cache = VectorCache {
-            path,
-            model_id: model_id.to_owned(),
-            dim: None,
-            vectors: HashMap::new(),
-            dirty: false,
-        };
+        let mut cache =
+            VectorCache { path, model_id: model_id.to_owned(), dim: None, vectors: HashMap::new(), dirty: false };
         match std::fs::read(&cache.path) {
             Ok(bytes) => match decode(&bytes, model_id) {
                 Ok((dim, vectors)) => {
@@ -168,11 +163,7 @@ pub fn embed_passages_with_progress(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Vec<f32>>, EmbedError> {
     let mut seen = std::collections::HashSet::new();
-    let misses: Vec<&str> = texts
-        .iter()
-        .copied()
-        .filter(|text| !cache.contains(text) && seen.insert(*text))
-        .collect();
+    let misses: Vec<&str> = texts.iter().copied().filter(|text| !cache.contains(text) && seen.insert(*text)).collect();
     let mut fresh: HashMap<&str, Vec<f32>> = HashMap::with_capacity(misses.len());
     let mut done = 0;
     for batch in misses.chunks(EMBED_BATCH * embedder.parallelism().max(1)) {
@@ -212,10 +203,7 @@ fn text_key(text: &str) -> TextKey {
 
 /// A file name derived from the model id; ids look like "e5-small-q4:1571fc982750".
 fn file_stem(model_id: &str) -> String {
-    model_id
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
-        .collect()
+    model_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect()
 }
 
 fn encode(model_id: &str, dim: usize, vectors: &HashMap<TextKey, Vec<f32>>) -> Vec<u8> {
@@ -277,10 +265,7 @@ fn decode(bytes: &[u8], model_id: &str) -> Result<Decoded, &'static str> {
         let (key, values) = entry.split_at(KEY_LEN);
         let mut text_key = [0u8; KEY_LEN];
         text_key.copy_from_slice(key);
-        let vector = values
-            .chunks_exact(4)
-            .map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-            .collect();
+        let vector = values.chunks_exact(4).map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
         vectors.insert(text_key, vector);
     }
     Ok(((count > 0).then_some(dim), vectors))

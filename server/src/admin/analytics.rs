@@ -15,9 +15,7 @@ use sqlx::{AnyPool, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/admin/analytics", get(analytics))
-        .route("/api/v1/popular", get(popular))
+    Router::new().route("/api/v1/admin/analytics", get(analytics)).route("/api/v1/popular", get(popular))
 }
 
 /// One logged question, as analytics reads it.
@@ -37,8 +35,8 @@ pub struct LoggedQuestion {
 }
 
 async fn logged_since(pool: &AnyPool, days: i64) -> Result<Vec<LoggedQuestion>, AdminError> {
-    let since = (chrono::Utc::now() - chrono::Duration::days(days))
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let since =
+        (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let rows = sqlx::query(
         "SELECT q.created_at AS created_at, q.session_id AS session_id, q.channel AS channel, q.text AS text, q.mode AS mode, q.top_item AS top_item, \
          q.latency_ms AS latency_ms, q.audience AS audience, r.helpful AS helpful \
@@ -92,11 +90,7 @@ pub fn summarize(log: &[LoggedQuestion], all_items: &[(String, String)]) -> Valu
     let mut per_day: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
     let mut modes: BTreeMap<&str, usize> = BTreeMap::new();
     for q in log {
-        *per_day
-            .entry(&q.day)
-            .or_default()
-            .entry(&q.channel)
-            .or_default() += 1;
+        *per_day.entry(&q.day).or_default().entry(&q.channel).or_default() += 1;
         *modes.entry(&q.mode).or_default() += 1;
     }
     let total = log.len();
@@ -109,19 +103,14 @@ pub fn summarize(log: &[LoggedQuestion], all_items: &[(String, String)]) -> Valu
     };
     let up = log.iter().filter(|q| q.helpful == Some(true)).count();
     let down = log.iter().filter(|q| q.helpful == Some(false)).count();
-    let questions = log
-        .iter()
-        .filter(|q| !q.text.starts_with("action:"))
-        .map(|q| q.text.trim());
+    let questions = log.iter().filter(|q| !q.text.starts_with("action:")).map(|q| q.text.trim());
     let asked: HashSet<&str> = log.iter().filter_map(|q| q.top_item.as_deref()).collect();
-    let titles: HashMap<&str, &str> = all_items
-        .iter()
-        .map(|(id, t)| (id.as_str(), t.as_str()))
-        .collect();
-    let top_items: Vec<Value> = top_counts(log.iter().filter(|q| q.mode == "answer").filter_map(|q| q.top_item.as_deref()), 15)
-        .into_iter()
-        .map(|(id, n)| json!({"id": id, "title": titles.get(id.as_str()).copied().unwrap_or(""), "count": n}))
-        .collect();
+    let titles: HashMap<&str, &str> = all_items.iter().map(|(id, t)| (id.as_str(), t.as_str())).collect();
+    let top_items: Vec<Value> =
+        top_counts(log.iter().filter(|q| q.mode == "answer").filter_map(|q| q.top_item.as_deref()), 15)
+            .into_iter()
+            .map(|(id, n)| json!({"id": id, "title": titles.get(id.as_str()).copied().unwrap_or(""), "count": n}))
+            .collect();
     let never: Vec<Value> = all_items
         .iter()
         .filter(|(id, _)| !asked.contains(id.as_str()))
@@ -129,9 +118,7 @@ pub fn summarize(log: &[LoggedQuestion], all_items: &[(String, String)]) -> Valu
         .collect();
     let mut audiences: BTreeMap<&str, usize> = BTreeMap::new();
     for q in log {
-        *audiences
-            .entry(q.audience.map_or("unknown", AskerAudience::as_str))
-            .or_default() += 1;
+        *audiences.entry(q.audience.map_or("unknown", AskerAudience::as_str)).or_default() += 1;
     }
     let mut latencies: Vec<i64> = log.iter().map(|q| q.latency_ms).collect();
     latencies.sort_unstable();
@@ -159,10 +146,8 @@ async fn analytics(
     let log = logged_since(&ctx.pool, days).await?;
     let engine = state.engine.current();
     let kb = engine.knowledge();
-    let items: Vec<(String, String)> = kb
-        .items()
-        .map(|r| (kb.item_id(r).to_owned(), kb.item_title(r).to_owned()))
-        .collect();
+    let items: Vec<(String, String)> =
+        kb.items().map(|r| (kb.item_id(r).to_owned(), kb.item_title(r).to_owned())).collect();
     let mut v = summarize(&log, &items);
     v["days"] = json!(days);
     let popular = popular_questions(&ctx.pool, POPULAR_DAYS, POPULAR_COUNT, kb).await?;
@@ -223,15 +208,9 @@ pub fn top_questions(
 /// with at least [`POPULAR_MIN_AUDIENCE_TRAFFIC`] answered questions of its own; items named by `title_of`.
 pub fn popular_of(log: &[LoggedQuestion], n: usize, title_of: &dyn Fn(&str) -> Option<String>) -> Popular {
     let all: Vec<&LoggedQuestion> = log.iter().collect();
-    let mut popular = Popular {
-        overall: top_questions(&all, n, POPULAR_MIN_TRAFFIC, title_of),
-        ..Popular::default()
-    };
+    let mut popular = Popular { overall: top_questions(&all, n, POPULAR_MIN_TRAFFIC, title_of), ..Popular::default() };
     for audience in AskerAudience::ALL {
-        let theirs: Vec<&LoggedQuestion> = log
-            .iter()
-            .filter(|q| q.audience == Some(audience))
-            .collect();
+        let theirs: Vec<&LoggedQuestion> = log.iter().filter(|q| q.audience == Some(audience)).collect();
         let top = top_questions(&theirs, n, POPULAR_MIN_AUDIENCE_TRAFFIC, title_of);
         if !top.is_empty() {
             popular.by_audience.insert(audience, top);
@@ -306,10 +285,8 @@ mod tests {
             helpful,
             audience: None,
         };
-        let log = vec![
-            q("2026-11-26", "answer", Some("a"), Some(true)),
-            q("2026-11-27", "fallback", None, Some(false)),
-        ];
+        let log =
+            vec![q("2026-11-26", "answer", Some("a"), Some(true)), q("2026-11-27", "fallback", None, Some(false))];
         let s = summarize(&log, &[("a".into(), "A".into()), ("b".into(), "B".into())]);
         assert_eq!(s["total"], 2);
         assert_eq!(s["per_day"].as_array().map(Vec::len), Some(2));
@@ -386,6 +363,11 @@ mod tests {
         log.push(logged("补办校园卡", Some("s-card"), 3, Some(AskerAudience::Teacher)));
         let popular = popular_of(&log, 6, &titles);
         assert_eq!(popular.overall, ["校园卡补办"]);
-        assert!(popular.by_audience.values().flatten().chain(&popular.overall).all(|q| !q.contains("138") && q != "你好"));
+        assert!(popular
+            .by_audience
+            .values()
+            .flatten()
+            .chain(&popular.overall)
+            .all(|q| !q.contains("138") && q != "你好"));
     }
 }

@@ -19,9 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/admin/export", get(export))
-        .route("/api/v1/admin/import", post(import))
+    Router::new().route("/api/v1/admin/export", get(export)).route("/api/v1/admin/import", post(import))
 }
 
 /// The spreadsheet's own columns, after the body's.
@@ -119,7 +117,10 @@ async fn export(_: Admin, State(state): State<AppState>, Query(q): Query<KindQue
     let rows: Vec<&Record> = all.iter().filter(|r| r.kind == kind && !r.retired).collect();
     let csv = to_csv(kind, &rows)?;
     let disposition = format!("attachment; filename=\"ehall-{}.csv\"", kind.as_str());
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)], csv)
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        csv,
+    )
         .into_response())
 }
 
@@ -138,7 +139,13 @@ fn lines(cell: &str) -> Vec<Value> {
 }
 
 /// Puts `cell` at the dotted `path` of `body`, typed like the field it replaces (a list, a yes/no, text).
-fn put(body: &mut Map<String, Value>, path: &str, cell: &str, like: Option<&Value>, line: usize) -> Result<(), Problem> {
+fn put(
+    body: &mut Map<String, Value>,
+    path: &str,
+    cell: &str,
+    like: Option<&Value>,
+    line: usize,
+) -> Result<(), Problem> {
     let (head, rest) = match path.split_once('.') {
         Some((h, r)) => (h, Some(r)),
         None => (path, None),
@@ -146,7 +153,11 @@ fn put(body: &mut Map<String, Value>, path: &str, cell: &str, like: Option<&Valu
     if let Some(rest) = rest {
         let inner = body.entry(head.to_owned()).or_insert_with(|| Value::Object(Map::new()));
         let Value::Object(inner) = inner else {
-            return Err(Problem { item: None, field: Some(path.to_owned()), message: format!("第 {line} 行：{head} 不是一组字段") });
+            return Err(Problem {
+                item: None,
+                field: Some(path.to_owned()),
+                message: format!("第 {line} 行：{head} 不是一组字段"),
+            });
         };
         return put(inner, rest, cell, like.and_then(|l| l.get(rest.split('.').next().unwrap_or(rest))), line);
     }
@@ -209,13 +220,18 @@ fn read_rows(kind: RecordKind, text: &str, existing: &[Record]) -> Result<Vec<Ro
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                problems.push(Problem { item: None, field: None, message: format!("第 {line} 行无法读取：{e}") });
+                problems
+                    .push(Problem { item: None, field: None, message: format!("第 {line} 行无法读取：{e}") });
                 continue;
             }
         };
         let id = record.get(id_col).unwrap_or_default().trim().to_owned();
         if id.is_empty() {
-            problems.push(Problem { item: None, field: Some(id_field.to_owned()), message: format!("第 {line} 行：{id_field} 必须填写") });
+            problems.push(Problem {
+                item: None,
+                field: Some(id_field.to_owned()),
+                message: format!("第 {line} 行：{id_field} 必须填写"),
+            });
             continue;
         }
         let before = existing.iter().find(|r| r.kind == kind && r.id == id);
@@ -223,7 +239,9 @@ fn read_rows(kind: RecordKind, text: &str, existing: &[Record]) -> Result<Vec<Ro
         let (mut questions, mut owner) = (None, None);
         for (header, cell) in headers.iter().zip(record.iter()) {
             match header.as_str() {
-                QUESTIONS => questions = Some(cell.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()),
+                QUESTIONS => {
+                    questions = Some(cell.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
+                }
                 OWNER => owner = Some(cell.trim().to_owned()).filter(|o| !o.is_empty()),
                 "" => {}
                 path => {
@@ -237,8 +255,14 @@ fn read_rows(kind: RecordKind, text: &str, existing: &[Record]) -> Result<Vec<Ro
         prune(&mut body);
         rows.push(Row { line, id, body: Value::Object(body), questions, owner });
     }
-    if let Some((a, b)) = rows.iter().enumerate().find_map(|(i, r)| rows[..i].iter().find(|x| x.id == r.id).map(|x| (x.line, r.line))) {
-        problems.push(Problem { item: None, field: Some(id_field.to_owned()), message: format!("第 {a} 行与第 {b} 行的编号相同") });
+    if let Some((a, b)) =
+        rows.iter().enumerate().find_map(|(i, r)| rows[..i].iter().find(|x| x.id == r.id).map(|x| (x.line, r.line)))
+    {
+        problems.push(Problem {
+            item: None,
+            field: Some(id_field.to_owned()),
+            message: format!("第 {a} 行与第 {b} 行的编号相同"),
+        });
     }
     if problems.is_empty() {
         Ok(rows)
@@ -267,7 +291,8 @@ fn apply_rows(kind: RecordKind, rows: &[Row], all: &mut Vec<Record>, actor: &str
             r.updated_by = actor.to_owned();
             changed.push(Changed { kind, id: row.id.clone(), action: "edit" });
         } else {
-            let owner = row.owner.clone().or_else(|| row.body.get("department").and_then(Value::as_str).map(str::to_owned));
+            let owner =
+                row.owner.clone().or_else(|| row.body.get("department").and_then(Value::as_str).map(str::to_owned));
             all.push(Record {
                 kind,
                 id: row.id.clone(),
@@ -344,7 +369,9 @@ async fn import(
     }
     let actor = p.id.clone();
     ctx.change(&actor, |all| Ok(apply_rows(kind, &rows, all, &actor))).await?;
-    Ok(Json(json!({"applied": true, "rows": rows.len(), "unchanged": unchanged, "changes": summary, "version": ctx.version()})))
+    Ok(Json(
+        json!({"applied": true, "rows": rows.len(), "unchanged": unchanged, "changes": summary, "version": ctx.version()}),
+    ))
 }
 
 #[cfg(test)]

@@ -47,44 +47,22 @@ pub enum AdminError {
 impl AdminError {
     /// A single invalid field.
     pub fn field(field: &str, message: impl Into<String>) -> AdminError {
-        AdminError::Invalid(vec![Problem {
-            item: None,
-            field: Some(field.to_owned()),
-            message: message.into(),
-        }])
+        AdminError::Invalid(vec![Problem { item: None, field: Some(field.to_owned()), message: message.into() }])
     }
 
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
-            AdminError::Unauthorized => {
-                (StatusCode::UNAUTHORIZED, "unauthorized", "请先登录".into())
-            }
+            AdminError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "请先登录".into()),
             AdminError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "需要管理员权限".into()),
-            AdminError::NotFound(what) => (
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("找不到：{what}"),
-            ),
-            AdminError::Conflict(what) => {
-                (StatusCode::CONFLICT, "conflict", format!("已存在：{what}"))
-            }
-            AdminError::Invalid(_) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
-                "提交的内容有误".into(),
-            ),
-            AdminError::Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "管理功能未启用".into(),
-            ),
+            AdminError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", format!("找不到：{what}")),
+            AdminError::Conflict(what) => (StatusCode::CONFLICT, "conflict", format!("已存在：{what}")),
+            AdminError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "提交的内容有误".into()),
+            AdminError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "管理功能未启用".into()),
             AdminError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "服务繁忙，请稍后再试".into()),
             AdminError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_request", "无法解析的请求".into()),
-            AdminError::Database(_) | AdminError::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "服务器内部错误，请稍后再试".into(),
-            ),
+            AdminError::Database(_) | AdminError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务器内部错误，请稍后再试".into())
+            }
         }
     }
 }
@@ -148,7 +126,8 @@ pub async fn json_rejections(request: Request, next: Next) -> Response {
         _ => ("malformed_request", "无法解析的请求"),
     };
     crate::metrics::count_error(code);
-    let mut shaped = (status, Json(json!({"error": {"code": code, "message": message, "detail": detail}}))).into_response();
+    let mut shaped =
+        (status, Json(json!({"error": {"code": code, "message": message, "detail": detail}}))).into_response();
     if let Some(allow) = parts.headers.get(header::ALLOW) {
         shaped.headers_mut().insert(header::ALLOW, allow.clone());
     }

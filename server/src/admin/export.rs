@@ -39,16 +39,9 @@ pub struct ExportArgs {
 }
 
 /// Runs `ehall-bot export DIR`.
-pub fn run(
-    args: &ExportArgs,
-    out: &mut dyn std::io::Write,
-    err: &mut dyn std::io::Write,
-) -> crate::cli::Status {
+pub fn run(args: &ExportArgs, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write) -> crate::cli::Status {
     use crate::cli::Status;
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             let _ = writeln!(err, "cannot start the async runtime: {e}");
@@ -74,10 +67,7 @@ pub fn run(
             }
         }
         Ok(None) => {
-            let _ = writeln!(
-                err,
-                "the database holds no knowledge yet (start the server once to seed it from data/)"
-            );
+            let _ = writeln!(err, "the database holds no knowledge yet (start the server once to seed it from data/)");
             Status::Failure
         }
         Err(e) => {

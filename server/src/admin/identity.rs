@@ -57,17 +57,10 @@ impl StaticTokens {
                 None => (who, None),
             };
             if token.len() < 8 || id.is_empty() {
-                tracing::warn!(
-                    "ignoring an EHALL_ADMIN_TOKENS entry with a short token or no user id"
-                );
+                tracing::warn!("ignoring an EHALL_ADMIN_TOKENS entry with a short token or no user id");
                 continue;
             }
-            let principal = Principal {
-                id: id.to_owned(),
-                name: id.to_owned(),
-                admin: false,
-                department,
-            };
+            let principal = Principal { id: id.to_owned(), name: id.to_owned(), admin: false, department };
             by_token.insert(token.to_owned(), principal);
         }
         StaticTokens { by_token }
@@ -96,11 +89,7 @@ pub struct AdminPolicy {
 impl AdminPolicy {
     pub fn parse(list: &str) -> AdminPolicy {
         let mut policy = AdminPolicy::default();
-        for entry in list
-            .split([',', ' '])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+        for entry in list.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
             let (id, department) = match entry.split_once(':') {
                 Some((id, dept)) => (id.trim(), Some(dept.trim()).filter(|d| !d.is_empty())),
                 None => (entry, None),
@@ -145,10 +134,7 @@ pub struct Admin(pub Principal);
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 /// The admin context of the app, or 503 when the app was built without one.
@@ -159,10 +145,7 @@ pub fn context(state: &AppState) -> Result<Arc<AdminContext>, AdminError> {
 impl FromRequestParts<AppState> for Admin {
     type Rejection = AdminError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let ctx = context(state)?;
         let token = bearer(parts).ok_or(AdminError::Unauthorized)?;
         let principal = match state.auth.resolve(Some(token)).await {
@@ -172,11 +155,9 @@ impl FromRequestParts<AppState> for Admin {
                 admin: claims.admin,
                 department: claims.department.clone(),
             },
-            crate::auth::Login::Guest | crate::auth::Login::Expired => ctx
-                .verifier
-                .verify(token)
-                .await
-                .ok_or(AdminError::Unauthorized)?,
+            crate::auth::Login::Guest | crate::auth::Login::Expired => {
+                ctx.verifier.verify(token).await.ok_or(AdminError::Unauthorized)?
+            }
         };
         let principal = ctx.policy.scoped(principal);
         if !ctx.policy.is_admin(&principal) {
@@ -192,29 +173,14 @@ mod tests {
 
     #[tokio::test]
     async fn static_tokens_and_the_admin_list() {
-        let tokens = StaticTokens::parse(
-            "tok-admin-1=A0001, tok-dept-22=A0002:网信办, short=x, tok-student=S001",
-        );
+        let tokens = StaticTokens::parse("tok-admin-1=A0001, tok-dept-22=A0002:网信办, short=x, tok-student=S001");
         let policy = AdminPolicy::parse("A0001,A0002");
         let admin = tokens.verify("tok-admin-1").await.expect("a known token");
         assert!(policy.is_admin(&admin));
-        assert_eq!(
-            tokens
-                .verify("tok-dept-22")
-                .await
-                .expect("a known token")
-                .department
-                .as_deref(),
-            Some("网信办")
-        );
+        assert_eq!(tokens.verify("tok-dept-22").await.expect("a known token").department.as_deref(), Some("网信办"));
         assert!(tokens.verify("short").await.is_none());
         let scoped = AdminPolicy::parse("A0001, S2015002:后勤管理处");
-        let cas_login = |id: &str| Principal {
-            id: id.into(),
-            name: id.into(),
-            admin: false,
-            department: None,
-        };
+        let cas_login = |id: &str| Principal { id: id.into(), name: id.into(), admin: false, department: None };
         let staff = scoped.scoped(cas_login("S2015002"));
         assert!(scoped.is_admin(&staff));
         assert_eq!(staff.department.as_deref(), Some("后勤管理处"));

@@ -14,9 +14,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/admin/feedback", get(list))
-        .route("/api/v1/admin/feedback/{id}", post(update))
+    Router::new().route("/api/v1/admin/feedback", get(list)).route("/api/v1/admin/feedback/{id}", post(update))
 }
 
 #[derive(Debug, Deserialize)]
@@ -25,29 +23,24 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-async fn list(
-    _: Admin,
-    State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, AdminError> {
+async fn list(_: Admin, State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let limit = q.limit.unwrap_or(200).clamp(1, 1000);
-    let rows =
-        match q.status {
-            Some(status) => sqlx::query(
-                "SELECT * FROM portal_feedback WHERE status = $1 ORDER BY created_at DESC LIMIT $2",
-            )
-            .bind(status.as_str())
-            .bind(limit)
-            .fetch_all(&ctx.pool)
-            .await?,
-            None => {
-                sqlx::query("SELECT * FROM portal_feedback ORDER BY created_at DESC LIMIT $1")
-                    .bind(limit)
-                    .fetch_all(&ctx.pool)
-                    .await?
-            }
-        };
+    let rows = match q.status {
+        Some(status) => {
+            sqlx::query("SELECT * FROM portal_feedback WHERE status = $1 ORDER BY created_at DESC LIMIT $2")
+                .bind(status.as_str())
+                .bind(limit)
+                .fetch_all(&ctx.pool)
+                .await?
+        }
+        None => {
+            sqlx::query("SELECT * FROM portal_feedback ORDER BY created_at DESC LIMIT $1")
+                .bind(limit)
+                .fetch_all(&ctx.pool)
+                .await?
+        }
+    };
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
         items.push(json!({
@@ -79,11 +72,7 @@ async fn update(
     Json(req): Json<UpdateRequest>,
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
-    let answer = req
-        .answer
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty());
+    let answer = req.answer.as_deref().map(str::trim).filter(|a| !a.is_empty());
     let notified = match answer {
         Some(answer) => {
             let portal = state.portal.as_ref().ok_or(AdminError::Unavailable)?;
@@ -95,14 +84,12 @@ async fn update(
             true
         }
         None => {
-            let done = sqlx::query(
-                "UPDATE portal_feedback SET status = $1, updated_at = $2 WHERE id = $3",
-            )
-            .bind(req.status.as_str())
-            .bind(now())
-            .bind(&id)
-            .execute(&ctx.pool)
-            .await?;
+            let done = sqlx::query("UPDATE portal_feedback SET status = $1, updated_at = $2 WHERE id = $3")
+                .bind(req.status.as_str())
+                .bind(now())
+                .bind(&id)
+                .execute(&ctx.pool)
+                .await?;
             if done.rows_affected() == 0 {
                 return Err(AdminError::NotFound(format!("feedback {id}")));
             }
@@ -121,7 +108,5 @@ async fn update(
     .bind(now())
     .execute(&ctx.pool)
     .await?;
-    Ok(Json(
-        json!({ "id": id, "status": req.status.as_str(), "notified": notified }),
-    ))
+    Ok(Json(json!({ "id": id, "status": req.status.as_str(), "notified": notified })))
 }

@@ -19,10 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/me", get(me))
         .route("/api/v1/admin/items", get(list))
         .route("/api/v1/admin/items/{kind}", post(create))
-        .route(
-            "/api/v1/admin/items/{kind}/{id}",
-            get(read).put(edit).delete(retire),
-        )
+        .route("/api/v1/admin/items/{kind}/{id}", get(read).put(edit).delete(retire))
         .route("/api/v1/admin/items/{kind}/{id}/restore", post(restore))
         .route("/api/v1/admin/items/{kind}/{id}/reviewed", post(reviewed))
         .route("/api/v1/admin/stale", get(stale))
@@ -54,18 +51,10 @@ struct ListQuery {
     retired: bool,
 }
 
-async fn list(
-    _: Admin,
-    State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, AdminError> {
+async fn list(_: Admin, State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let kind = q.kind.as_deref().map(kind_of).transpose()?;
-    let needle =
-        q.q.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_lowercase);
+    let needle = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
     let all = records::load_all(&ctx.pool).await?;
     let items: Vec<Value> = all
         .iter()
@@ -104,18 +93,12 @@ pub struct EditRequest {
     pub owner_department: Option<String>,
 }
 
-fn clean_questions(
-    kind: RecordKind,
-    questions: Option<Vec<String>>,
-) -> Result<Option<Vec<String>>, AdminError> {
+fn clean_questions(kind: RecordKind, questions: Option<Vec<String>>) -> Result<Option<Vec<String>>, AdminError> {
     let Some(list) = questions else {
         return Ok(None);
     };
     if !kind.has_questions() && !list.is_empty() {
-        return Err(AdminError::field(
-            "questions",
-            format!("{} 不能有相似问题", kind.as_str()),
-        ));
+        return Err(AdminError::field("questions", format!("{} 不能有相似问题", kind.as_str())));
     }
     let mut out: Vec<String> = Vec::new();
     for q in list {
@@ -154,10 +137,7 @@ async fn create(
     let ctx = context(&state)?;
     let kind = kind_of(&kind)?;
     if !kind.is_list() {
-        return Err(AdminError::Conflict(format!(
-            "{} 只有一条记录，请修改它",
-            kind.as_str()
-        )));
+        return Err(AdminError::Conflict(format!("{} 只有一条记录，请修改它", kind.as_str())));
     }
     let id = body_id(kind, &req.body)?;
     let questions = clean_questions(kind, req.questions)?.unwrap_or_default();
@@ -167,18 +147,9 @@ async fn create(
             if all.iter().any(|r| r.kind == kind && r.id == id) {
                 return Err(AdminError::Conflict(format!("{}:{id}", kind.as_str())));
             }
-            let position = all
-                .iter()
-                .filter(|r| r.kind == kind)
-                .map(|r| r.position + 1)
-                .max()
-                .unwrap_or(0);
-            let owner = req.owner_department.or_else(|| {
-                req.body
-                    .get("department")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            });
+            let position = all.iter().filter(|r| r.kind == kind).map(|r| r.position + 1).max().unwrap_or(0);
+            let owner =
+                req.owner_department.or_else(|| req.body.get("department").and_then(Value::as_str).map(str::to_owned));
             let at = now();
             all.push(Record {
                 kind,
@@ -192,17 +163,10 @@ async fn create(
                 updated_at: at,
                 updated_by: actor.clone(),
             });
-            Ok(vec![Changed {
-                kind,
-                id: id.clone(),
-                action: "create",
-            }])
+            Ok(vec![Changed { kind, id: id.clone(), action: "create" }])
         })
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "saved": saved, "live": true, "version": ctx.version() })),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({ "saved": saved, "live": true, "version": ctx.version() }))))
 }
 
 async fn edit(
@@ -240,16 +204,10 @@ async fn edit(
             r.last_reviewed = at.clone();
             r.updated_at = at;
             r.updated_by = actor.clone();
-            Ok(vec![Changed {
-                kind,
-                id: id.clone(),
-                action: "edit",
-            }])
+            Ok(vec![Changed { kind, id: id.clone(), action: "edit" }])
         })
         .await?;
-    Ok(Json(
-        json!({ "saved": saved, "live": true, "version": ctx.version() }),
-    ))
+    Ok(Json(json!({ "saved": saved, "live": true, "version": ctx.version() })))
 }
 
 async fn set_retired(
@@ -273,16 +231,10 @@ async fn set_retired(
             r.retired = retired;
             r.updated_at = now();
             r.updated_by = actor.to_owned();
-            Ok(vec![Changed {
-                kind,
-                id: id.to_owned(),
-                action: if retired { "retire" } else { "restore" },
-            }])
+            Ok(vec![Changed { kind, id: id.to_owned(), action: if retired { "retire" } else { "restore" } }])
         })
         .await?;
-    Ok(Json(
-        json!({ "saved": saved, "live": true, "version": ctx.version() }),
-    ))
+    Ok(Json(json!({ "saved": saved, "live": true, "version": ctx.version() })))
 }
 
 async fn retire(
@@ -315,11 +267,7 @@ async fn reviewed(
                 .find(|r| r.kind == kind && r.id == id)
                 .ok_or_else(|| AdminError::NotFound(format!("{}:{id}", kind.as_str())))?;
             r.last_reviewed = now();
-            Ok(vec![Changed {
-                kind,
-                id: id.clone(),
-                action: "review",
-            }])
+            Ok(vec![Changed { kind, id: id.clone(), action: "review" }])
         })
         .await?;
     Ok(Json(json!({ "saved": saved })))
@@ -340,23 +288,17 @@ async fn stale(
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let days = q.days.unwrap_or(ctx.stale_after_days).max(0);
-    let cutoff = (chrono::Utc::now() - chrono::Duration::days(days))
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let cutoff =
+        (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let department = p.department.clone().or(q.department);
     let all = records::load_all(&ctx.pool).await?;
     let items: Vec<Value> = all
         .iter()
         .filter(|r| r.kind.has_questions() && !r.retired && r.last_reviewed < cutoff)
-        .filter(|r| {
-            department
-                .as_ref()
-                .is_none_or(|d| r.owner_department.as_ref() == Some(d))
-        })
+        .filter(|r| department.as_ref().is_none_or(|d| r.owner_department.as_ref() == Some(d)))
         .map(summary)
         .collect();
-    Ok(Json(
-        json!({ "days": days, "department": department, "total": items.len(), "items": items }),
-    ))
+    Ok(Json(json!({ "days": days, "department": department, "total": items.len(), "items": items })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -372,28 +314,24 @@ async fn audit(
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let rows =
-        match &q.item {
-            Some(item) => sqlx::query(
-                "SELECT * FROM admin_audit WHERE item_id = $1 ORDER BY created_at DESC LIMIT $2",
-            )
-            .bind(item.clone())
-            .bind(limit)
-            .fetch_all(&ctx.pool)
-            .await?,
-            None => {
-                sqlx::query("SELECT * FROM admin_audit ORDER BY created_at DESC LIMIT $1")
-                    .bind(limit)
-                    .fetch_all(&ctx.pool)
-                    .await?
-            }
-        };
+    let rows = match &q.item {
+        Some(item) => {
+            sqlx::query("SELECT * FROM admin_audit WHERE item_id = $1 ORDER BY created_at DESC LIMIT $2")
+                .bind(item.clone())
+                .bind(limit)
+                .fetch_all(&ctx.pool)
+                .await?
+        }
+        None => {
+            sqlx::query("SELECT * FROM admin_audit ORDER BY created_at DESC LIMIT $1")
+                .bind(limit)
+                .fetch_all(&ctx.pool)
+                .await?
+        }
+    };
     let mut entries = Vec::new();
     for row in rows {
-        let parse = |s: Option<String>| {
-            s.and_then(|s| serde_json::from_str::<Value>(&s).ok())
-                .unwrap_or(Value::Null)
-        };
+        let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str::<Value>(&s).ok()).unwrap_or(Value::Null);
         entries.push(json!({
             "id": row.try_get::<String, _>("id")?,
             "actor": row.try_get::<String, _>("actor")?,

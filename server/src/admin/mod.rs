@@ -66,10 +66,8 @@ pub struct AdminContext {
 impl AdminContext {
     /// A context configured from the environment (`EHALL_ADMINS`, `EHALL_ADMIN_TOKENS`, `EHALL_STALE_DAYS`).
     pub fn from_env(pool: AnyPool, retrieval: Retrieval, engine: EngineHandle) -> AdminContext {
-        let stale_after_days = std::env::var("EHALL_STALE_DAYS")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(DEFAULT_STALE_DAYS);
+        let stale_after_days =
+            std::env::var("EHALL_STALE_DAYS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_STALE_DAYS);
         AdminContext::new(
             pool,
             retrieval,
@@ -131,14 +129,7 @@ impl AdminContext {
             }
             records::audit(
                 &mut tx,
-                AuditEntry {
-                    actor,
-                    action: c.action,
-                    kind: c.kind,
-                    item_id: &c.id,
-                    before: prior,
-                    after,
-                },
+                AuditEntry { actor, action: c.action, kind: c.kind, item_id: &c.id, before: prior, after },
             )
             .await?;
         }
@@ -158,11 +149,7 @@ impl AdminContext {
         self.engine.replace(engine);
         crate::metrics::count_reload();
         let version = self.version.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::info!(
-            version,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "knowledge change is live"
-        );
+        tracing::info!(version, elapsed_ms = started.elapsed().as_millis() as u64, "knowledge change is live");
         self.refresh_popular().await;
         if let Some(events) = &self.events {
             // The change is committed and live here; another replica that misses the event still has it on its
@@ -211,17 +198,9 @@ pub struct Changed {
     pub action: &'static str,
 }
 
-fn engine_over(
-    kb: KnowledgeBase,
-    retrieval: &Retrieval,
-) -> Result<Engine, knowledge::retrieve::RetrieveError> {
-    build_retriever(
-        Arc::new(kb),
-        retrieval.semantic.as_deref(),
-        &retrieval.vector_cache_dir,
-        Tuning::default(),
-    )
-    .map(|r| Engine::new(Arc::new(r)))
+fn engine_over(kb: KnowledgeBase, retrieval: &Retrieval) -> Result<Engine, knowledge::retrieve::RetrieveError> {
+    build_retriever(Arc::new(kb), retrieval.semantic.as_deref(), &retrieval.vector_cache_dir, Tuning::default())
+        .map(|r| Engine::new(Arc::new(r)))
 }
 
 fn store_error(e: AdminError) -> StartupError {
@@ -241,46 +220,30 @@ fn store_error(e: AdminError) -> StartupError {
                     .collect(),
             ),
         },
-        other => StartupError::Store(StoreError::Database(sqlx::Error::Protocol(
-            other.to_string(),
-        ))),
+        other => StartupError::Store(StoreError::Database(sqlx::Error::Protocol(other.to_string()))),
     }
 }
 
 /// The engine at start-up, and when another replica changed the knowledge (`store::replicas`): seeds the knowledge
 /// tables from `data_dir` when they are empty, then builds the engine from the database, with the 热门问题 of
 /// recent traffic already set (a reloaded replica's welcome does not fall back to the authored suggestions).
-pub async fn boot_engine(
-    pool: &AnyPool,
-    data_dir: &Path,
-    retrieval: &Retrieval,
-) -> Result<Engine, StartupError> {
+pub async fn boot_engine(pool: &AnyPool, data_dir: &Path, retrieval: &Retrieval) -> Result<Engine, StartupError> {
     if records::count(pool).await.map_err(store_error)? == 0 {
         let engine_dir = data_dir.to_owned();
         let kb = tokio::task::spawn_blocking(move || KnowledgeBase::load(&engine_dir))
             .await?
-            .map_err(|errors| StartupError::Knowledge {
-                dir: data_dir.display().to_string(),
-                errors,
-            })?;
+            .map_err(|errors| StartupError::Knowledge { dir: data_dir.display().to_string(), errors })?;
         let seed = records::records_of(&kb).map_err(store_error)?;
-        let mut tx = pool
-            .begin()
-            .await
-            .map_err(|e| StartupError::Store(StoreError::Database(e)))?;
+        let mut tx = pool.begin().await.map_err(|e| StartupError::Store(StoreError::Database(e)))?;
         for r in &seed {
             records::upsert(&mut tx, r).await.map_err(store_error)?;
         }
-        tx.commit()
-            .await
-            .map_err(|e| StartupError::Store(StoreError::Database(e)))?;
+        tx.commit().await.map_err(|e| StartupError::Store(StoreError::Database(e)))?;
         tracing::info!(records = seed.len(), dir = %data_dir.display(), "knowledge tables seeded from the data folder");
     }
     let all = records::load_all(pool).await.map_err(store_error)?;
     let set: KnowledgeSet = records::to_set(&all).map_err(store_error)?;
-    let kb = tokio::task::spawn_blocking(move || records::build_knowledge(&set))
-        .await?
-        .map_err(store_error)?;
+    let kb = tokio::task::spawn_blocking(move || records::build_knowledge(&set)).await?.map_err(store_error)?;
     tracing::info!(
         services = kb.services.len(),
         apps = kb.apps.len(),
@@ -289,7 +252,9 @@ pub async fn boot_engine(
     );
     let retrieval = retrieval.clone();
     let engine = tokio::task::spawn_blocking(move || engine_over(kb, &retrieval)).await??;
-    match analytics::popular_questions(pool, analytics::POPULAR_DAYS, analytics::POPULAR_COUNT, engine.knowledge()).await {
+    match analytics::popular_questions(pool, analytics::POPULAR_DAYS, analytics::POPULAR_COUNT, engine.knowledge())
+        .await
+    {
         Ok(popular) => engine.set_popular(popular),
         // The periodic refresh sets them later; the authored suggestions stand in meanwhile.
         Err(e) => tracing::warn!(error = %e, "cannot compute the popular questions"),

@@ -10,30 +10,13 @@ const ADMIN_HTML: &str = include_str!("../../static/admin.html");
 const ADMIN_JS: &str = include_str!("../../static/admin.js");
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin", get(page))
-        .route("/admin.js", get(script))
+    Router::new().route("/admin", get(page)).route("/admin.js", get(script))
 }
 
 async fn page() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        ADMIN_HTML,
-    )
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], ADMIN_HTML)
 }
 
 async fn script() -> impl IntoResponse {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                "application/javascript; charset=utf-8",
-            ),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        ADMIN_JS,
-    )
+    ([(header::CONTENT_TYPE, "application/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], ADMIN_JS)
 }

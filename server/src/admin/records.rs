@@ -58,18 +58,12 @@ impl RecordKind {
 
     /// Whether the kind is a list of items with their own ids (as opposed to a single record).
     pub fn is_list(self) -> bool {
-        !matches!(
-            self,
-            RecordKind::Lexicon | RecordKind::Texts | RecordKind::Systems
-        )
+        !matches!(self, RecordKind::Lexicon | RecordKind::Texts | RecordKind::Systems)
     }
 
     /// Whether items of this kind can carry similar questions.
     pub fn has_questions(self) -> bool {
-        matches!(
-            self,
-            RecordKind::Service | RecordKind::App | RecordKind::Faq
-        )
+        matches!(self, RecordKind::Service | RecordKind::App | RecordKind::Faq)
     }
 
     /// The body field that is the record's id.
@@ -122,34 +116,22 @@ pub fn records_of(kb: &KnowledgeBase) -> Result<Vec<Record>, AdminError> {
     let set = KnowledgeSet::from_knowledge(kb);
     let at = now();
     let mut out = Vec::new();
-    let mut push =
-        |kind: RecordKind, id: &str, body: Value, owner: Option<String>, position: usize| {
-            out.push(Record {
-                kind,
-                id: id.to_owned(),
-                questions: set
-                    .questions
-                    .get(id)
-                    .cloned()
-                    .filter(|_| kind.has_questions())
-                    .unwrap_or_default(),
-                body,
-                owner_department: owner,
-                last_reviewed: at.clone(),
-                retired: false,
-                position: position as i64,
-                updated_at: at.clone(),
-                updated_by: "seed".into(),
-            });
-        };
+    let mut push = |kind: RecordKind, id: &str, body: Value, owner: Option<String>, position: usize| {
+        out.push(Record {
+            kind,
+            id: id.to_owned(),
+            questions: set.questions.get(id).cloned().filter(|_| kind.has_questions()).unwrap_or_default(),
+            body,
+            owner_department: owner,
+            last_reviewed: at.clone(),
+            retired: false,
+            position: position as i64,
+            updated_at: at.clone(),
+            updated_by: "seed".into(),
+        });
+    };
     for (i, s) in set.services.iter().enumerate() {
-        push(
-            RecordKind::Service,
-            &s.id,
-            to_value(s)?,
-            Some(s.department.clone()),
-            i,
-        );
+        push(RecordKind::Service, &s.id, to_value(s)?, Some(s.department.clone()), i);
     }
     for (i, a) in set.apps.iter().enumerate() {
         push(RecordKind::App, &a.id, to_value(a)?, None, i);
@@ -163,32 +145,14 @@ pub fn records_of(kb: &KnowledgeBase) -> Result<Vec<Record>, AdminError> {
         push(RecordKind::Faq, &f.id, to_value(f)?, owner, i);
     }
     for (i, d) in set.departments.iter().enumerate() {
-        push(
-            RecordKind::Department,
-            &d.name,
-            to_value(d)?,
-            Some(d.name.clone()),
-            i,
-        );
+        push(RecordKind::Department, &d.name, to_value(d)?, Some(d.name.clone()), i);
     }
     for (i, n) in set.news.iter().enumerate() {
         push(RecordKind::News, &n.id, to_value(n)?, None, i);
     }
-    push(
-        RecordKind::Lexicon,
-        SINGLE_ID,
-        to_value(&set.lexicon)?,
-        None,
-        0,
-    );
+    push(RecordKind::Lexicon, SINGLE_ID, to_value(&set.lexicon)?, None, 0);
     push(RecordKind::Texts, SINGLE_ID, to_value(&set.texts)?, None, 0);
-    push(
-        RecordKind::Systems,
-        SINGLE_ID,
-        to_value(&set.systems)?,
-        None,
-        0,
-    );
+    push(RecordKind::Systems, SINGLE_ID, to_value(&set.systems)?, None, 0);
     Ok(out)
 }
 
@@ -202,8 +166,7 @@ fn record_from_row(row: &AnyRow) -> Result<Record, AdminError> {
     Ok(Record {
         kind,
         id: row.try_get("id")?,
-        body: serde_json::from_str(&body)
-            .map_err(|e| AdminError::Internal(format!("stored body is not JSON: {e}")))?,
+        body: serde_json::from_str(&body).map_err(|e| AdminError::Internal(format!("stored body is not JSON: {e}")))?,
         questions: serde_json::from_str(&questions).unwrap_or_default(),
         owner_department: row.try_get("owner_department")?,
         last_reviewed: row.try_get("last_reviewed")?,
@@ -219,34 +182,24 @@ const COLUMNS: &str =
 
 /// Every record, in kind and file order.
 pub async fn load_all(pool: &AnyPool) -> Result<Vec<Record>, AdminError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM knowledge_items ORDER BY kind, position, id"
-    ))
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM knowledge_items ORDER BY kind, position, id"))
+        .fetch_all(pool)
+        .await?;
     rows.iter().map(record_from_row).collect()
 }
 
 /// One record.
-pub async fn load_one(
-    pool: &AnyPool,
-    kind: RecordKind,
-    id: &str,
-) -> Result<Option<Record>, AdminError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM knowledge_items WHERE kind = $1 AND id = $2"
-    ))
-    .bind(kind.as_str())
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
+pub async fn load_one(pool: &AnyPool, kind: RecordKind, id: &str) -> Result<Option<Record>, AdminError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM knowledge_items WHERE kind = $1 AND id = $2"))
+        .bind(kind.as_str())
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
     row.as_ref().map(record_from_row).transpose()
 }
 
 pub async fn count(pool: &AnyPool) -> Result<i64, AdminError> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM knowledge_items")
-        .fetch_one(pool)
-        .await?;
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM knowledge_items").fetch_one(pool).await?;
     Ok(row.try_get("n")?)
 }
 
@@ -257,21 +210,19 @@ pub async fn upsert(tx: &mut Transaction<'_, Any>, r: &Record) -> Result<(), Adm
         .bind(&r.id)
         .execute(&mut **tx)
         .await?;
-    sqlx::query(&format!(
-        "INSERT INTO knowledge_items ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-    ))
-    .bind(r.kind.as_str())
-    .bind(&r.id)
-    .bind(r.body.to_string())
-    .bind(serde_json::to_string(&r.questions).unwrap_or_else(|_| "[]".into()))
-    .bind(r.owner_department.clone())
-    .bind(&r.last_reviewed)
-    .bind(i64::from(r.retired))
-    .bind(r.position)
-    .bind(&r.updated_at)
-    .bind(&r.updated_by)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(&format!("INSERT INTO knowledge_items ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+        .bind(r.kind.as_str())
+        .bind(&r.id)
+        .bind(r.body.to_string())
+        .bind(serde_json::to_string(&r.questions).unwrap_or_else(|_| "[]".into()))
+        .bind(r.owner_department.clone())
+        .bind(&r.last_reviewed)
+        .bind(i64::from(r.retired))
+        .bind(r.position)
+        .bind(&r.updated_at)
+        .bind(&r.updated_by)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -307,16 +258,8 @@ pub async fn audit(tx: &mut Transaction<'_, Any>, e: AuditEntry<'_>) -> Result<(
 
 fn problem(kind: RecordKind, id: &str, e: &serde_json::Error) -> Problem {
     let msg = e.to_string();
-    let field = msg.find('`').and_then(|s| {
-        msg[s + 1..]
-            .find('`')
-            .map(|l| msg[s + 1..s + 1 + l].to_owned())
-    });
-    Problem {
-        item: Some(format!("{}:{id}", kind.as_str())),
-        field,
-        message: msg,
-    }
+    let field = msg.find('`').and_then(|s| msg[s + 1..].find('`').map(|l| msg[s + 1..s + 1 + l].to_owned()));
+    Problem { item: Some(format!("{}:{id}", kind.as_str())), field, message: msg }
 }
 
 /// The live (not retired) records as a knowledge set; a body that does not fit its type is a problem naming
@@ -325,9 +268,7 @@ pub fn to_set(records: &[Record]) -> Result<KnowledgeSet, AdminError> {
     let mut set = KnowledgeSet::default();
     let mut problems = Vec::new();
     fn take<T: serde::de::DeserializeOwned>(r: &Record, problems: &mut Vec<Problem>) -> Option<T> {
-        serde_json::from_value(r.body.clone())
-            .map_err(|e| problems.push(problem(r.kind, &r.id, &e)))
-            .ok()
+        serde_json::from_value(r.body.clone()).map_err(|e| problems.push(problem(r.kind, &r.id, &e))).ok()
     }
     let mut questions = BTreeMap::new();
     for r in records.iter().filter(|r| !r.retired) {
@@ -337,13 +278,9 @@ pub fn to_set(records: &[Record]) -> Result<KnowledgeSet, AdminError> {
             RecordKind::Faq => set.faqs.extend(take::<Faq>(r, &mut problems)),
             RecordKind::Department => set.departments.extend(take::<Department>(r, &mut problems)),
             RecordKind::News => set.news.extend(take::<News>(r, &mut problems)),
-            RecordKind::Lexicon => {
-                set.lexicon = take::<Lexicon>(r, &mut problems).unwrap_or_default()
-            }
+            RecordKind::Lexicon => set.lexicon = take::<Lexicon>(r, &mut problems).unwrap_or_default(),
             RecordKind::Texts => set.texts = take::<BotTexts>(r, &mut problems).unwrap_or_default(),
-            RecordKind::Systems => {
-                set.systems = take::<BTreeMap<String, String>>(r, &mut problems).unwrap_or_default()
-            }
+            RecordKind::Systems => set.systems = take::<BTreeMap<String, String>>(r, &mut problems).unwrap_or_default(),
         }
         if r.kind.has_questions() && !r.questions.is_empty() {
             questions.insert(r.id.clone(), r.questions.clone());
@@ -361,15 +298,7 @@ pub fn to_set(records: &[Record]) -> Result<KnowledgeSet, AdminError> {
 pub fn build_knowledge(set: &KnowledgeSet) -> Result<KnowledgeBase, AdminError> {
     set.build().map_err(|errors| {
         AdminError::Invalid(
-            errors
-                .0
-                .into_iter()
-                .map(|e| Problem {
-                    item: e.item,
-                    field: e.field,
-                    message: e.message,
-                })
-                .collect(),
+            errors.0.into_iter().map(|e| Problem { item: e.item, field: e.field, message: e.message }).collect(),
         )
     })
 }

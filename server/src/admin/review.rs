@@ -3,9 +3,9 @@
 
 use super::error::AdminError;
 use super::identity::{context, Admin};
-use super::DaysQuery;
 use super::records::{now, Record, RecordKind};
 use super::Changed;
+use super::DaysQuery;
 use crate::app::AppState;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
@@ -40,10 +40,7 @@ pub enum ReviewReason {
 
 /// A text's grouping key: normalized, spaces dropped.
 pub fn text_key(text: &str) -> String {
-    normalize(text)
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect()
+    normalize(text).chars().filter(|c| !c.is_whitespace()).collect()
 }
 
 fn bigrams(key: &str) -> HashSet<(char, char)> {
@@ -97,9 +94,9 @@ pub fn group_questions(questions: &[ReviewQuestion]) -> Vec<ReviewGroup> {
         if key.is_empty() {
             continue;
         }
-        let found = groups.iter_mut().find(|(lead, g, _)| {
-            *lead == key || g.keys.contains(&key) || similarity(lead, &key) >= GROUP_SIMILARITY
-        });
+        let found = groups
+            .iter_mut()
+            .find(|(lead, g, _)| *lead == key || g.keys.contains(&key) || similarity(lead, &key) >= GROUP_SIMILARITY);
         let (_, group, counts) = match found {
             Some(g) => g,
             None => {
@@ -142,21 +139,14 @@ pub fn group_questions(questions: &[ReviewQuestion]) -> Vec<ReviewGroup> {
 }
 
 async fn resolved_keys(pool: &AnyPool) -> Result<HashSet<String>, AdminError> {
-    let rows = sqlx::query("SELECT text_key FROM review_resolved")
-        .fetch_all(pool)
-        .await?;
-    rows.iter()
-        .map(|r| r.try_get::<String, _>("text_key").map_err(AdminError::from))
-        .collect()
+    let rows = sqlx::query("SELECT text_key FROM review_resolved").fetch_all(pool).await?;
+    rows.iter().map(|r| r.try_get::<String, _>("text_key").map_err(AdminError::from)).collect()
 }
 
 /// The questions of the last `days` that fell back, were clarified or got a 👎, minus those already resolved.
-pub async fn review_questions(
-    pool: &AnyPool,
-    days: i64,
-) -> Result<Vec<ReviewQuestion>, AdminError> {
-    let since = (chrono::Utc::now() - chrono::Duration::days(days))
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+pub async fn review_questions(pool: &AnyPool, days: i64) -> Result<Vec<ReviewQuestion>, AdminError> {
+    let since =
+        (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let rows = sqlx::query(
         "SELECT q.text AS text, q.mode AS mode, q.created_at AS created_at, r.helpful AS helpful \
          FROM question_log q LEFT JOIN ratings r ON r.reply_id = q.reply_id \
@@ -179,11 +169,7 @@ pub async fn review_questions(
             (_, "fallback") => ReviewReason::Fallback,
             _ => ReviewReason::Clarify,
         };
-        out.push(ReviewQuestion {
-            text,
-            reason,
-            created_at: row.try_get("created_at")?,
-        });
+        out.push(ReviewQuestion { text, reason, created_at: row.try_get("created_at")? });
     }
     Ok(out)
 }
@@ -201,17 +187,17 @@ async fn unanswered(
     let texts: Vec<String> = groups.iter().map(|g| g.text.clone()).collect();
     let guesses = state
         .run_search(move || {
-        texts
-            .iter()
-            .map(|t| {
-                let r = engine.retriever().search(t, None).ok()?;
-                let c = r.candidates.first()?;
-                let kb = engine.knowledge();
-                Some(json!({"id": kb.item_id(c.item), "title": kb.item_title(c.item), "kind": c.item.kind}))
-            })
-            .collect::<Vec<_>>()
-    })
-    .await?;
+            texts
+                .iter()
+                .map(|t| {
+                    let r = engine.retriever().search(t, None).ok()?;
+                    let c = r.candidates.first()?;
+                    let kb = engine.knowledge();
+                    Some(json!({"id": kb.item_id(c.item), "title": kb.item_title(c.item), "kind": c.item.kind}))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
     let out: Vec<Value> = groups
         .iter()
         .zip(guesses)
@@ -224,22 +210,14 @@ async fn unanswered(
     Ok(Json(json!({ "days": days, "groups": out })))
 }
 
-async fn mark_resolved(
-    pool: &AnyPool,
-    texts: &[String],
-    item_id: Option<&str>,
-    actor: &str,
-) -> Result<(), AdminError> {
+async fn mark_resolved(pool: &AnyPool, texts: &[String], item_id: Option<&str>, actor: &str) -> Result<(), AdminError> {
     let mut tx = pool.begin().await?;
     for text in texts {
         let key = text_key(text);
         if key.is_empty() {
             continue;
         }
-        sqlx::query("DELETE FROM review_resolved WHERE text_key = $1")
-            .bind(&key)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM review_resolved WHERE text_key = $1").bind(&key).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO review_resolved (text_key, item_id, resolved_by, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&key)
             .bind(item_id.map(str::to_owned))
@@ -278,22 +256,13 @@ async fn attach(
             let r = all
                 .iter_mut()
                 .find(|r| r.kind.has_questions() && r.id == item_id && !r.retired)
-                .ok_or_else(|| {
-                    AdminError::field(
-                        "item_id",
-                        format!("没有这个事项、应用或常见问题：'{item_id}'"),
-                    )
-                })?;
+                .ok_or_else(|| AdminError::field("item_id", format!("没有这个事项、应用或常见问题：'{item_id}'")))?;
             if !r.questions.contains(&text) {
                 r.questions.push(text.clone());
             }
             r.updated_at = now();
             r.updated_by = p.id.clone();
-            Ok(vec![Changed {
-                kind: r.kind,
-                id: r.id.clone(),
-                action: "add_question",
-            }])
+            Ok(vec![Changed { kind: r.kind, id: r.id.clone(), action: "add_question" }])
         })
         .await?;
     let mut resolved = req.also_resolve;
@@ -323,23 +292,14 @@ async fn new_faq(
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let text = req.text.trim().to_owned();
-    let question = req
-        .question
-        .as_deref()
-        .map(str::trim)
-        .filter(|q| !q.is_empty())
-        .unwrap_or(&text)
-        .to_owned();
+    let question = req.question.as_deref().map(str::trim).filter(|q| !q.is_empty()).unwrap_or(&text).to_owned();
     if question.is_empty() {
         return Err(AdminError::field("question", "问题不能为空"));
     }
     if req.answer.trim().is_empty() {
         return Err(AdminError::field("answer", "答案不能为空"));
     }
-    let id = format!(
-        "f-admin-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    );
+    let id = format!("f-admin-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let faq = knowledge::Faq {
         id: id.clone(),
         question: question.clone(),
@@ -348,19 +308,10 @@ async fn new_faq(
         related_app: req.related_app.filter(|s| !s.trim().is_empty()),
     };
     let body = serde_json::to_value(&faq).map_err(|e| AdminError::Internal(e.to_string()))?;
-    let questions = if text != question && !text.is_empty() {
-        vec![text.clone()]
-    } else {
-        Vec::new()
-    };
+    let questions = if text != question && !text.is_empty() { vec![text.clone()] } else { Vec::new() };
     let saved = ctx
         .change(&p.id, |all| {
-            let position = all
-                .iter()
-                .filter(|r| r.kind == RecordKind::Faq)
-                .map(|r| r.position + 1)
-                .max()
-                .unwrap_or(0);
+            let position = all.iter().filter(|r| r.kind == RecordKind::Faq).map(|r| r.position + 1).max().unwrap_or(0);
             let at = now();
             all.push(Record {
                 kind: RecordKind::Faq,
@@ -374,11 +325,7 @@ async fn new_faq(
                 updated_at: at,
                 updated_by: p.id.clone(),
             });
-            Ok(vec![Changed {
-                kind: RecordKind::Faq,
-                id: id.clone(),
-                action: "create_from_question",
-            }])
+            Ok(vec![Changed { kind: RecordKind::Faq, id: id.clone(), action: "create_from_question" }])
         })
         .await?;
     let mut resolved = req.also_resolve;
@@ -431,8 +378,7 @@ async fn questions(
     for row in rows {
         let mode: String = row.try_get("mode")?;
         let text: String = row.try_get("text")?;
-        if q.mode.as_ref().is_some_and(|m| *m != mode) || needle.is_some_and(|n| !text.contains(n))
-        {
+        if q.mode.as_ref().is_some_and(|m| *m != mode) || needle.is_some_and(|n| !text.contains(n)) {
             continue;
         }
         let helpful: Option<i64> = row.try_get("helpful")?;
@@ -537,20 +483,14 @@ pub fn explanation(engine: &bot::Engine, text: &str, result: &SearchResult) -> V
     })
 }
 
-async fn explain(
-    state: &AppState,
-    text: String,
-    logged: Option<Value>,
-) -> Result<Json<Value>, AdminError> {
+async fn explain(state: &AppState, text: String, logged: Option<Value>) -> Result<Json<Value>, AdminError> {
     let engine = state.engine.current();
-    let value = state.run_search(move || {
-        let result = engine
-            .retriever()
-            .search(&text, None)
-            .map_err(|e| AdminError::Internal(e.to_string()))?;
-        Ok::<Value, AdminError>(explanation(&engine, &text, &result))
-    })
-    .await??;
+    let value = state
+        .run_search(move || {
+            let result = engine.retriever().search(&text, None).map_err(|e| AdminError::Internal(e.to_string()))?;
+            Ok::<Value, AdminError>(explanation(&engine, &text, &result))
+        })
+        .await??;
     let mut value = value;
     if let Some(l) = logged {
         value["logged"] = l;
@@ -603,11 +543,7 @@ mod tests {
     use super::*;
 
     fn q(text: &str, reason: ReviewReason) -> ReviewQuestion {
-        ReviewQuestion {
-            text: text.into(),
-            reason,
-            created_at: "2026-11-27T10:00:00.000Z".into(),
-        }
+        ReviewQuestion { text: text.into(), reason, created_at: "2026-11-27T10:00:00.000Z".into() }
     }
 
     #[test]

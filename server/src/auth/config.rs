@@ -72,10 +72,7 @@ pub struct AuthOverrides {
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> SettingsError {
-    SettingsError::Invalid {
-        key,
-        message: message.into(),
-    }
+    SettingsError::Invalid { key, message: message.into() }
 }
 
 fn check_http_url(key: &'static str, value: &str) -> Result<String, SettingsError> {
@@ -89,24 +86,12 @@ fn check_http_url(key: &'static str, value: &str) -> Result<String, SettingsErro
 
 impl AuthSettings {
     /// Layers the file and the overrides over the defaults and checks the result.
-    pub fn layer(
-        file: FileAuthSettings,
-        overrides: AuthOverrides,
-    ) -> Result<AuthSettings, SettingsError> {
+    pub fn layer(file: FileAuthSettings, overrides: AuthOverrides) -> Result<AuthSettings, SettingsError> {
         let mut s = AuthSettings::default();
         s.demo_cas = overrides.demo_cas.or(file.demo_cas).unwrap_or(s.demo_cas);
-        s.cas_url = overrides
-            .cas_url
-            .or(file.cas_url)
-            .filter(|u| !u.trim().is_empty());
-        s.public_url = overrides
-            .public_url
-            .or(file.public_url)
-            .filter(|u| !u.trim().is_empty());
-        s.token_secret = overrides
-            .token_secret
-            .map(Secret::new)
-            .or(file.token_secret);
+        s.cas_url = overrides.cas_url.or(file.cas_url).filter(|u| !u.trim().is_empty());
+        s.public_url = overrides.public_url.or(file.public_url).filter(|u| !u.trim().is_empty());
+        s.token_secret = overrides.token_secret.map(Secret::new).or(file.token_secret);
         s.token_secret_file = file.token_secret_file.unwrap_or(s.token_secret_file);
         s.token_ttl = file.token_ttl_secs.map_or(s.token_ttl, Duration::from_secs);
         s.demo_accounts = file.demo_accounts;
@@ -128,20 +113,14 @@ impl AuthSettings {
         }
         if let Some(secret) = &self.token_secret {
             if secret.expose().len() < MIN_SECRET_BYTES {
-                return Err(invalid(
-                    "auth.token_secret",
-                    format!("must be at least {MIN_SECRET_BYTES} bytes"),
-                ));
+                return Err(invalid("auth.token_secret", format!("must be at least {MIN_SECRET_BYTES} bytes")));
             }
         }
         if self.token_ttl.is_zero() {
             return Err(invalid("auth.token_ttl_secs", "must be positive"));
         }
         if !self.demo_cas && self.cas_url.is_none() {
-            return Err(invalid(
-                "auth.cas_url",
-                "must be set when the demo CAS server is off (auth.demo_cas = false)",
-            ));
+            return Err(invalid("auth.cas_url", "must be set when the demo CAS server is off (auth.demo_cas = false)"));
         }
         Ok(())
     }
@@ -158,35 +137,20 @@ mod tests {
             "demo_cas = true\ncas_url = \"https://ids.example.edu.cn/authserver/\"\ntoken_ttl_secs = 60\n",
         )
         .unwrap();
-        let overrides = AuthOverrides {
-            demo_cas: Some(false),
-            ..AuthOverrides::default()
-        };
+        let overrides = AuthOverrides { demo_cas: Some(false), ..AuthOverrides::default() };
         let s = AuthSettings::layer(file, overrides).unwrap();
         assert!(!s.demo_cas);
-        assert_eq!(
-            s.cas_url.as_deref(),
-            Some("https://ids.example.edu.cn/authserver")
-        );
+        assert_eq!(s.cas_url.as_deref(), Some("https://ids.example.edu.cn/authserver"));
         assert_eq!(s.token_ttl, Duration::from_secs(60));
     }
 
     #[test]
     fn production_needs_a_cas_url_and_secrets_need_length() {
-        let off = AuthOverrides {
-            demo_cas: Some(false),
-            ..AuthOverrides::default()
-        };
+        let off = AuthOverrides { demo_cas: Some(false), ..AuthOverrides::default() };
         assert!(AuthSettings::layer(FileAuthSettings::default(), off).is_err());
-        let short = AuthOverrides {
-            token_secret: Some("short".into()),
-            ..AuthOverrides::default()
-        };
+        let short = AuthOverrides { token_secret: Some("short".into()), ..AuthOverrides::default() };
         assert!(AuthSettings::layer(FileAuthSettings::default(), short).is_err());
-        let bad = AuthOverrides {
-            cas_url: Some("ftp://x".into()),
-            ..AuthOverrides::default()
-        };
+        let bad = AuthOverrides { cas_url: Some("ftp://x".into()), ..AuthOverrides::default() };
         assert!(AuthSettings::layer(FileAuthSettings::default(), bad).is_err());
     }
 }

@@ -53,36 +53,22 @@ struct AccountsFile {
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {
     #[error("cannot read the demo accounts {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("the demo accounts {path} are not valid: {message}")]
     Parse { path: PathBuf, message: String },
 }
 
 /// Reads the demo accounts file.
 pub fn load_accounts(path: &Path) -> Result<Vec<DemoAccount>, AccountsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| AccountsError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let file: AccountsFile = toml::from_str(&text).map_err(|e| AccountsError::Parse {
-        path: path.to_owned(),
-        message: e.message().trim().to_owned(),
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| AccountsError::Read { path: path.to_owned(), source })?;
+    let file: AccountsFile = toml::from_str(&text)
+        .map_err(|e| AccountsError::Parse { path: path.to_owned(), message: e.message().trim().to_owned() })?;
     let mut seen = std::collections::HashSet::new();
     for account in &file.account {
-        if account.id.trim().is_empty()
-            || account.password.is_empty()
-            || !seen.insert(account.id.as_str())
-        {
+        if account.id.trim().is_empty() || account.password.is_empty() || !seen.insert(account.id.as_str()) {
             return Err(AccountsError::Parse {
                 path: path.to_owned(),
-                message: format!(
-                    "account `{}` has an empty id or password, or is listed twice",
-                    account.id
-                ),
+                message: format!("account `{}` has an empty id or password, or is listed twice", account.id),
             });
         }
     }
@@ -113,11 +99,7 @@ pub struct Refusal {
 
 impl DemoCas {
     pub fn new(accounts: Vec<DemoAccount>) -> DemoCas {
-        DemoCas {
-            accounts,
-            tickets: Mutex::new(HashMap::new()),
-            counter: std::sync::atomic::AtomicU64::new(1),
-        }
+        DemoCas { accounts, tickets: Mutex::new(HashMap::new()), counter: std::sync::atomic::AtomicU64::new(1) }
     }
 
     pub fn accounts(&self) -> &[DemoAccount] {
@@ -139,17 +121,13 @@ impl DemoCas {
 
     fn tickets(&self) -> std::sync::MutexGuard<'_, HashMap<String, IssuedTicket>> {
         // A panic while holding the lock leaves the map usable: every operation on it is a single insert/remove.
-        self.tickets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.tickets.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Issues a single-use ticket for `service`.
     fn issue(&self, account: usize, service: &str) -> String {
         use rand::Rng;
-        let n = self
-            .counter
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let random: String = rand::thread_rng()
             .sample_iter(&rand::distributions::Alphanumeric)
             .take(TICKET_RANDOM_CHARS)
@@ -158,58 +136,37 @@ impl DemoCas {
         let ticket = format!("ST-{n}-{random}");
         let mut tickets = self.tickets();
         tickets.retain(|_, t| t.issued.elapsed() < TICKET_LIFETIME);
-        tickets.insert(
-            ticket.clone(),
-            IssuedTicket {
-                account,
-                service: service.to_owned(),
-                issued: Instant::now(),
-            },
-        );
+        tickets.insert(ticket.clone(), IssuedTicket { account, service: service.to_owned(), issued: Instant::now() });
         ticket
     }
 
     /// Validates and consumes a ticket (single use: also when validation fails).
-    pub fn validate(
-        &self,
-        service: Option<&str>,
-        ticket: Option<&str>,
-    ) -> Result<&DemoAccount, Refusal> {
+    pub fn validate(&self, service: Option<&str>, ticket: Option<&str>) -> Result<&DemoAccount, Refusal> {
         let refuse = |code, description: String| Err(Refusal { code, description });
-        let (Some(service), Some(ticket)) = (
-            service.filter(|s| !s.is_empty()),
-            ticket.filter(|t| !t.is_empty()),
-        ) else {
+        let (Some(service), Some(ticket)) = (service.filter(|s| !s.is_empty()), ticket.filter(|t| !t.is_empty()))
+        else {
             return refuse(
                 CasFailureCode::InvalidRequest,
                 "'service' and 'ticket' parameters are both required".into(),
             );
         };
         if !ticket.starts_with("ST-") || !is_plausible_ticket(ticket) {
-            return refuse(
-                CasFailureCode::InvalidTicketSpec,
-                "Ticket is not a service ticket".into(),
-            );
+            return refuse(CasFailureCode::InvalidTicketSpec, "Ticket is not a service ticket".into());
         }
         let issued = self.tickets().remove(ticket);
         let shown = ticket.chars().take(64).collect::<String>();
         match issued {
-            None => refuse(
-                CasFailureCode::InvalidTicket,
-                format!("Ticket {shown} not recognized"),
-            ),
-            Some(t) if t.issued.elapsed() >= TICKET_LIFETIME => refuse(
-                CasFailureCode::InvalidTicket,
-                format!("Ticket {shown} has expired"),
-            ),
-            Some(t) if t.service != service => refuse(
-                CasFailureCode::InvalidService,
-                format!("Ticket {shown} does not match supplied service"),
-            ),
-            Some(t) => self.accounts.get(t.account).ok_or(Refusal {
-                code: CasFailureCode::InternalError,
-                description: "account vanished".into(),
-            }),
+            None => refuse(CasFailureCode::InvalidTicket, format!("Ticket {shown} not recognized")),
+            Some(t) if t.issued.elapsed() >= TICKET_LIFETIME => {
+                refuse(CasFailureCode::InvalidTicket, format!("Ticket {shown} has expired"))
+            }
+            Some(t) if t.service != service => {
+                refuse(CasFailureCode::InvalidService, format!("Ticket {shown} does not match supplied service"))
+            }
+            Some(t) => self
+                .accounts
+                .get(t.account)
+                .ok_or(Refusal { code: CasFailureCode::InternalError, description: "account vanished".into() }),
         }
     }
 }
@@ -299,12 +256,7 @@ fn registered_service(state: &AppState, service: &str) -> bool {
 }
 
 fn unregistered() -> Response {
-    pages::demo_message(
-        StatusCode::BAD_REQUEST,
-        "未注册的服务",
-        "该应用未在统一身份认证中注册，无法登录。",
-        None,
-    )
+    pages::demo_message(StatusCode::BAD_REQUEST, "未注册的服务", "该应用未在统一身份认证中注册，无法登录。", None)
 }
 
 async fn login_form(State(state): State<AppState>, Query(query): Query<ServiceQuery>) -> Response {
@@ -339,10 +291,7 @@ async fn login_submit(State(state): State<AppState>, Form(form): Form<LoginForm>
     Redirect::to(target.as_str()).into_response()
 }
 
-async fn service_validate(
-    State(state): State<AppState>,
-    Query(query): Query<ValidateQuery>,
-) -> Response {
+async fn service_validate(State(state): State<AppState>, Query(query): Query<ValidateQuery>) -> Response {
     let Some(demo) = state.auth.demo() else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -350,13 +299,7 @@ async fn service_validate(
         Ok(account) => success_xml(account),
         Err(refusal) => failure_xml(&refusal),
     };
-    (
-        [
-            (header::CONTENT_TYPE, "application/xml; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
+    ([(header::CONTENT_TYPE, "application/xml; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body)
         .into_response()
 }
 
@@ -386,11 +329,7 @@ mod tests {
     #[test]
     fn the_bundled_accounts_load() {
         let demo = demo();
-        let ids: Vec<_> = demo
-            .accounts()
-            .iter()
-            .map(|a| (a.id.as_str(), a.role, a.admin))
-            .collect();
+        let ids: Vec<_> = demo.accounts().iter().map(|a| (a.id.as_str(), a.role, a.admin)).collect();
         assert_eq!(
             ids,
             [
@@ -416,24 +355,11 @@ mod tests {
         let again = demo.validate(Some(SERVICE), Some(&ticket)).unwrap_err();
         assert_eq!(again.code, CasFailureCode::InvalidTicket);
         let other = demo.issue(student, SERVICE);
-        let mismatch = demo
-            .validate(Some("http://127.0.0.1:8080/auth/callback"), Some(&other))
-            .unwrap_err();
+        let mismatch = demo.validate(Some("http://127.0.0.1:8080/auth/callback"), Some(&other)).unwrap_err();
         assert_eq!(mismatch.code, CasFailureCode::InvalidService);
-        assert_eq!(
-            demo.validate(Some(SERVICE), Some(&other)).unwrap_err().code,
-            CasFailureCode::InvalidTicket
-        );
-        assert_eq!(
-            demo.validate(None, Some("ST-1")).unwrap_err().code,
-            CasFailureCode::InvalidRequest
-        );
-        assert_eq!(
-            demo.validate(Some(SERVICE), Some("PT-1-x"))
-                .unwrap_err()
-                .code,
-            CasFailureCode::InvalidTicketSpec
-        );
+        assert_eq!(demo.validate(Some(SERVICE), Some(&other)).unwrap_err().code, CasFailureCode::InvalidTicket);
+        assert_eq!(demo.validate(None, Some("ST-1")).unwrap_err().code, CasFailureCode::InvalidRequest);
+        assert_eq!(demo.validate(Some(SERVICE), Some("PT-1-x")).unwrap_err().code, CasFailureCode::InvalidTicketSpec);
     }
 
     #[test]
@@ -443,30 +369,16 @@ mod tests {
         let success = parse_service_response(&success_xml(admin)).unwrap();
         let identity = success.identity(&AttributeMapping::default());
         assert_eq!(
-            (
-                identity.id.as_str(),
-                identity.name.as_deref(),
-                identity.role
-            ),
+            (identity.id.as_str(), identity.name.as_deref(), identity.role),
             ("A0001", Some("管理员"), Some(Role::Staff))
         );
         assert_eq!(success.attribute("admin"), Some("true"));
-        assert_eq!(
-            success.attribute("adminDepartment"),
-            None,
-            "A0001 answers for all departments"
-        );
-        let scoped = demo
-            .accounts()
-            .iter()
-            .find(|a| a.admin_department.is_some())
-            .unwrap();
+        assert_eq!(success.attribute("adminDepartment"), None, "A0001 answers for all departments");
+        let scoped = demo.accounts().iter().find(|a| a.admin_department.is_some()).unwrap();
         let success = parse_service_response(&success_xml(scoped)).unwrap();
         assert_eq!(success.attribute("adminDepartment"), Some("网信办"));
-        let refusal = Refusal {
-            code: CasFailureCode::InvalidTicket,
-            description: "Ticket ST-1-<x> not recognized".into(),
-        };
+        let refusal =
+            Refusal { code: CasFailureCode::InvalidTicket, description: "Ticket ST-1-<x> not recognized".into() };
         assert_eq!(
             parse_service_response(&failure_xml(&refusal)),
             Err(CasError::Failure {

@@ -256,9 +256,7 @@ async fn result(
         None => json_error(StatusCode::BAD_REQUEST, "bad_request", "登录编号无效"),
         Some(nonce) => match handovers.take(nonce, &origin, Instant::now()) {
             Pickup::Ready(token) => Json(serde_json::json!({ "token": token })).into_response(),
-            Pickup::Pending => {
-                (StatusCode::ACCEPTED, Json(serde_json::json!({ "status": "pending" }))).into_response()
-            }
+            Pickup::Pending => (StatusCode::ACCEPTED, Json(serde_json::json!({ "status": "pending" }))).into_response(),
             Pickup::WrongOrigin => json_error(StatusCode::FORBIDDEN, "forbidden", "该登录属于另一个网站"),
         },
     };

@@ -36,8 +36,7 @@ pub const LOGIN_PATH: &str = "/auth/login";
 /// The path of logout.
 pub const LOGOUT_PATH: &str = "/auth/logout";
 /// Put before the welcome text when a presented token is no longer valid.
-pub const LOGIN_EXPIRED_NOTICE: &str =
-    "您的登录已过期或已退出，现在以游客身份为您服务，如需查询个人信息请重新登录。";
+pub const LOGIN_EXPIRED_NOTICE: &str = "您的登录已过期或已退出，现在以游客身份为您服务，如需查询个人信息请重新登录。";
 
 /// Why login could not be set up at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -104,10 +103,7 @@ pub struct Auth {
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auth")
-            .field("settings", &self.settings)
-            .field("demo_cas", &self.demo.is_some())
-            .finish()
+        f.debug_struct("Auth").field("settings", &self.settings).field("demo_cas", &self.demo.is_some()).finish()
     }
 }
 
@@ -127,30 +123,17 @@ fn base_for(addr: SocketAddr) -> String {
 
 impl Auth {
     /// Sets up login: the token secret (configured, or the demo default's generated file), the demo accounts.
-    pub fn new(
-        settings: &AuthSettings,
-        data_dir: &Path,
-        addr: SocketAddr,
-        pool: AnyPool,
-    ) -> Result<Auth, AuthError> {
+    pub fn new(settings: &AuthSettings, data_dir: &Path, addr: SocketAddr, pool: AnyPool) -> Result<Auth, AuthError> {
         let secret = match &settings.token_secret {
             Some(secret) => secret.expose().as_bytes().to_vec(),
-            None if settings.demo_cas => {
-                secret::load_or_create(&settings.token_secret_file, config::MIN_SECRET_BYTES)?
-            }
+            None if settings.demo_cas => secret::load_or_create(&settings.token_secret_file, config::MIN_SECRET_BYTES)?,
             None => return Err(AuthError::SecretRequired),
         };
         let signer = TokenSigner::new(&secret, settings.token_ttl)?;
         let demo = if settings.demo_cas {
-            let path = settings
-                .demo_accounts
-                .clone()
-                .unwrap_or_else(|| data_dir.join("demo").join("accounts.toml"));
+            let path = settings.demo_accounts.clone().unwrap_or_else(|| data_dir.join("demo").join("accounts.toml"));
             let accounts = demo_cas::load_accounts(&path)?;
-            tracing::warn!(
-                accounts = accounts.len(),
-                "the demo CAS server is on (/cas): for demonstration only"
-            );
+            tracing::warn!(accounts = accounts.len(), "the demo CAS server is on (/cas): for demonstration only");
             Some(DemoCas::new(accounts))
         } else {
             None
@@ -180,18 +163,12 @@ impl Auth {
 
     /// Our public address without a trailing slash, e.g. `http://127.0.0.1:8080`.
     pub fn public_base(&self) -> String {
-        self.public_base
-            .get()
-            .cloned()
-            .unwrap_or_else(|| base_for(self.fallback_addr))
+        self.public_base.get().cloned().unwrap_or_else(|| base_for(self.fallback_addr))
     }
 
     /// The CAS server base: configured, or our own demo server.
     pub fn cas_base(&self) -> String {
-        self.settings
-            .cas_url
-            .clone()
-            .unwrap_or_else(|| format!("{}/cas", self.public_base()))
+        self.settings.cas_url.clone().unwrap_or_else(|| format!("{}/cas", self.public_base()))
     }
 
     pub fn demo(&self) -> Option<&DemoCas> {
@@ -252,10 +229,7 @@ impl Auth {
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            });
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
         match (headers.contains_key(header::AUTHORIZATION), bearer) {
             (false, _) => Login::Guest,
             (true, None) => Login::Expired,
@@ -293,8 +267,7 @@ fn complete_link(url: &str, base: &str, session: &SessionId) -> Option<String> {
     }
     let mut full = url::Url::parse(base).ok()?.join(url).ok()?;
     if !full.query_pairs().any(|(k, _)| k == "session") {
-        full.query_pairs_mut()
-            .append_pair("session", session.as_str());
+        full.query_pairs_mut().append_pair("session", session.as_str());
     }
     Some(full.into())
 }
@@ -325,23 +298,14 @@ mod tests {
             complete_link("/auth/logout", base, &session).as_deref(),
             Some("http://127.0.0.1:8080/auth/logout?session=s_abc")
         );
-        assert_eq!(
-            complete_link("https://ehall.tjcu.edu.cn/", base, &session),
-            None
-        );
+        assert_eq!(complete_link("https://ehall.tjcu.edu.cn/", base, &session), None);
         assert_eq!(complete_link("/auth/loginx", base, &session), None);
     }
 
     #[test]
     fn wildcard_addresses_become_loopback() {
-        assert_eq!(
-            base_for("0.0.0.0:8080".parse().unwrap()),
-            "http://127.0.0.1:8080"
-        );
+        assert_eq!(base_for("0.0.0.0:8080".parse().unwrap()), "http://127.0.0.1:8080");
         assert_eq!(base_for("[::]:80".parse().unwrap()), "http://[::1]:80");
-        assert_eq!(
-            base_for("10.0.0.5:9000".parse().unwrap()),
-            "http://10.0.0.5:9000"
-        );
+        assert_eq!(base_for("10.0.0.5:9000".parse().unwrap()), "http://10.0.0.5:9000");
     }
 }

@@ -32,11 +32,7 @@ pub fn escape_html(text: &str) -> String {
 
 /// A JSON literal that is safe inside `<script>`.
 pub fn script_json(value: &serde_json::Value) -> String {
-    value
-        .to_string()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
+    value.to_string().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
 }
 
 const STYLE: &str = "body{font-family:-apple-system,'PingFang SC','Microsoft YaHei',sans-serif;background:#f4f6f9;\
@@ -49,9 +45,7 @@ padding:9px 22px;background:#b0232a;color:#fff;border:0;border-radius:4px;font-s
 
 /// A whole page; `head_extra` goes into `<head>` unescaped (callers escape what they put there).
 fn page(status: StatusCode, title: &str, body: &str, script: Option<&str>) -> Response {
-    let script = script
-        .map(|s| format!("<script>{s}</script>"))
-        .unwrap_or_default();
+    let script = script.map(|s| format!("<script>{s}</script>")).unwrap_or_default();
     let html = format!(
         "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{STYLE}</style></head>\
@@ -61,10 +55,7 @@ fn page(status: StatusCode, title: &str, body: &str, script: Option<&str>) -> Re
     let mut response = (status, Html(html)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
 }
@@ -107,41 +98,20 @@ pub fn login_done() -> Response {
 
 /// A failed login: what happened, and a link to try again.
 pub fn login_failed(status: StatusCode, message: &str, retry: Option<&str>) -> Response {
-    let retry = retry
-        .map(|url| {
-            format!(
-                "<a class=\"button\" href=\"{}\">重新登录</a>",
-                escape_html(url)
-            )
-        })
-        .unwrap_or_default();
-    let body = format!(
-        "<h1>登录失败</h1><p class=\"error\">{}</p>{retry}",
-        escape_html(message)
-    );
+    let retry =
+        retry.map(|url| format!("<a class=\"button\" href=\"{}\">重新登录</a>", escape_html(url))).unwrap_or_default();
+    let body = format!("<h1>登录失败</h1><p class=\"error\">{}</p>{retry}", escape_html(message));
     page(status, "登录失败", &body, None)
 }
 
 /// After logout without a CAS redirect target.
 pub fn logged_out() -> Response {
-    page(
-        StatusCode::OK,
-        "已退出登录",
-        "<h1>已退出登录</h1><p>您已退出登录，可以关闭本页。</p>",
-        None,
-    )
+    page(StatusCode::OK, "已退出登录", "<h1>已退出登录</h1><p>您已退出登录，可以关闭本页。</p>", None)
 }
 
 /// The demo CAS login form.
-pub fn demo_login_form(
-    status: StatusCode,
-    service: &str,
-    username: &str,
-    error: Option<&str>,
-) -> Response {
-    let error = error
-        .map(|e| format!("<p class=\"error\">{}</p>", escape_html(e)))
-        .unwrap_or_default();
+pub fn demo_login_form(status: StatusCode, service: &str, username: &str, error: Option<&str>) -> Response {
+    let error = error.map(|e| format!("<p class=\"error\">{}</p>", escape_html(e))).unwrap_or_default();
     let body = format!(
         "<h1>统一身份认证（演示）</h1>{error}<form method=\"post\" action=\"login\">\
 <input type=\"hidden\" name=\"service\" value=\"{}\">\
@@ -158,26 +128,11 @@ autocomplete=\"current-password\" required>\
 }
 
 /// A demo CAS page with one message (unknown service, logout).
-pub fn demo_message(
-    status: StatusCode,
-    title: &str,
-    message: &str,
-    link: Option<(&str, &str)>,
-) -> Response {
+pub fn demo_message(status: StatusCode, title: &str, message: &str, link: Option<(&str, &str)>) -> Response {
     let link = link
-        .map(|(label, url)| {
-            format!(
-                "<a class=\"button\" href=\"{}\">{}</a>",
-                escape_html(url),
-                escape_html(label)
-            )
-        })
+        .map(|(label, url)| format!("<a class=\"button\" href=\"{}\">{}</a>", escape_html(url), escape_html(label)))
         .unwrap_or_default();
-    let body = format!(
-        "<h1>{}</h1><p>{}</p>{link}",
-        escape_html(title),
-        escape_html(message)
-    );
+    let body = format!("<h1>{}</h1><p>{}</p>{link}", escape_html(title), escape_html(message));
     page(status, title, &body, None)
 }
 
@@ -187,14 +142,8 @@ mod tests {
 
     #[test]
     fn values_cannot_break_out() {
-        assert_eq!(
-            escape_html("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
+        assert_eq!(escape_html("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
         let json = script_json(&serde_json::json!("</script><script>alert(1)</script>&"));
-        assert!(
-            !json.contains('<') && !json.contains('>') && !json.contains('&'),
-            "{json}"
-        );
+        assert!(!json.contains('<') && !json.contains('>') && !json.contains('&'), "{json}");
     }
 }

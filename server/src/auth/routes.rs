@@ -8,10 +8,10 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use tower_http::cors::{Any, CorsLayer};
 use axum::Router;
 use bot::protocol::{Role, UserInfo};
 use serde::Deserialize;
+use tower_http::cors::{Any, CorsLayer};
 
 /// The login routes, with the demo CAS server's when `demo_cas` is on.
 pub fn router(demo_cas: bool) -> Router<AppState> {
@@ -21,9 +21,7 @@ pub fn router(demo_cas: bool) -> Router<AppState> {
         .allow_origin(Any)
         .allow_methods([Method::POST, Method::OPTIONS])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
-    let logout_routes = Router::new()
-        .route(super::LOGOUT_PATH, get(logout_page).post(logout))
-        .layer(cors);
+    let logout_routes = Router::new().route(super::LOGOUT_PATH, get(logout_page).post(logout)).layer(cors);
     let routes = Router::new()
         .route(LOGIN_PATH, get(login))
         .route("/auth/callback", get(callback))
@@ -81,25 +79,15 @@ fn allowed_return(auth: &Auth, raw: Option<&str>) -> Option<String> {
         if raw.starts_with("//") || raw.contains('\\') {
             return None;
         }
-        return url::Url::parse(&auth.public_base())
-            .ok()?
-            .join(raw)
-            .ok()
-            .map(Into::into);
+        return url::Url::parse(&auth.public_base()).ok()?.join(raw).ok().map(Into::into);
     }
     let origin = origin_of(raw)?;
-    allowed_origins(auth)
-        .contains(&origin)
-        .then(|| raw.to_owned())
+    allowed_origins(auth).contains(&origin).then(|| raw.to_owned())
 }
 
 /// Our CAS `service` URL: `/auth/callback` with the chat session and the return address. Built the same way at
 /// login and at validation, so it is byte-identical as CAS requires.
-fn callback_service(
-    auth: &Auth,
-    session: Option<&str>,
-    return_to: Option<&str>,
-) -> Result<String, CasError> {
+fn callback_service(auth: &Auth, session: Option<&str>, return_to: Option<&str>) -> Result<String, CasError> {
     let raw = format!("{}/auth/callback", auth.public_base());
     let mut url = url::Url::parse(&raw).map_err(|e| CasError::InvalidUrl(format!("{raw}: {e}")))?;
     let pairs = [("session", session), ("return", return_to)];
@@ -133,22 +121,14 @@ fn login_link(session: Option<&str>, return_to: Option<&str>) -> String {
 
 fn server_failure(detail: &str) -> Response {
     tracing::error!(detail, "login failed on our side");
-    pages::login_failed(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "登录服务出现内部错误，请稍后再试。",
-        None,
-    )
+    pages::login_failed(StatusCode::INTERNAL_SERVER_ERROR, "登录服务出现内部错误，请稍后再试。", None)
 }
 
 async fn login(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
     let auth = &state.auth;
     let session = query.session.as_deref().and_then(SessionId::parse);
     let return_to = allowed_return(auth, query.return_to.as_deref());
-    let service = match callback_service(
-        auth,
-        session.as_ref().map(SessionId::as_str),
-        return_to.as_deref(),
-    ) {
+    let service = match callback_service(auth, session.as_ref().map(SessionId::as_str), return_to.as_deref()) {
         Ok(service) => service,
         Err(e) => return server_failure(&e.to_string()),
     };
@@ -173,22 +153,14 @@ fn validation_failed(error: &CasError, retry: &str) -> Response {
             };
             (StatusCode::UNAUTHORIZED, message)
         }
-        CasError::InvalidTicketFormat => (
-            StatusCode::UNAUTHORIZED,
-            "登录凭证格式不正确，请重新登录。".to_owned(),
-        ),
-        CasError::Malformed(_) => (
-            StatusCode::BAD_GATEWAY,
-            "统一身份认证服务返回了无法识别的结果，请稍后再试。".to_owned(),
-        ),
-        CasError::Timeout | CasError::Transport(_) | CasError::Status(_) => (
-            StatusCode::BAD_GATEWAY,
-            "暂时无法连接统一身份认证服务，请稍后再试。".to_owned(),
-        ),
-        CasError::InvalidUrl(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "登录服务配置有误，请联系网信办。".to_owned(),
-        ),
+        CasError::InvalidTicketFormat => (StatusCode::UNAUTHORIZED, "登录凭证格式不正确，请重新登录。".to_owned()),
+        CasError::Malformed(_) => {
+            (StatusCode::BAD_GATEWAY, "统一身份认证服务返回了无法识别的结果，请稍后再试。".to_owned())
+        }
+        CasError::Timeout | CasError::Transport(_) | CasError::Status(_) => {
+            (StatusCode::BAD_GATEWAY, "暂时无法连接统一身份认证服务，请稍后再试。".to_owned())
+        }
+        CasError::InvalidUrl(_) => (StatusCode::INTERNAL_SERVER_ERROR, "登录服务配置有误，请联系网信办。".to_owned()),
     };
     tracing::info!(%error, "CAS login refused");
     pages::login_failed(status, &message, Some(retry))
@@ -196,16 +168,10 @@ fn validation_failed(error: &CasError, retry: &str) -> Response {
 
 /// Binds the requested chat session to `user` when it is a guest's or already theirs; otherwise (unknown, or
 /// someone else's) a new session is made for them, so that nobody can take over another user's session.
-async fn bind_session(
-    auth: &Auth,
-    requested: Option<&str>,
-    user: &UserInfo,
-) -> Result<SessionId, sqlx::Error> {
+async fn bind_session(auth: &Auth, requested: Option<&str>, user: &UserInfo) -> Result<SessionId, sqlx::Error> {
     if let Some(id) = requested.and_then(SessionId::parse) {
         match store::session_user(&auth.pool, id.as_str()).await? {
-            Some(None) if store::bind_guest_session(&auth.pool, id.as_str(), &user.id).await? => {
-                return Ok(id)
-            }
+            Some(None) if store::bind_guest_session(&auth.pool, id.as_str(), &user.id).await? => return Ok(id),
             Some(Some(owner)) if owner == user.id => return Ok(id),
             Some(Some(_)) => {
                 tracing::info!("the session to bind is another user's; starting a new one")
@@ -242,8 +208,7 @@ async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQue
         );
     };
     // The service exactly as /auth/login built it, from the parameters CAS handed back.
-    let service = match callback_service(auth, query.session.as_deref(), query.return_to.as_deref())
-    {
+    let service = match callback_service(auth, query.session.as_deref(), query.return_to.as_deref()) {
         Ok(service) => service,
         Err(e) => return server_failure(&e.to_string()),
     };
@@ -261,19 +226,10 @@ async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQue
         Role::Student
     });
     let name = identity.name.clone().unwrap_or_else(|| identity.id.clone());
-    let user = UserInfo {
-        id: identity.id,
-        name,
-        role,
-    };
-    let admin = success
-        .attribute("admin")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    let user = UserInfo { id: identity.id, name, role };
+    let admin = success.attribute("admin").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
     // The department an admin answers for (their freshness list is scoped to it); meaningless for a non-admin.
-    let department = success
-        .attribute("adminDepartment")
-        .map(str::trim)
-        .filter(|d| admin && !d.is_empty());
+    let department = success.attribute("adminDepartment").map(str::trim).filter(|d| admin && !d.is_empty());
     let session = match bind_session(auth, query.session.as_deref(), &user).await {
         Ok(session) => session,
         Err(e) => return server_failure(&e.to_string()),
@@ -281,11 +237,9 @@ async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQue
     if let Err(e) = store::upsert_user(&auth.pool, &user, admin).await {
         tracing::error!(error = %e, "could not record the user");
     }
-    let (token, _) =
-        auth.signer
-            .sign_scoped(&user, admin, department, session.as_str(), now_unix());
-    let next = allowed_return(auth, query.return_to.as_deref())
-        .unwrap_or_else(|| format!("{}/auth/done", auth.public_base()));
+    let (token, _) = auth.signer.sign_scoped(&user, admin, department, session.as_str(), now_unix());
+    let next =
+        allowed_return(auth, query.return_to.as_deref()).unwrap_or_else(|| format!("{}/auth/done", auth.public_base()));
     tracing::info!(user = %user.id, role = user.role.label(), %session, "logged in");
     let key = if goes_to_admin(auth, &next) { pages::ADMIN_TOKEN_KEY } else { pages::WIDGET_TOKEN_KEY };
     pages::login_success(&user.name, &token, &allowed_origins(auth), &next, key)
@@ -330,9 +284,6 @@ mod tests {
     #[test]
     fn the_retry_link_keeps_session_and_return() {
         assert_eq!(login_link(None, None), "/auth/login");
-        assert_eq!(
-            login_link(Some("s_1"), Some("/x?a=1")),
-            "/auth/login?session=s_1&return=%2Fx%3Fa%3D1"
-        );
+        assert_eq!(login_link(Some("s_1"), Some("/x?a=1")), "/auth/login?session=s_1&return=%2Fx%3Fa%3D1");
     }
 }

@@ -10,15 +10,9 @@ const GENERATED_SECRET_BYTES: usize = 32;
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error("cannot read the token secret {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("cannot create the token secret {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("the token secret {path} is too short (at least {min} bytes); delete it to have a new one generated")]
     TooShort { path: PathBuf, min: usize },
 }
@@ -30,26 +24,17 @@ pub fn load_or_create(path: &Path, min_len: usize) -> Result<Vec<u8>, SecretErro
             warn_if_readable_by_others(path);
             let secret = text.trim().as_bytes().to_vec();
             if secret.len() < min_len {
-                return Err(SecretError::TooShort {
-                    path: path.to_owned(),
-                    min: min_len,
-                });
+                return Err(SecretError::TooShort { path: path.to_owned(), min: min_len });
             }
             Ok(secret)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path),
-        Err(source) => Err(SecretError::Read {
-            path: path.to_owned(),
-            source,
-        }),
+        Err(source) => Err(SecretError::Read { path: path.to_owned(), source }),
     }
 }
 
 fn create(path: &Path) -> Result<Vec<u8>, SecretError> {
-    let write_error = |source| SecretError::Write {
-        path: path.to_owned(),
-        source,
-    };
+    let write_error = |source| SecretError::Write { path: path.to_owned(), source };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(write_error)?;
     }
@@ -62,9 +47,7 @@ fn create(path: &Path) -> Result<Vec<u8>, SecretError> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     match options.open(path) {
         Ok(mut file) => {
-            file.write_all(secret.as_bytes())
-                .and_then(|()| file.write_all(b"\n"))
-                .map_err(write_error)?;
+            file.write_all(secret.as_bytes()).and_then(|()| file.write_all(b"\n")).map_err(write_error)?;
             tracing::info!(path = %path.display(), "generated a new login token secret");
             Ok(secret.into_bytes())
         }
@@ -101,16 +84,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
         assert_eq!(load_or_create(&path, 16).unwrap(), first);
         std::fs::write(&path, "short\n").unwrap();
-        assert!(matches!(
-            load_or_create(&path, 16),
-            Err(SecretError::TooShort { .. })
-        ));
+        assert!(matches!(load_or_create(&path, 16), Err(SecretError::TooShort { .. })));
     }
 }

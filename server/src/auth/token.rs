@@ -75,10 +75,7 @@ pub struct TokenSigner {
 
 impl std::fmt::Debug for TokenSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSigner")
-            .field("key", &"***")
-            .field("ttl", &self.ttl)
-            .finish()
+        f.debug_struct("TokenSigner").field("key", &"***").field("ttl", &self.ttl).finish()
     }
 }
 
@@ -152,26 +149,18 @@ impl TokenSigner {
             return Err(TokenError::Malformed);
         }
         let (payload_b64, mac_b64) = token.split_once('.').ok_or(TokenError::Malformed)?;
-        let given = URL_SAFE_NO_PAD
-            .decode(mac_b64)
-            .map_err(|_| TokenError::Malformed)?;
+        let given = URL_SAFE_NO_PAD.decode(mac_b64).map_err(|_| TokenError::Malformed)?;
         // The signature is checked before the payload is parsed: nothing unauthenticated is interpreted.
         if !constant_time_eq(&given, &self.mac(payload_b64)) {
             return Err(TokenError::BadSignature);
         }
-        let json = URL_SAFE_NO_PAD
-            .decode(payload_b64)
-            .map_err(|_| TokenError::Malformed)?;
+        let json = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| TokenError::Malformed)?;
         let payload: Payload = serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)?;
         if payload.exp <= now {
             return Err(TokenError::Expired);
         }
         Ok(Claims {
-            user: UserInfo {
-                id: payload.sub,
-                name: payload.name,
-                role: payload.role,
-            },
+            user: UserInfo { id: payload.sub, name: payload.name, role: payload.role },
             admin: payload.adm,
             department: payload.dep,
             session: payload.sid,
@@ -192,11 +181,7 @@ mod tests {
     }
 
     fn student() -> UserInfo {
-        UserInfo {
-            id: "2021001234".into(),
-            name: "张三".into(),
-            role: Role::Student,
-        }
+        UserInfo { id: "2021001234".into(), name: "张三".into(), role: Role::Student }
     }
 
     #[test]
@@ -204,9 +189,7 @@ mod tests {
         let (token, claims) = signer().sign(&student(), false, "s_abc", NOW);
         assert_eq!(claims.expires_at, NOW + 3600);
         assert_eq!(signer().verify(&token, NOW + 10), Ok(claims));
-        assert!(token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'));
+        assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'));
     }
 
     #[test]
@@ -214,62 +197,24 @@ mod tests {
         let signer = signer();
         let (_, claims) = signer.sign(&student(), false, "s_abc", NOW);
         let tampered = [
-            Claims {
-                user: UserInfo {
-                    id: "2021009999".into(),
-                    ..student()
-                },
-                ..claims.clone()
-            },
-            Claims {
-                user: UserInfo {
-                    name: "李四".into(),
-                    ..student()
-                },
-                ..claims.clone()
-            },
-            Claims {
-                user: UserInfo {
-                    role: Role::Teacher,
-                    ..student()
-                },
-                ..claims.clone()
-            },
-            Claims {
-                admin: true,
-                ..claims.clone()
-            },
-            Claims {
-                department: Some("网信办".into()),
-                ..claims.clone()
-            },
-            Claims {
-                session: "s_other".into(),
-                ..claims.clone()
-            },
-            Claims {
-                expires_at: claims.expires_at + 86_400,
-                ..claims.clone()
-            },
+            Claims { user: UserInfo { id: "2021009999".into(), ..student() }, ..claims.clone() },
+            Claims { user: UserInfo { name: "李四".into(), ..student() }, ..claims.clone() },
+            Claims { user: UserInfo { role: Role::Teacher, ..student() }, ..claims.clone() },
+            Claims { admin: true, ..claims.clone() },
+            Claims { department: Some("网信办".into()), ..claims.clone() },
+            Claims { session: "s_other".into(), ..claims.clone() },
+            Claims { expires_at: claims.expires_at + 86_400, ..claims.clone() },
         ];
-        let (_, genuine_mac) = signer
-            .encode(&claims)
-            .split_once('.')
-            .map(|(p, m)| (p.to_owned(), m.to_owned()))
-            .unwrap();
+        let (_, genuine_mac) =
+            signer.encode(&claims).split_once('.').map(|(p, m)| (p.to_owned(), m.to_owned())).unwrap();
         for forged in tampered {
             // The forged payload with the genuine signature.
             let forged_payload = signer.encode(&forged).split_once('.').unwrap().0.to_owned();
             let token = format!("{forged_payload}.{genuine_mac}");
-            assert_eq!(
-                signer.verify(&token, NOW),
-                Err(TokenError::BadSignature),
-                "{forged:?}"
-            );
+            assert_eq!(signer.verify(&token, NOW), Err(TokenError::BadSignature), "{forged:?}");
         }
         // Another key's token is refused too.
-        let other =
-            TokenSigner::new(b"another-secret-0123456789", Duration::from_secs(3600)).unwrap();
+        let other = TokenSigner::new(b"another-secret-0123456789", Duration::from_secs(3600)).unwrap();
         let (token, _) = other.sign(&student(), false, "s_abc", NOW);
         assert_eq!(signer.verify(&token, NOW), Err(TokenError::BadSignature));
     }
@@ -284,17 +229,11 @@ mod tests {
         let flipped = format!("{payload}.{}", URL_SAFE_NO_PAD.encode(&bytes));
         assert_eq!(signer.verify(&flipped, NOW), Err(TokenError::BadSignature));
         let truncated = format!("{payload}.{}", URL_SAFE_NO_PAD.encode(&bytes[..16]));
-        assert_eq!(
-            signer.verify(&truncated, NOW),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(signer.verify(&truncated, NOW), Err(TokenError::BadSignature));
         assert_eq!(signer.verify("", NOW), Err(TokenError::Malformed));
         assert_eq!(signer.verify("no-dot", NOW), Err(TokenError::Malformed));
         assert_eq!(signer.verify("a.!!!", NOW), Err(TokenError::Malformed));
-        assert_eq!(
-            signer.verify(&"a".repeat(MAX_TOKEN_LEN + 1), NOW),
-            Err(TokenError::Malformed)
-        );
+        assert_eq!(signer.verify(&"a".repeat(MAX_TOKEN_LEN + 1), NOW), Err(TokenError::Malformed));
     }
 
     #[test]
@@ -314,14 +253,8 @@ mod tests {
         let signer = signer();
         let (token, claims) = signer.sign(&student(), false, "s_abc", NOW);
         assert!(signer.verify(&token, claims.expires_at - 1).is_ok());
-        assert_eq!(
-            signer.verify(&token, claims.expires_at),
-            Err(TokenError::Expired)
-        );
-        assert_eq!(
-            signer.verify(&token, NOW + 86_400),
-            Err(TokenError::Expired)
-        );
+        assert_eq!(signer.verify(&token, claims.expires_at), Err(TokenError::Expired));
+        assert_eq!(signer.verify(&token, NOW + 86_400), Err(TokenError::Expired));
     }
 
     #[test]

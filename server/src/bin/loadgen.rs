@@ -31,10 +31,7 @@ enum Mode {
 }
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "loadgen",
-    about = "Load and memory figures for ehall-bot on 127.0.0.1"
-)]
+#[command(name = "loadgen", about = "Load and memory figures for ehall-bot on 127.0.0.1")]
 struct Args {
     /// The server (127.0.0.1 only).
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -73,28 +70,18 @@ fn main() -> std::process::ExitCode {
         eprintln!("loadgen only talks to 127.0.0.1");
         return std::process::ExitCode::FAILURE;
     }
-    if !(args.duration > 0.0
-        && args.duration <= MAX_SECONDS
-        && args.hold >= 0.0
-        && args.hold <= MAX_SECONDS)
-    {
+    if !(args.duration > 0.0 && args.duration <= MAX_SECONDS && args.hold >= 0.0 && args.hold <= MAX_SECONDS) {
         eprintln!("--duration and --hold must be between 0 and {MAX_SECONDS} seconds");
         return std::process::ExitCode::FAILURE;
     }
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) if (n as usize) < args.clients + 64 => {
-            eprintln!(
-                "warning: only {n} open files allowed; some of the {} connections will fail",
-                args.clients
-            )
+            eprintln!("warning: only {n} open files allowed; some of the {} connections will fail", args.clients)
         }
         Ok(_) => {}
         Err(e) => eprintln!("warning: cannot raise the open-file limit: {e}"),
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -133,9 +120,7 @@ fn load_questions(args: &Args) -> anyhow::Result<Vec<String>> {
         let mut out = Vec::new();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let value: Value = serde_json::from_str(line)?;
-            let q = ["q", "text", "question"]
-                .iter()
-                .find_map(|k| value[k].as_str());
+            let q = ["q", "text", "question"].iter().find_map(|k| value[k].as_str());
             if let Some(q) = q {
                 out.push(q.to_owned());
             }
@@ -173,9 +158,7 @@ fn ws_config() -> WebSocketConfig {
 async fn load(args: &Args, questions: Arc<Vec<String>>) -> Value {
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.duration);
-    let per_client_interval = args
-        .rate
-        .map(|r| Duration::from_secs_f64(args.clients as f64 / r.max(0.001)));
+    let per_client_interval = args.rate.map(|r| Duration::from_secs_f64(args.clients as f64 / r.max(0.001)));
     let rss_before = args.server_pid.and_then(proc_status);
     let mut tasks = Vec::new();
     for i in 0..args.clients {
@@ -254,14 +237,13 @@ async fn ws_client(
 ) -> ClientStats {
     let mut stats = ClientStats::default();
     let url = format!("ws://{addr}/ws");
-    let mut socket =
-        match tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true).await {
-            Ok((socket, _)) => socket,
-            Err(e) => {
-                stats.error(&format!("connect: {e}"));
-                return stats;
-            }
-        };
+    let mut socket = match tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true).await {
+        Ok((socket, _)) => socket,
+        Err(e) => {
+            stats.error(&format!("connect: {e}"));
+            return stats;
+        }
+    };
     // The welcome frame.
     if !matches!(socket.next().await, Some(Ok(Message::Text(_)))) {
         stats.error("no welcome");
@@ -269,8 +251,7 @@ async fn ws_client(
     }
     // Clients start at different questions and spread their first sends over one interval.
     let mut n = index * 7919;
-    let mut next_send =
-        Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64((index % 97) as f64 / 97.0));
+    let mut next_send = Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64((index % 97) as f64 / 97.0));
     while Instant::now() < deadline {
         pace(&mut next_send, interval).await;
         if Instant::now() >= deadline {
@@ -314,11 +295,7 @@ async fn http_client(
     interval: Option<Duration>,
 ) -> ClientStats {
     let mut stats = ClientStats::default();
-    let client = match reqwest::Client::builder()
-        .pool_max_idle_per_host(1)
-        .timeout(Duration::from_secs(30))
-        .build()
-    {
+    let client = match reqwest::Client::builder().pool_max_idle_per_host(1).timeout(Duration::from_secs(30)).build() {
         Ok(c) => c,
         Err(e) => {
             stats.error(&format!("client: {e}"));
@@ -328,8 +305,7 @@ async fn http_client(
     let url = format!("http://{addr}/api/v1/chat");
     let mut session: Option<String> = None;
     let mut n = index * 7919;
-    let mut next_send =
-        Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64((index % 97) as f64 / 97.0));
+    let mut next_send = Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64((index % 97) as f64 / 97.0));
     while Instant::now() < deadline {
         pace(&mut next_send, interval).await;
         if Instant::now() >= deadline {
@@ -357,10 +333,7 @@ async fn http_client(
                 session = value["session"].as_str().map(str::to_owned);
             }
         } else {
-            let code = value["error"]["code"]
-                .as_str()
-                .or(value["code"].as_str())
-                .unwrap_or("http error");
+            let code = value["error"]["code"].as_str().or(value["code"].as_str()).unwrap_or("http error");
             stats.error(&format!("{} {code}", status.as_u16()));
         }
     }
@@ -411,8 +384,7 @@ async fn idle(args: &Args) -> anyhow::Result<Value> {
     }
     let per_connection = match (&rss_before, &rss_held) {
         (Some(b), Some(h)) if held > 0 => {
-            let grow =
-                h["vm_rss_kb"].as_f64().unwrap_or(0.0) - b["vm_rss_kb"].as_f64().unwrap_or(0.0);
+            let grow = h["vm_rss_kb"].as_f64().unwrap_or(0.0) - b["vm_rss_kb"].as_f64().unwrap_or(0.0);
             Some(round2(grow * 1024.0 / held as f64))
         }
         _ => None,
@@ -439,9 +411,7 @@ fn proc_status(pid: u32) -> Option<Value> {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse::<u64>().ok())
     };
-    let fds = std::fs::read_dir(Path::new(&format!("/proc/{pid}/fd")))
-        .map(|d| d.count())
-        .ok();
+    let fds = std::fs::read_dir(Path::new(&format!("/proc/{pid}/fd"))).map(|d| d.count()).ok();
     Some(
         json!({"vm_rss_kb": field("VmRSS:"), "vm_hwm_kb": field("VmHWM:"), "threads": field("Threads:"), "open_fds": fds}),
     )
@@ -461,16 +431,9 @@ fn print_readable(report: &Value) {
     let l = &report["latency_ms"];
     println!(
         "{}: {} clients, {} s: {} answers, {} answers/s",
-        report["mode"],
-        report["clients"],
-        report["seconds"],
-        report["answers"],
-        report["answers_per_s"]
+        report["mode"], report["clients"], report["seconds"], report["answers"], report["answers_per_s"]
     );
-    println!(
-        "latency ms: p50 {} p95 {} p99 {} max {}",
-        l["p50"], l["p95"], l["p99"], l["max"]
-    );
+    println!("latency ms: p50 {} p95 {} p99 {} max {}", l["p50"], l["p95"], l["p99"], l["max"]);
     println!("errors: {}", report["errors"]);
     println!("server before: {}", report["server_before"]);
     println!("server after: {}", report["server_after"]);

@@ -7,9 +7,9 @@
 //! methods.
 
 use bot::campus::{
-    Affair, AffairKind, AffairStep, Affairs, CampusError, FeedbackDesk, FeedbackKind, FeedbackRecord, FeedbackStatus, Inbox, Mailbox,
-    Message, NetworkAccount, NewFeedback, OneCard, PayItem, Payslip, PersonalData, ServiceRating, Shortcut, ShortcutKind, Shortcuts,
-    Spending,
+    Affair, AffairKind, AffairStep, Affairs, CampusError, FeedbackDesk, FeedbackKind, FeedbackRecord, FeedbackStatus,
+    Inbox, Mailbox, Message, NetworkAccount, NewFeedback, OneCard, PayItem, Payslip, PersonalData, ServiceRating,
+    Shortcut, ShortcutKind, Shortcuts, Spending,
 };
 use bot::protocol::UserInfo;
 use sqlx::any::AnyRow;
@@ -36,7 +36,8 @@ fn ordered_now() -> String {
             Err(seen) => previous = seen,
         }
     };
-    chrono::DateTime::from_timestamp_millis(stamp).map_or_else(now, |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    chrono::DateTime::from_timestamp_millis(stamp)
+        .map_or_else(now, |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 fn storage(e: impl std::fmt::Display) -> CampusError {
@@ -89,7 +90,8 @@ impl SqlCampus {
             kind: FeedbackKind::parse(&kind).ok_or_else(|| storage(format!("unknown feedback kind {kind}")))?,
             content: row.try_get("content").map_err(storage)?,
             contact: row.try_get("contact").map_err(storage)?,
-            status: FeedbackStatus::parse(&status).ok_or_else(|| storage(format!("unknown feedback status {status}")))?,
+            status: FeedbackStatus::parse(&status)
+                .ok_or_else(|| storage(format!("unknown feedback status {status}")))?,
             answer: row.try_get("answer").map_err(storage)?,
             created_at: row.try_get("created_at").map_err(storage)?,
             updated_at: row.try_get("updated_at").map_err(storage)?,
@@ -116,11 +118,12 @@ impl SqlCampus {
             Some(r) => (r.try_get("balance_cents").map_err(storage)?, r.try_get("transition_cents").map_err(storage)?),
             None => (0, 0),
         };
-        let rows = sqlx::query("SELECT at, place, amount_cents FROM campus_spending WHERE user_id = $1 ORDER BY at DESC")
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(storage)?;
+        let rows =
+            sqlx::query("SELECT at, place, amount_cents FROM campus_spending WHERE user_id = $1 ORDER BY at DESC")
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(storage)?;
         let recent = rows
             .iter()
             .map(|r| {
@@ -205,7 +208,11 @@ impl SqlCampus {
     /// Adds (or replaces) a 办件 or task of a user.
     pub async fn put_affair(&self, user_id: &str, affair: &Affair) -> Result<(), CampusError> {
         let steps = serde_json::to_string(&affair.steps).map_err(storage)?;
-        sqlx::query("DELETE FROM campus_affairs WHERE id = $1").bind(&affair.id).execute(&self.pool).await.map_err(storage)?;
+        sqlx::query("DELETE FROM campus_affairs WHERE id = $1")
+            .bind(&affair.id)
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
         sqlx::query(
             "INSERT INTO campus_affairs (id, user_id, kind, title, service, status, steps_json, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -290,23 +297,25 @@ impl SqlCampus {
     }
 
     async fn favorites_async(&self, user_id: &str) -> Result<Vec<Shortcut>, CampusError> {
-        let rows = sqlx::query("SELECT kind, item_id, name, url FROM portal_favorites WHERE user_id = $1 ORDER BY created_at")
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(storage)?;
+        let rows =
+            sqlx::query("SELECT kind, item_id, name, url FROM portal_favorites WHERE user_id = $1 ORDER BY created_at")
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(storage)?;
         rows.iter().map(Self::shortcut_from_row).collect()
     }
 
     async fn add_favorite_async(&self, user_id: &str, s: &Shortcut) -> Result<bool, CampusError> {
-        let exists = sqlx::query("SELECT item_id FROM portal_favorites WHERE user_id = $1 AND kind = $2 AND item_id = $3")
-            .bind(user_id)
-            .bind(s.kind.as_str())
-            .bind(&s.item)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage)?
-            .is_some();
+        let exists =
+            sqlx::query("SELECT item_id FROM portal_favorites WHERE user_id = $1 AND kind = $2 AND item_id = $3")
+                .bind(user_id)
+                .bind(s.kind.as_str())
+                .bind(&s.item)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(storage)?
+                .is_some();
         if exists {
             return Ok(false);
         }
@@ -335,12 +344,14 @@ impl SqlCampus {
     }
 
     async fn recent_async(&self, user_id: &str, limit: usize) -> Result<Vec<Shortcut>, CampusError> {
-        let rows = sqlx::query("SELECT kind, item_id, name, url FROM portal_recent WHERE user_id = $1 ORDER BY used_at DESC LIMIT $2")
-            .bind(user_id)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(storage)?;
+        let rows = sqlx::query(
+            "SELECT kind, item_id, name, url FROM portal_recent WHERE user_id = $1 ORDER BY used_at DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
         rows.iter().map(Self::shortcut_from_row).collect()
     }
 
@@ -352,16 +363,18 @@ impl SqlCampus {
             .execute(&self.pool)
             .await
             .map_err(storage)?;
-        sqlx::query("INSERT INTO portal_recent (user_id, kind, item_id, name, url, used_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(user_id)
-            .bind(s.kind.as_str())
-            .bind(&s.item)
-            .bind(&s.name)
-            .bind(&s.url)
-            .bind(ordered_now())
-            .execute(&self.pool)
-            .await
-            .map_err(storage)?;
+        sqlx::query(
+            "INSERT INTO portal_recent (user_id, kind, item_id, name, url, used_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(user_id)
+        .bind(s.kind.as_str())
+        .bind(&s.item)
+        .bind(&s.name)
+        .bind(&s.url)
+        .bind(ordered_now())
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
         Ok(())
     }
 
@@ -411,12 +424,21 @@ impl SqlCampus {
 
     /// One feedback by its number, whoever wrote it (for the admin side).
     pub async fn feedback_by_id(&self, id: &str) -> Result<Option<FeedbackRecord>, CampusError> {
-        let row = sqlx::query("SELECT * FROM portal_feedback WHERE id = $1").bind(id).fetch_optional(&self.pool).await.map_err(storage)?;
+        let row = sqlx::query("SELECT * FROM portal_feedback WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
         row.as_ref().map(Self::feedback_from_row).transpose()
     }
 
     /// Records an answer and a status on a feedback; the updated record, or `None` when there is no such number.
-    pub async fn answer_feedback(&self, id: &str, answer: &str, status: FeedbackStatus) -> Result<Option<FeedbackRecord>, CampusError> {
+    pub async fn answer_feedback(
+        &self,
+        id: &str,
+        answer: &str,
+        status: FeedbackStatus,
+    ) -> Result<Option<FeedbackRecord>, CampusError> {
         let done = sqlx::query("UPDATE portal_feedback SET answer = $1, status = $2, updated_at = $3 WHERE id = $4")
             .bind(answer)
             .bind(status.as_str())

@@ -7,8 +7,8 @@
 use super::config::{CampusSettings, CampusSystems, SystemEndpoint};
 use super::demo::SqlCampus;
 use bot::campus::{
-    Affair, AffairKind, Affairs, CampusError, FeedbackDesk, FeedbackRecord, Inbox, Mailbox, Message, NetworkAccount, NewFeedback, OneCard,
-    Payslip, PersonalData, ServiceRating, Shortcut, ShortcutKind, Shortcuts,
+    Affair, AffairKind, Affairs, CampusError, FeedbackDesk, FeedbackRecord, Inbox, Mailbox, Message, NetworkAccount,
+    NewFeedback, OneCard, Payslip, PersonalData, ServiceRating, Shortcut, ShortcutKind, Shortcuts,
 };
 use bot::protocol::UserInfo;
 use reqwest::{Method, StatusCode};
@@ -69,15 +69,17 @@ impl System {
 impl HttpCampus {
     /// Must be called inside the runtime.
     pub fn new(settings: &CampusSettings) -> Result<HttpCampus, CampusError> {
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout())
-            .build()
-            .map_err(|e| CampusError::Unavailable { system: "http", reason: format!("cannot build the HTTP client: {e}") })?;
+        let client = reqwest::Client::builder().timeout(settings.timeout()).build().map_err(|e| {
+            CampusError::Unavailable { system: "http", reason: format!("cannot build the HTTP client: {e}") }
+        })?;
         Ok(HttpCampus {
             systems: settings.systems.clone(),
             client,
             handle: Handle::current(),
-            mail_binding_url: settings.mail_binding_url.clone().unwrap_or_else(|| "https://ehall.tjcu.edu.cn/".to_owned()),
+            mail_binding_url: settings
+                .mail_binding_url
+                .clone()
+                .unwrap_or_else(|| "https://ehall.tjcu.edu.cn/".to_owned()),
         })
     }
 
@@ -98,7 +100,13 @@ impl HttpCampus {
     }
 
     /// Calls `{base}/users/{user}{path}`; `Ok(None)` on 404.
-    async fn call<T: DeserializeOwned>(&self, system: System, method: Method, user: &str, path: &str) -> Result<Option<T>, CampusError> {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        system: System,
+        method: Method,
+        user: &str,
+        path: &str,
+    ) -> Result<Option<T>, CampusError> {
         let endpoint = self.endpoint(system)?;
         let url = format!("{}/users/{}{}", endpoint.base_url.trim_end_matches('/'), urlencoding::encode(user), path);
         let unavailable = |reason: String| CampusError::Unavailable { system: system.name(), reason };
@@ -116,7 +124,9 @@ impl HttpCampus {
             _ => {}
         }
         let body = response.bytes().await.map_err(|e| unavailable(e.without_url().to_string()))?;
-        serde_json::from_slice(&body).map(Some).map_err(|e| CampusError::Invalid { system: system.name(), reason: e.to_string() })
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| CampusError::Invalid { system: system.name(), reason: e.to_string() })
     }
 
     async fn get<T: DeserializeOwned>(&self, system: System, user: &str, path: &str) -> Result<T, CampusError> {
@@ -138,13 +148,19 @@ impl PersonalData for HttpCampus {
     }
     fn mailbox(&self, user: &UserInfo) -> Result<Mailbox, CampusError> {
         let status: MailStatus = self.block(self.get(System::Mail, &user.id, "/mailbox"))?;
-        Ok(Mailbox { bound: status.bound, address: status.address, unread: status.unread, binding_url: self.mail_binding_url.clone() })
+        Ok(Mailbox {
+            bound: status.bound,
+            address: status.address,
+            unread: status.unread,
+            binding_url: self.mail_binding_url.clone(),
+        })
     }
 }
 
 impl Affairs for HttpCampus {
     fn affairs(&self, user: &UserInfo, kind: AffairKind) -> Result<Vec<Affair>, CampusError> {
-        let list: Vec<Affair> = self.block(self.get(System::Affairs, &user.id, &format!("/affairs?kind={}", kind.as_str())))?;
+        let list: Vec<Affair> =
+            self.block(self.get(System::Affairs, &user.id, &format!("/affairs?kind={}", kind.as_str())))?;
         // A system that ignores the filter must not show one list's items in another.
         Ok(list.into_iter().filter(|a| a.kind == kind).collect())
     }

@@ -137,7 +137,8 @@ impl Portal {
     /// `<data_dir>/demo/campus.toml` when it exists; with the http source, connects to the campus systems. Must be
     /// called inside the runtime.
     pub async fn open(pool: AnyPool, data_dir: &Path, settings: &CampusSettings) -> Result<Portal, PortalError> {
-        let configured_binding = settings.mail_binding_url.clone().unwrap_or_else(|| "https://ehall.tjcu.edu.cn/".to_owned());
+        let configured_binding =
+            settings.mail_binding_url.clone().unwrap_or_else(|| "https://ehall.tjcu.edu.cn/".to_owned());
         if settings.source == CampusSource::Http {
             let store = SqlCampus::new(pool, configured_binding);
             let systems = http::HttpCampus::new(settings)?;
@@ -233,10 +234,12 @@ impl Portal {
     /// The notices kept for a user, oldest first, marked delivered as they are handed out.
     pub async fn take_pending(&self, user_id: &str) -> Result<Vec<ServerFrame>, PortalError> {
         let pool = self.store.pool();
-        let rows = sqlx::query("SELECT id, text, cards_json FROM portal_notices WHERE user_id = $1 AND delivered = 0 ORDER BY created_at")
-            .bind(user_id)
-            .fetch_all(pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, text, cards_json FROM portal_notices WHERE user_id = $1 AND delivered = 0 ORDER BY created_at",
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?;
         let mut out = Vec::new();
         for r in &rows {
             let id: String = r.try_get("id")?;
@@ -257,7 +260,12 @@ impl Portal {
 
     /// Answers a feedback or 工单 (the admin side calls this): stores the answer and status and notifies its author.
     /// `None` when there is no feedback with this number.
-    pub async fn answer_feedback(&self, id: &str, answer: &str, status: FeedbackStatus) -> Result<Option<FeedbackRecord>, PortalError> {
+    pub async fn answer_feedback(
+        &self,
+        id: &str,
+        answer: &str,
+        status: FeedbackStatus,
+    ) -> Result<Option<FeedbackRecord>, PortalError> {
         let Some(record) = self.store.answer_feedback(id, answer, status).await? else { return Ok(None) };
         let text = format!("您的{}（{}）有了答复：{}", record.kind.label(), record.id, answer);
         self.notify(&record.user_id, text, vec![portal_cards::feedback_card(&record)]).await?;
@@ -267,7 +275,8 @@ impl Portal {
     /// Adds a 消息通知 for a user and notifies them.
     pub async fn add_message(&self, user_id: &str, message: &Message) -> Result<(), PortalError> {
         self.store.put_message(user_id, message).await?;
-        self.notify(user_id, format!("您有一条新消息：{}", message.title), vec![portal_cards::message_card(message)]).await?;
+        self.notify(user_id, format!("您有一条新消息：{}", message.title), vec![portal_cards::message_card(message)])
+            .await?;
         Ok(())
     }
 
@@ -282,7 +291,11 @@ impl Portal {
 
 /// Opens the portal on the app's database and connects it to the engine. A portal that cannot start is logged and
 /// left out: personal questions then get a polite "not connected" while everything else keeps working.
-pub async fn attach(mut state: crate::app::AppState, pool: AnyPool, settings: &crate::settings::Settings) -> crate::app::AppState {
+pub async fn attach(
+    mut state: crate::app::AppState,
+    pool: AnyPool,
+    settings: &crate::settings::Settings,
+) -> crate::app::AppState {
     match Portal::open(pool, &settings.data_dir, &settings.campus).await {
         Ok(mut portal) => {
             portal.events = state.events.clone();
@@ -304,7 +317,10 @@ pub async fn next_notice(subscription: &mut Option<NoticeSubscription>) -> Optio
 
 /// Registers a logged-in user's session for notices and hands back the notices kept for them (to send after the
 /// welcome). Registering first means a notice sent meanwhile is either pushed live or found kept, never lost.
-pub async fn open_notices(state: &crate::app::AppState, user: Option<&UserInfo>) -> (Option<NoticeSubscription>, Vec<ServerFrame>) {
+pub async fn open_notices(
+    state: &crate::app::AppState,
+    user: Option<&UserInfo>,
+) -> (Option<NoticeSubscription>, Vec<ServerFrame>) {
     let (Some(portal), Some(user)) = (&state.portal, user) else { return (None, Vec::new()) };
     let subscription = portal.hub.subscribe(&user.id);
     let pending = portal.take_pending(&user.id).await.unwrap_or_else(|e| {

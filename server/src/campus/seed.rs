@@ -93,7 +93,8 @@ pub struct DemoMessage {
 
 impl DemoCampus {
     pub fn read(path: &Path) -> Result<DemoCampus, PortalError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PortalError::Demo { path: path.to_owned(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PortalError::Demo { path: path.to_owned(), message: e.to_string() })?;
         toml::from_str(&text).map_err(|e| PortalError::Demo { path: path.to_owned(), message: e.message().to_owned() })
     }
 }
@@ -107,8 +108,11 @@ pub async fn seed(campus: &SqlCampus, demo: &DemoCampus) -> Result<usize, Portal
     let pool = campus.pool();
     let mut seeded = 0;
     for u in &demo.user {
-        let present =
-            sqlx::query("SELECT user_id FROM campus_cards WHERE user_id = $1").bind(&u.id).fetch_optional(pool).await.map_err(db)?;
+        let present = sqlx::query("SELECT user_id FROM campus_cards WHERE user_id = $1")
+            .bind(&u.id)
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?;
         if present.is_some() {
             continue;
         }
@@ -120,15 +124,17 @@ pub async fn seed(campus: &SqlCampus, demo: &DemoCampus) -> Result<usize, Portal
             .await
             .map_err(db)?;
         for (i, s) in u.onecard.recent.iter().enumerate() {
-            sqlx::query("INSERT INTO campus_spending (id, user_id, at, place, amount_cents) VALUES ($1, $2, $3, $4, $5)")
-                .bind(format!("{}-sp{i}", u.id))
-                .bind(&u.id)
-                .bind(&s.at)
-                .bind(&s.place)
-                .bind(s.amount_cents)
-                .execute(pool)
-                .await
-                .map_err(db)?;
+            sqlx::query(
+                "INSERT INTO campus_spending (id, user_id, at, place, amount_cents) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(format!("{}-sp{i}", u.id))
+            .bind(&u.id)
+            .bind(&s.at)
+            .bind(&s.place)
+            .bind(s.amount_cents)
+            .execute(pool)
+            .await
+            .map_err(db)?;
         }
         sqlx::query("INSERT INTO campus_network (user_id, balance_cents, traffic_mb) VALUES ($1, $2, $3)")
             .bind(&u.id)

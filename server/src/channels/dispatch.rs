@@ -79,637 +79,13 @@ const DEFAULT_PASSIVE_DEADLINE_MS: u64 = 4000;
 const DEFAULT_CPDAILY_DEADLINE_MS: u64 = 2500;
 const DEFAULT_FALLBACK_URL: &str = "https://ehall.tjcu.edu.cn/";
 
-// ---------------------------------------------------------------------------------------------------------------
-// Settings
-// ---------------------------------------------------------------------------------------------------------------
+mod error;
+mod settings;
+mod store;
 
-/// The channel flags of `serve`; each reads its `EHALL_*` environment variable, so the environment alone
-/// configures the channels. A channel is on when its required values are set.
-#[derive(Clone, Default, clap::Args)]
-pub struct ChannelArgs {
-    /// WeCom CorpID (ww…), the receive id of the self-built app's callbacks.
-    #[arg(long, env = "EHALL_WECOM_CORP_ID")]
-    pub wecom_corp_id: Option<String>,
-    /// WeCom AgentID of the self-built app (needed for message/send).
-    #[arg(long, env = "EHALL_WECOM_AGENT_ID")]
-    pub wecom_agent_id: Option<i64>,
-    /// WeCom app Secret (needed for message/send).
-    #[arg(long, env = "EHALL_WECOM_SECRET", hide_env_values = true)]
-    pub wecom_secret: Option<String>,
-    /// Callback Token of the self-built app.
-    #[arg(long, env = "EHALL_WECOM_TOKEN", hide_env_values = true)]
-    pub wecom_token: Option<String>,
-    /// Callback EncodingAESKey (43 characters) of the self-built app.
-    #[arg(long, env = "EHALL_WECOM_AES_KEY", hide_env_values = true)]
-    pub wecom_aes_key: Option<String>,
-    /// WeCom API base URL [default: https://qyapi.weixin.qq.com].
-    #[arg(long, env = "EHALL_WECOM_API_BASE")]
-    pub wecom_api_base: Option<String>,
-    /// How long a WeCom callback waits for the answer before replying empty and sending it later [default: 4000].
-    #[arg(long, env = "EHALL_WECOM_PASSIVE_DEADLINE_MS")]
-    pub wecom_passive_deadline_ms: Option<u64>,
-    /// Callback Token of the WeCom 智能机器人.
-    #[arg(long, env = "EHALL_WECOM_BOT_TOKEN", hide_env_values = true)]
-    pub wecom_bot_token: Option<String>,
-    /// Callback EncodingAESKey of the WeCom 智能机器人.
-    #[arg(long, env = "EHALL_WECOM_BOT_AES_KEY", hide_env_values = true)]
-    pub wecom_bot_aes_key: Option<String>,
-    /// The 今日校园 gateway's app id (X-App-Id, both directions).
-    #[arg(long, env = "EHALL_CPDAILY_APP_ID")]
-    pub cpdaily_app_id: Option<String>,
-    /// The secret shared with the 今日校园 gateway (HMAC-SHA256).
-    #[arg(long, env = "EHALL_CPDAILY_SECRET", hide_env_values = true)]
-    pub cpdaily_secret: Option<String>,
-    /// The 今日校园 gateway base URL for pushes (POST {url}/v1/messages); no pushes when unset.
-    #[arg(long, env = "EHALL_CPDAILY_PUSH_URL")]
-    pub cpdaily_push_url: Option<String>,
-    /// Where cards without a link of their own point in WeCom [default: https://ehall.tjcu.edu.cn/].
-    #[arg(long, env = "EHALL_CHANNEL_FALLBACK_URL")]
-    pub channel_fallback_url: Option<String>,
-}
-
-impl std::fmt::Debug for ChannelArgs {
-    // Secrets stay out of logs.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChannelArgs")
-            .field("wecom_corp_id", &self.wecom_corp_id)
-            .field("wecom_agent_id", &self.wecom_agent_id)
-            .field("wecom_api_base", &self.wecom_api_base)
-            .field("cpdaily_app_id", &self.cpdaily_app_id)
-            .field("cpdaily_push_url", &self.cpdaily_push_url)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The WeCom self-built app.
-#[derive(Debug, Clone)]
-pub struct WecomSettings {
-    pub corp_id: String,
-    pub token: Secret<String>,
-    pub aes_key: Secret<String>,
-    /// Both set: answers that miss the passive deadline go out through `message/send`.
-    pub agent_id: Option<i64>,
-    pub secret: Option<Secret<String>>,
-    pub api_base: String,
-    pub passive_deadline: Duration,
-}
-
-/// The WeCom 智能机器人 (receive id "").
-#[derive(Debug, Clone)]
-pub struct WecomBotSettings {
-    pub token: Secret<String>,
-    pub aes_key: Secret<String>,
-    pub passive_deadline: Duration,
-}
-
-/// The 今日校园 gateway contract (docs/channels.md §3).
-#[derive(Debug, Clone)]
-pub struct CpdailySettings {
-    pub app_id: String,
-    pub secret: Secret<String>,
-    pub push_url: Option<String>,
-    pub reply_deadline: Duration,
-}
-
-/// Which channels are on and how they are reached; all off by default.
-#[derive(Debug, Clone)]
-pub struct ChannelSettings {
-    pub wecom: Option<WecomSettings>,
-    pub wecom_bot: Option<WecomBotSettings>,
-    pub cpdaily: Option<CpdailySettings>,
-    pub fallback_url: String,
-}
-
-impl Default for ChannelSettings {
-    fn default() -> Self {
-        ChannelSettings {
-            wecom: None,
-            wecom_bot: None,
-            cpdaily: None,
-            fallback_url: DEFAULT_FALLBACK_URL.to_owned(),
-        }
-    }
-}
-
-fn non_empty(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-}
-
-impl ChannelSettings {
-    /// Builds the settings from the flags; a channel given only some of its required values is an error.
-    pub fn from_args(args: &ChannelArgs) -> Result<ChannelSettings, SettingsError> {
-        let invalid = |key, message: &str| SettingsError::Invalid {
-            key,
-            message: message.to_owned(),
-        };
-        let mut settings = ChannelSettings::default();
-        if let Some(url) = non_empty(&args.channel_fallback_url) {
-            settings.fallback_url = url;
-        }
-        let wecom = (
-            non_empty(&args.wecom_corp_id),
-            non_empty(&args.wecom_token),
-            non_empty(&args.wecom_aes_key),
-        );
-        settings.wecom = match wecom {
-            (None, None, None) => None,
-            (Some(corp_id), Some(token), Some(aes_key)) => {
-                WecomCrypt::new(&token, &aes_key, &corp_id)
-                    .map_err(|_| invalid("EHALL_WECOM_AES_KEY", "must be the 43-character EncodingAESKey"))?;
-                Some(WecomSettings {
-                    corp_id,
-                    token: Secret::new(token),
-                    aes_key: Secret::new(aes_key),
-                    agent_id: args.wecom_agent_id,
-                    secret: non_empty(&args.wecom_secret).map(Secret::new),
-                    api_base: non_empty(&args.wecom_api_base).unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
-                    passive_deadline: Duration::from_millis(
-                        args.wecom_passive_deadline_ms.unwrap_or(DEFAULT_PASSIVE_DEADLINE_MS),
-                    ),
-                })
-            }
-            _ => {
-                return Err(invalid(
-                    "EHALL_WECOM_CORP_ID",
-                    "the WeCom app needs EHALL_WECOM_CORP_ID, EHALL_WECOM_TOKEN and EHALL_WECOM_AES_KEY together",
-                ))
-            }
-        };
-        settings.wecom_bot = match (non_empty(&args.wecom_bot_token), non_empty(&args.wecom_bot_aes_key)) {
-            (None, None) => None,
-            (Some(token), Some(aes_key)) => {
-                WecomCrypt::new(&token, &aes_key, "")
-                    .map_err(|_| invalid("EHALL_WECOM_BOT_AES_KEY", "must be the 43-character EncodingAESKey"))?;
-                Some(WecomBotSettings {
-                    token: Secret::new(token),
-                    aes_key: Secret::new(aes_key),
-                    passive_deadline: Duration::from_millis(
-                        args.wecom_passive_deadline_ms.unwrap_or(DEFAULT_PASSIVE_DEADLINE_MS),
-                    ),
-                })
-            }
-            _ => {
-                return Err(invalid(
-                    "EHALL_WECOM_BOT_TOKEN",
-                    "the WeCom 智能机器人 needs EHALL_WECOM_BOT_TOKEN and EHALL_WECOM_BOT_AES_KEY together",
-                ))
-            }
-        };
-        settings.cpdaily = match (non_empty(&args.cpdaily_app_id), non_empty(&args.cpdaily_secret)) {
-            (None, None) => None,
-            (Some(app_id), Some(secret)) => Some(CpdailySettings {
-                app_id,
-                secret: Secret::new(secret),
-                push_url: non_empty(&args.cpdaily_push_url),
-                reply_deadline: Duration::from_millis(DEFAULT_CPDAILY_DEADLINE_MS),
-            }),
-            _ => {
-                return Err(invalid(
-                    "EHALL_CPDAILY_APP_ID",
-                    "今日校园 needs EHALL_CPDAILY_APP_ID and EHALL_CPDAILY_SECRET together",
-                ))
-            }
-        };
-        Ok(settings)
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------------------------------------------
-
-/// The channels, as named in errors and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChannelKind {
-    Wecom,
-    WecomBot,
-    Cpdaily,
-}
-
-impl ChannelKind {
-    fn label(self) -> &'static str {
-        match self {
-            ChannelKind::Wecom => "企业微信自建应用",
-            ChannelKind::WecomBot => "企业微信智能机器人",
-            ChannelKind::Cpdaily => "今日校园",
-        }
-    }
-
-    fn env_hint(self) -> &'static str {
-        match self {
-            ChannelKind::Wecom => "EHALL_WECOM_CORP_ID、EHALL_WECOM_TOKEN、EHALL_WECOM_AES_KEY",
-            ChannelKind::WecomBot => "EHALL_WECOM_BOT_TOKEN、EHALL_WECOM_BOT_AES_KEY",
-            ChannelKind::Cpdaily => "EHALL_CPDAILY_APP_ID、EHALL_CPDAILY_SECRET",
-        }
-    }
-}
-
-/// Every failure the channel routes answer with: `{"error": {"code", "message"}}` like the rest of the server, plus
-/// `wecom_code` (the WXBizMsgCrypt library code) for WeCom crypto failures. Codes are stable.
-#[derive(Debug, thiserror::Error)]
-pub enum ChannelError {
-    /// The channel's settings are not given.
-    #[error("{} is not configured", .0.label())]
-    NotConfigured(ChannelKind),
-    /// A query parameter the callback needs is missing.
-    #[error("missing query parameter {0}")]
-    MissingParameter(&'static str),
-    /// Verification, decryption or parsing of a WeCom delivery failed.
-    #[error("WeCom callback refused: {0}")]
-    Wecom(#[from] WecomCryptError),
-    /// A WeCom callback's timestamp is not within the accepted window (a replay, or a broken clock).
-    #[error("WeCom callback timestamp outside the accepted window")]
-    StaleTimestamp,
-    /// A 今日校园 request failed verification.
-    #[error("cpdaily request refused: {0}")]
-    Cpdaily(#[from] CpdailyAuthError),
-    /// A verified body that is not the expected JSON.
-    #[error("malformed event: {0}")]
-    MalformedEvent(String),
-    /// The request body is over the channel body limit.
-    #[error("request body too large")]
-    BodyTooLarge,
-    /// The job queue is full; the sender should retry.
-    #[error("channel queue is full")]
-    Overloaded,
-    /// A store or other server fault (logged, never shown).
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl From<AibotParseError> for ChannelError {
-    fn from(_: AibotParseError) -> Self {
-        ChannelError::Wecom(WecomCryptError::ParseXml)
-    }
-}
-
-impl From<axum::extract::rejection::BytesRejection> for ChannelError {
-    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ChannelError::BodyTooLarge
-        } else {
-            ChannelError::MalformedEvent("the body could not be read".into())
-        }
-    }
-}
-
-impl From<sqlx::Error> for ChannelError {
-    fn from(error: sqlx::Error) -> Self {
-        ChannelError::Internal(error.to_string())
-    }
-}
-
-impl ChannelError {
-    /// The stable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ChannelError::NotConfigured(_) => "channel_not_configured",
-            ChannelError::MissingParameter(_) => "missing_parameter",
-            ChannelError::Wecom(e) => match e {
-                WecomCryptError::ValidateSignature => "wecom_bad_signature",
-                WecomCryptError::ParseXml => "wecom_malformed_body",
-                WecomCryptError::ValidateReceiveId => "wecom_receive_id_mismatch",
-                WecomCryptError::DecryptAes => "wecom_decrypt_failed",
-                WecomCryptError::IllegalBuffer => "wecom_illegal_buffer",
-                WecomCryptError::DecodeBase64 => "wecom_bad_base64",
-                WecomCryptError::IllegalAesKey
-                | WecomCryptError::ComputeSignature
-                | WecomCryptError::EncryptAes
-                | WecomCryptError::EncodeBase64
-                | WecomCryptError::GenReturnXml => "wecom_crypto_failed",
-            },
-            ChannelError::StaleTimestamp => "wecom_stale_timestamp",
-            ChannelError::Cpdaily(e) => e.code(),
-            ChannelError::MalformedEvent(_) => "malformed_event",
-            ChannelError::BodyTooLarge => "body_too_large",
-            ChannelError::Overloaded => "overloaded",
-            ChannelError::Internal(_) => "internal",
-        }
-    }
-
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ChannelError::NotConfigured(_) => StatusCode::NOT_FOUND,
-            ChannelError::MissingParameter(_) | ChannelError::MalformedEvent(_) => StatusCode::BAD_REQUEST,
-            ChannelError::Wecom(e) => match e {
-                WecomCryptError::ValidateSignature | WecomCryptError::ValidateReceiveId => StatusCode::UNAUTHORIZED,
-                WecomCryptError::ParseXml
-                | WecomCryptError::DecryptAes
-                | WecomCryptError::IllegalBuffer
-                | WecomCryptError::DecodeBase64 => StatusCode::BAD_REQUEST,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            },
-            ChannelError::StaleTimestamp => StatusCode::UNAUTHORIZED,
-            ChannelError::Cpdaily(e) => {
-                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            ChannelError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ChannelError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-            ChannelError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// What the caller is told (Chinese, without internals).
-    pub fn public_message(&self) -> String {
-        match self {
-            ChannelError::NotConfigured(kind) => {
-                format!("{}渠道未配置（需要设置 {}）", kind.label(), kind.env_hint())
-            }
-            ChannelError::MissingParameter(name) => format!("缺少参数 {name}"),
-            ChannelError::Wecom(e) => {
-                let what = match e {
-                    WecomCryptError::ValidateSignature => "签名校验失败",
-                    WecomCryptError::ParseXml => "消息体无法解析",
-                    WecomCryptError::ValidateReceiveId => "ReceiveId（CorpID）不匹配",
-                    WecomCryptError::DecryptAes => "消息解密失败",
-                    WecomCryptError::IllegalBuffer => "解密后的内容不合法",
-                    WecomCryptError::DecodeBase64 => "密文不是合法的 Base64",
-                    _ => "加解密失败",
-                };
-                format!("企业微信回调校验失败：{what}（{}）", e.code())
-            }
-            ChannelError::StaleTimestamp => {
-                format!("企业微信回调校验失败：时间戳不在允许范围内（±{WECOM_TIMESTAMP_WINDOW_SECS} 秒）")
-            }
-            ChannelError::Cpdaily(e) => match e {
-                CpdailyAuthError::MissingHeader(name) => format!("缺少请求头 {name}"),
-                CpdailyAuthError::MalformedTimestamp => "时间戳格式不正确".to_owned(),
-                CpdailyAuthError::MalformedNonce => "随机数格式不正确".to_owned(),
-                CpdailyAuthError::MalformedIdempotencyKey => "幂等键格式不正确".to_owned(),
-                CpdailyAuthError::UnknownApp => "未知的应用".to_owned(),
-                CpdailyAuthError::StaleTimestamp { .. } => "请求时间戳已过期".to_owned(),
-                CpdailyAuthError::BadSignature => "签名校验失败".to_owned(),
-                CpdailyAuthError::ReplayedNonce => "重复的请求（随机数已使用）".to_owned(),
-                CpdailyAuthError::Store(_) => "服务暂不可用，请稍后重试".to_owned(),
-            },
-            ChannelError::MalformedEvent(_) => "无法解析的事件内容".to_owned(),
-            ChannelError::BodyTooLarge => "请求内容过大".to_owned(),
-            ChannelError::Overloaded => "服务繁忙，请稍后再试".to_owned(),
-            ChannelError::Internal(_) => "服务器内部错误，请稍后再试".to_owned(),
-        }
-    }
-}
-
-impl IntoResponse for ChannelError {
-    fn into_response(self) -> Response {
-        match &self {
-            ChannelError::Internal(_) => tracing::error!(error = %self, "channel request failed"),
-            ChannelError::Overloaded => tracing::warn!(error = %self, "channel request refused"),
-            _ => tracing::debug!(error = %self, "channel request refused"),
-        }
-        let mut error = serde_json::json!({"code": self.code(), "message": self.public_message()});
-        if let ChannelError::Wecom(e) = &self {
-            error["wecom_code"] = serde_json::json!(e.code());
-        }
-        (self.status(), axum::Json(serde_json::json!({ "error": error }))).into_response()
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// DB-backed stores
-// ---------------------------------------------------------------------------------------------------------------
-
-/// Seconds since the epoch.
-pub fn unix_now() -> u64 {
-    super::cpdaily::unix_now()
-}
-
-/// The fixed-format RFC 3339 UTC time of `secs` (compares correctly as text).
-fn rfc3339(secs: u64) -> String {
-    let secs = i64::try_from(secs).unwrap_or(i64::MAX);
-    chrono::DateTime::from_timestamp(secs, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// One 智能机器人 stream as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredStream {
-    pub content: String,
-    /// The template card sent with the finished stream, as JSON.
-    pub card_json: Option<String>,
-    pub finished: bool,
-    pub started_at: u64,
-}
-
-/// Dedup keys, nonces, recorded responses, streams and bindings in the server's database, so that every replica
-/// sees them.
-#[derive(Clone, Debug)]
-pub struct ChannelStore {
-    pool: AnyPool,
-}
-
-impl ChannelStore {
-    pub fn new(pool: AnyPool) -> ChannelStore {
-        ChannelStore { pool }
-    }
-
-    /// Claims `key` for `ttl_secs`: true when it was not live (new, or expired and taken over), false when it was.
-    pub async fn claim(&self, key: &str, ttl_secs: u64, now: u64) -> Result<bool, sqlx::Error> {
-        let now_text = rfc3339(now);
-        let expires = rfc3339(now.saturating_add(ttl_secs));
-        let inserted = sqlx::query(
-            "INSERT INTO channel_dedup (dedup_key, response, expires_at, created_at) VALUES ($1, NULL, $2, $3) \
-             ON CONFLICT (dedup_key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(expires.clone())
-        .bind(now_text.clone())
-        .execute(&self.pool)
-        .await?;
-        if inserted.rows_affected() == 1 {
-            return Ok(true);
-        }
-        // An expired row is taken over by exactly one claimant: the conditional update succeeds once.
-        let taken = sqlx::query(
-            "UPDATE channel_dedup SET response = NULL, expires_at = $2, created_at = $3 \
-             WHERE dedup_key = $1 AND expires_at <= $3",
-        )
-        .bind(key)
-        .bind(expires)
-        .bind(now_text)
-        .execute(&self.pool)
-        .await?;
-        Ok(taken.rows_affected() == 1)
-    }
-
-    /// Forgets a claim (the delivery was refused, so its retry must be processed).
-    pub async fn release(&self, key: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM channel_dedup WHERE dedup_key = $1")
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Records what a claimed key was answered with.
-    pub async fn set_response(&self, key: &str, response: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE channel_dedup SET response = $2 WHERE dedup_key = $1")
-            .bind(key)
-            .bind(response)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// The recorded response of a key: `None` if the key is unknown, `Some(None)` while it is being answered.
-    pub async fn response(&self, key: &str) -> Result<Option<Option<String>>, sqlx::Error> {
-        let row = sqlx::query("SELECT response FROM channel_dedup WHERE dedup_key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| row.try_get::<Option<String>, _>("response")).transpose()
-    }
-
-    /// Deletes expired keys and streams.
-    pub async fn purge(&self, now: u64) -> Result<(), sqlx::Error> {
-        let now = rfc3339(now);
-        sqlx::query("DELETE FROM channel_dedup WHERE expires_at <= $1")
-            .bind(now.clone())
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("DELETE FROM aibot_streams WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Starts a stream with its placeholder.
-    pub async fn create_stream(&self, stream_id: &str, placeholder: &str, now: u64) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO aibot_streams (stream_id, content, card_json, finished, started_at, expires_at) \
-             VALUES ($1, $2, NULL, 0, $3, $4)",
-        )
-        .bind(stream_id)
-        .bind(placeholder)
-        .bind(i64::try_from(now).unwrap_or(i64::MAX))
-        .bind(rfc3339(now.saturating_add(AIBOT_STREAM_TTL_SECS)))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Stores a stream's whole answer and marks it finished.
-    pub async fn finish_stream(
-        &self,
-        stream_id: &str,
-        content: &str,
-        card: Option<&TemplateCard>,
-    ) -> Result<(), sqlx::Error> {
-        let card_json = card.and_then(|c| serde_json::to_string(c).ok());
-        sqlx::query("UPDATE aibot_streams SET content = $2, card_json = $3, finished = 1 WHERE stream_id = $1")
-            .bind(stream_id)
-            .bind(content)
-            .bind(card_json)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// A stream's progress, if it exists.
-    pub async fn stream(&self, stream_id: &str) -> Result<Option<StoredStream>, sqlx::Error> {
-        let row =
-            sqlx::query("SELECT content, card_json, finished, started_at FROM aibot_streams WHERE stream_id = $1")
-                .bind(stream_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some(row) = row else { return Ok(None) };
-        let card_json: Option<String> = row.try_get("card_json")?;
-        Ok(Some(StoredStream {
-            content: row.try_get("content")?,
-            card_json,
-            finished: row.try_get::<i64, _>("finished")? != 0,
-            started_at: u64::try_from(row.try_get::<i64, _>("started_at")?).unwrap_or(0),
-        }))
-    }
-
-    /// The campus user behind a WeCom UserID (or a 今日校园 学工号): the `wecom_bindings` row if any, then the
-    /// `users` table of CAS logins for the name and role; else the id itself as a 学生 (documented default).
-    pub async fn resolve_user(&self, channel_user_id: &str, use_bindings: bool) -> UserInfo {
-        let mut id = channel_user_id.to_owned();
-        let mut name: Option<String> = None;
-        let mut role: Option<Role> = None;
-        if use_bindings {
-            let bound = sqlx::query("SELECT campus_id, name, role FROM wecom_bindings WHERE wecom_user_id = $1")
-                .bind(channel_user_id)
-                .fetch_optional(&self.pool)
-                .await;
-            match bound {
-                Ok(Some(row)) => {
-                    if let Ok(campus_id) = row.try_get::<String, _>("campus_id") {
-                        id = campus_id;
-                    }
-                    name = row.try_get::<Option<String>, _>("name").ok().flatten();
-                    role = row
-                        .try_get::<Option<String>, _>("role")
-                        .ok()
-                        .flatten()
-                        .and_then(|r| Role::parse(&r));
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot read wecom_bindings"),
-            }
-        }
-        // The users table belongs to CAS login; it may be absent in older databases, which only costs the name.
-        let known = sqlx::query("SELECT name, role FROM users WHERE id = $1")
-            .bind(id.clone())
-            .fetch_optional(&self.pool)
-            .await;
-        if let Ok(Some(row)) = known {
-            if name.is_none() {
-                name = row.try_get::<String, _>("name").ok();
-            }
-            if role.is_none() {
-                role = row.try_get::<String, _>("role").ok().and_then(|r| Role::parse(&r));
-            }
-        }
-        UserInfo {
-            name: name.unwrap_or_else(|| id.clone()),
-            id,
-            role: role.unwrap_or(Role::Student),
-        }
-    }
-}
-
-impl ChannelStore {
-    /// The WeCom UserIDs of a campus user, for pushing them notices (the reverse of [`ChannelStore::resolve_user`]):
-    /// the `wecom_bindings` rows bound to this campus id; without any, the campus id itself (UserID = 学工号), unless
-    /// a row binds that UserID to another campus user, in which case none.
-    pub async fn wecom_user_ids(&self, campus_id: &str) -> Result<Vec<String>, sqlx::Error> {
-        let bound = sqlx::query("SELECT wecom_user_id FROM wecom_bindings WHERE campus_id = $1 ORDER BY wecom_user_id")
-            .bind(campus_id)
-            .fetch_all(&self.pool)
-            .await?;
-        if !bound.is_empty() {
-            return bound.iter().map(|row| row.try_get::<String, _>("wecom_user_id")).collect();
-        }
-        let taken = sqlx::query("SELECT campus_id FROM wecom_bindings WHERE wecom_user_id = $1")
-            .bind(campus_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(if taken.is_some() { Vec::new() } else { vec![campus_id.to_owned()] })
-    }
-}
-
-impl SeenKeyStore for ChannelStore {
-    fn insert_if_absent<'a>(
-        &'a self,
-        key: &'a str,
-        ttl_secs: u64,
-        now: u64,
-    ) -> StoreFuture<'a, Result<bool, SeenStoreError>> {
-        Box::pin(async move {
-            self.claim(key, ttl_secs, now)
-                .await
-                .map_err(|e| SeenStoreError::Backend(e.to_string()))
-        })
-    }
-}
+pub use error::*;
+pub use settings::*;
+pub use store::*;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rendering: one Reply, one rendering per channel
@@ -734,10 +110,7 @@ pub enum Rendering {
 pub enum Rendered {
     WebJson(serde_json::Value),
     WecomApp(Vec<WecomOutbound>),
-    WecomBot {
-        markdown: String,
-        card: Option<TemplateCard>,
-    },
+    WecomBot { markdown: String, card: Option<TemplateCard> },
     Cpdaily(CpdailyWebhookReply),
 }
 
@@ -770,11 +143,7 @@ pub fn render_wecom_active(reply: &Reply, options: &RenderOptions) -> Vec<WecomO
 pub fn render_wecom_bot(reply: &Reply, options: &RenderOptions) -> (String, Option<TemplateCard>) {
     let markdown = render_markdown(reply, options);
     let card = reply.cards.first().and_then(|card| {
-        let card = if card.kind == CardKind::List {
-            card.items.first().unwrap_or(card)
-        } else {
-            card
-        };
+        let card = if card.kind == CardKind::List { card.items.first().unwrap_or(card) } else { card };
         match render_template_card(card, options, &reply.id) {
             WecomOutbound::TemplateCard { template_card } => Some(template_card),
             _ => None,
@@ -966,12 +335,7 @@ impl Channels {
                         None
                     }
                 };
-                Some(WecomRuntime {
-                    crypt,
-                    corp_id: s.corp_id.clone(),
-                    api,
-                    passive_deadline: s.passive_deadline,
-                })
+                Some(WecomRuntime { crypt, corp_id: s.corp_id.clone(), api, passive_deadline: s.passive_deadline })
             }
             None => None,
         };
@@ -997,12 +361,7 @@ impl Channels {
                     })?)),
                     None => None,
                 };
-                Some(CpdailyRuntime {
-                    app_id: s.app_id.clone(),
-                    verifier,
-                    push,
-                    reply_deadline: s.reply_deadline,
-                })
+                Some(CpdailyRuntime { app_id: s.app_id.clone(), verifier, push, reply_deadline: s.reply_deadline })
             }
             None => None,
         };
@@ -1038,40 +397,24 @@ impl Channels {
                 "channels on"
             );
         }
-        Ok(Channels {
-            wecom,
-            wecom_bot,
-            cpdaily,
-            store: Some(store),
-            render_options,
-            notices,
-            jobs,
-        })
+        Ok(Channels { wecom, wecom_bot, cpdaily, store: Some(store), render_options, notices, jobs })
     }
 
     pub fn wecom(&self) -> Result<&WecomRuntime, ChannelError> {
-        self.wecom
-            .as_ref()
-            .ok_or(ChannelError::NotConfigured(ChannelKind::Wecom))
+        self.wecom.as_ref().ok_or(ChannelError::NotConfigured(ChannelKind::Wecom))
     }
 
     pub fn wecom_bot(&self) -> Result<&WecomBotRuntime, ChannelError> {
-        self.wecom_bot
-            .as_ref()
-            .ok_or(ChannelError::NotConfigured(ChannelKind::WecomBot))
+        self.wecom_bot.as_ref().ok_or(ChannelError::NotConfigured(ChannelKind::WecomBot))
     }
 
     pub fn cpdaily(&self) -> Result<&CpdailyRuntime, ChannelError> {
-        self.cpdaily
-            .as_ref()
-            .ok_or(ChannelError::NotConfigured(ChannelKind::Cpdaily))
+        self.cpdaily.as_ref().ok_or(ChannelError::NotConfigured(ChannelKind::Cpdaily))
     }
 
     /// The shared store (present whenever the app has a database).
     pub fn store(&self) -> Result<&ChannelStore, ChannelError> {
-        self.store
-            .as_ref()
-            .ok_or_else(|| ChannelError::Internal("channel store missing".into()))
+        self.store.as_ref().ok_or_else(|| ChannelError::Internal("channel store missing".into()))
     }
 
     /// Queues a job without waiting; a full queue is refused at once (the caller answers 503 so the sender retries).
@@ -1092,10 +435,7 @@ impl Channels {
             .as_ref()
             .and_then(|c| c.push.clone())
             .ok_or(ChannelError::NotConfigured(ChannelKind::Cpdaily))?;
-        push.push(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| ChannelError::Internal(e.to_string()))
+        push.push(message).await.map(|_| ()).map_err(|e| ChannelError::Internal(e.to_string()))
     }
 }
 
@@ -1131,28 +471,16 @@ pub async fn channel_session(
     let raw = format!("{prefix}_{}", &digest[..40]);
     let id = SessionId::parse(&raw).unwrap_or_else(SessionId::generate);
     if state.store.load(&id).await?.is_some() {
-        return Ok(Session {
-            id,
-            user: Some(user.clone()),
-            resumed: true,
-        });
+        return Ok(Session { id, user: Some(user.clone()), resumed: true });
     }
-    let stored = StoredSession {
-        id: id.clone(),
-        user_id: Some(user.id.clone()),
-        state: DialogueState::default(),
-    };
+    let stored = StoredSession { id: id.clone(), user_id: Some(user.id.clone()), state: DialogueState::default() };
     if let Err(e) = state.store.create(&stored).await {
         // Two first messages at once: the other one created it.
         if state.store.load(&id).await?.is_none() {
             return Err(e.into());
         }
     }
-    Ok(Session {
-        id,
-        user: Some(user.clone()),
-        resumed: false,
-    })
+    Ok(Session { id, user: Some(user.clone()), resumed: false })
 }
 
 fn store_channel(channel: ChannelKind) -> Channel {
@@ -1206,11 +534,7 @@ async fn process_job(state: &AppState, deliverers: &Deliverers, job: Job) {
     let reply = answer_job(state, &job).await;
     if let Delivery::AibotStream { stream_id } = &job.delivery {
         let (markdown, card) = render_wecom_bot(&reply, &deliverers.render_options);
-        if let Err(e) = deliverers
-            .store
-            .finish_stream(stream_id, &markdown, card.as_ref())
-            .await
-        {
+        if let Err(e) = deliverers.store.finish_stream(stream_id, &markdown, card.as_ref()).await {
             tracing::error!(error = %e, "cannot record the finished stream");
         }
     }
@@ -1240,12 +564,7 @@ async fn deliver_late(deliverers: &Deliverers, delivery: Delivery, reply: Reply)
                 return;
             };
             let markdown = render_markdown(&reply, &deliverers.render_options);
-            let active = AibotActiveReply::Markdown {
-                markdown: AibotMarkdown {
-                    content: markdown,
-                    feedback: None,
-                },
-            };
+            let active = AibotActiveReply::Markdown { markdown: AibotMarkdown { content: markdown, feedback: None } };
             if let Err(e) = responder.post_aibot_response(&url, &active).await {
                 tracing::error!(error = %e, "cannot post the 智能机器人 answer to response_url");
             }
@@ -1271,223 +590,8 @@ async fn deliver_late(deliverers: &Deliverers, delivery: Delivery, reply: Reply)
 
 /// A plain-text 200 with an empty body: WeCom's "received, no passive reply".
 pub fn empty_ok() -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "",
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "").into_response()
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // Tests fail loudly by design.
-mod tests {
-    use super::*;
-    use bot::protocol::{Field, Suggestion};
-
-    fn reply_with(cards: Vec<Card>) -> Reply {
-        Reply {
-            id: "r_1".into(),
-            in_reply_to: None,
-            mode: Mode::Answer,
-            intent: "service.guide".into(),
-            confidence: 0.9,
-            text: "为您找到：".into(),
-            cards,
-            suggestions: vec![Suggestion::text("需要什么材料")],
-        }
-    }
-
-    const KINDS: [CardKind; 11] = [
-        CardKind::Service,
-        CardKind::App,
-        CardKind::Faq,
-        CardKind::News,
-        CardKind::Task,
-        CardKind::Message,
-        CardKind::Account,
-        CardKind::Contact,
-        CardKind::Feedback,
-        CardKind::Login,
-        CardKind::List,
-    ];
-
-    fn card_of(kind: CardKind) -> Card {
-        let mut card = Card::new(kind, "c1", "学生助学金申请");
-        card.body = Some("家庭经济困难学生可申请。".into());
-        card.fields = vec![Field::new("状态", "已受理")];
-        card.actions = vec![CardAction::OpenUrl {
-            label: "在线办理".into(),
-            url: "https://xg.example.edu.cn/".into(),
-        }];
-        if kind == CardKind::List {
-            card.items = vec![card_of(CardKind::Service)];
-        }
-        card
-    }
-
-    #[test]
-    fn every_card_kind_renders_on_every_channel_with_its_link() {
-        let options = RenderOptions::default();
-        for kind in KINDS {
-            let reply = reply_with(vec![card_of(kind)]);
-            let Rendered::WebJson(json) = render(&reply, Rendering::WebJson, &options) else {
-                panic!()
-            };
-            assert_eq!(json["cards"][0]["title"], "学生助学金申请", "{kind:?}");
-
-            let Rendered::WecomApp(messages) = render(&reply, Rendering::WecomApp, &options) else {
-                panic!()
-            };
-            let last = serde_json::to_value(messages.last().unwrap()).unwrap();
-            assert_eq!(last["msgtype"], "textcard", "{kind:?}");
-            assert_eq!(last["textcard"]["url"], "https://xg.example.edu.cn/", "{kind:?}");
-            let (passive, before) = plan_wecom_passive(&reply, &options);
-            assert!(matches!(passive, Some(PassiveReply::News { .. })), "{kind:?}");
-            assert_eq!(before.len(), 1, "the intro text goes actively: {kind:?}");
-
-            let Rendered::WecomBot { markdown, card } = render(&reply, Rendering::WecomBot, &options) else {
-                panic!()
-            };
-            assert!(
-                markdown.contains("[学生助学金申请](https://xg.example.edu.cn/)"),
-                "{kind:?}: {markdown}"
-            );
-            let card = serde_json::to_value(card.unwrap()).unwrap();
-            assert_eq!(card["card_action"]["url"], "https://xg.example.edu.cn/", "{kind:?}");
-
-            let Rendered::Cpdaily(answer) = render(&reply, Rendering::Cpdaily, &options) else {
-                panic!()
-            };
-            assert!(answer.reply.text.contains("学生助学金申请"), "{kind:?}");
-            if kind != CardKind::List {
-                assert_eq!(
-                    answer.reply.link.as_deref(),
-                    Some("https://xg.example.edu.cn/"),
-                    "{kind:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn a_card_with_chat_actions_goes_out_as_a_button_card() {
-        let mut card = card_of(CardKind::Service);
-        card.actions.push(CardAction::Action {
-            label: "就是这个".into(),
-            action: "item.show".into(),
-            args: Default::default(),
-        });
-        let messages = render_wecom_active(&reply_with(vec![card]), &RenderOptions::default());
-        let json = serde_json::to_value(messages.last().unwrap()).unwrap();
-        assert_eq!(json["template_card"]["card_type"], "button_interaction");
-        assert_eq!(json["template_card"]["button_list"][0]["key"], "item.show");
-    }
-
-    #[test]
-    fn a_text_only_reply_is_a_passive_text() {
-        let (passive, before) = plan_wecom_passive(&reply_with(vec![]), &RenderOptions::default());
-        assert!(matches!(passive, Some(PassiveReply::Text { .. })));
-        assert!(before.is_empty());
-    }
-
-    #[test]
-    fn settings_need_the_whole_trio() {
-        let partial = ChannelArgs {
-            wecom_corp_id: Some("ww1".into()),
-            ..ChannelArgs::default()
-        };
-        assert!(ChannelSettings::from_args(&partial).is_err());
-        let bad_key = ChannelArgs {
-            wecom_corp_id: Some("ww1".into()),
-            wecom_token: Some("t".into()),
-            wecom_aes_key: Some("short".into()),
-            ..ChannelArgs::default()
-        };
-        assert!(ChannelSettings::from_args(&bad_key).is_err());
-        let good = ChannelArgs {
-            wecom_corp_id: Some("wx5823bf96d3bd56c7".into()),
-            wecom_token: Some("QDG6eK".into()),
-            wecom_aes_key: Some("jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C".into()),
-            wecom_secret: Some("hunter2".into()),
-            ..ChannelArgs::default()
-        };
-        let settings = ChannelSettings::from_args(&good).unwrap();
-        assert!(settings.wecom.is_some() && settings.cpdaily.is_none());
-        assert!(!format!("{settings:?} {good:?}").contains("hunter2"));
-        assert!(ChannelSettings::from_args(&ChannelArgs::default())
-            .unwrap()
-            .wecom
-            .is_none());
-    }
-
-    #[test]
-    fn crypto_errors_have_stable_codes_and_statuses() {
-        let e = ChannelError::from(WecomCryptError::ValidateSignature);
-        assert_eq!(
-            (e.code(), e.status()),
-            ("wecom_bad_signature", StatusCode::UNAUTHORIZED)
-        );
-        let e = ChannelError::from(WecomCryptError::DecryptAes);
-        assert_eq!(
-            (e.code(), e.status()),
-            ("wecom_decrypt_failed", StatusCode::BAD_REQUEST)
-        );
-        let e = ChannelError::NotConfigured(ChannelKind::Wecom);
-        assert_eq!(e.status(), StatusCode::NOT_FOUND);
-        assert!(e.public_message().contains("EHALL_WECOM_TOKEN"));
-    }
-
-    #[tokio::test]
-    async fn the_dedup_store_claims_once_and_takes_over_expired_keys() {
-        sqlx::any::install_default_drivers();
-        let dir = tempfile::tempdir().unwrap();
-        let sql = crate::store::connect(&format!("sqlite://{}/c.sqlite", dir.path().display()))
-            .await
-            .unwrap();
-        let store = ChannelStore::new(sql.pool().clone());
-        assert!(store.claim("k", 60, 1000).await.unwrap());
-        assert!(!store.claim("k", 60, 1030).await.unwrap());
-        assert_eq!(store.response("k").await.unwrap(), Some(None));
-        store.set_response("k", "answer").await.unwrap();
-        assert_eq!(store.response("k").await.unwrap(), Some(Some("answer".into())));
-        assert!(
-            store.claim("k", 60, 1061).await.unwrap(),
-            "an expired key is claimed anew"
-        );
-        store.release("k").await.unwrap();
-        assert_eq!(store.response("k").await.unwrap(), None);
-        store.create_stream("st1", STREAM_PLACEHOLDER, 1000).await.unwrap();
-        assert!(!store.stream("st1").await.unwrap().unwrap().finished);
-        store.finish_stream("st1", "答案", None).await.unwrap();
-        let stream = store.stream("st1").await.unwrap().unwrap();
-        assert!(stream.finished && stream.content == "答案");
-        let user = store.resolve_user("2021001234", true).await;
-        assert_eq!((user.id.as_str(), user.role), ("2021001234", Role::Student));
-    }
-
-    #[tokio::test]
-    async fn notices_go_to_the_bound_wecom_user_ids_or_the_campus_id() {
-        sqlx::any::install_default_drivers();
-        let dir = tempfile::tempdir().unwrap();
-        let sql = crate::store::connect(&format!("sqlite://{}/c.sqlite", dir.path().display()))
-            .await
-            .unwrap();
-        let store = ChannelStore::new(sql.pool().clone());
-        assert_eq!(store.wecom_user_ids("2021001234").await.unwrap(), ["2021001234"]);
-        for (wecom, campus) in [("zhangsan", "2021001234"), ("zs-phone", "2021001234"), ("T2008001", "2021009999")] {
-            sqlx::query("INSERT INTO wecom_bindings (wecom_user_id, campus_id, name, role, created_at) VALUES ($1, $2, NULL, NULL, '2026-11-28T00:00:00Z')")
-                .bind(wecom)
-                .bind(campus)
-                .execute(sql.pool())
-                .await
-                .unwrap();
-        }
-        assert_eq!(store.wecom_user_ids("2021001234").await.unwrap(), ["zhangsan", "zs-phone"]);
-        assert!(
-            store.wecom_user_ids("T2008001").await.unwrap().is_empty(),
-            "that UserID belongs to someone else"
-        );
-        assert_eq!(store.wecom_user_ids("2021009999").await.unwrap(), ["T2008001"]);
-    }
-}
+mod tests;

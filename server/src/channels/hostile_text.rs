@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 use super::wecom_aibot::render_markdown;
-use super::wecom_render::{render_cards_template_card, render_reply, render_template_card, RenderOptions, WecomOutbound};
+use super::wecom_render::{
+    render_cards_template_card, render_reply, render_template_card, RenderOptions, WecomOutbound,
+};
 use super::wecom_xml::PassiveReply;
 use bot::protocol::{Card, CardAction, CardKind, Field, Mode, Reply, Suggestion};
 use serde_json::Map;

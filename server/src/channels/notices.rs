@@ -41,10 +41,7 @@ pub struct NoticeRetry {
 
 impl Default for NoticeRetry {
     fn default() -> Self {
-        NoticeRetry {
-            attempts: 3,
-            initial_backoff: Duration::from_secs(1),
-        }
+        NoticeRetry { attempts: 3, initial_backoff: Duration::from_secs(1) }
     }
 }
 
@@ -122,9 +119,7 @@ pub struct ChannelNotices {
 
 impl std::fmt::Debug for ChannelNotices {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChannelNotices")
-            .field("stats", &self.stats.snapshot())
-            .finish_non_exhaustive()
+        f.debug_struct("ChannelNotices").field("stats", &self.stats.snapshot()).finish_non_exhaustive()
     }
 }
 
@@ -137,12 +132,7 @@ impl ChannelNotices {
         }
         let (queue, receiver) = mpsc::channel(NOTICE_QUEUE_CAPACITY);
         let stats = Arc::new(NoticeStats::default());
-        tokio::spawn(run_worker(
-            Arc::new(senders),
-            stats.clone(),
-            receiver,
-            closing,
-        ));
+        tokio::spawn(run_worker(Arc::new(senders), stats.clone(), receiver, closing));
         Some(ChannelNotices { queue, stats })
     }
 
@@ -202,18 +192,11 @@ async fn deliver(senders: &NoticeSenders, stats: &NoticeStats, notice: &Outbound
     };
     let cpdaily = async {
         if let Some(push) = &senders.cpdaily {
-            match push
-                .push_with_key(&render_cpdaily_notice(notice), &notice.id)
-                .await
-            {
+            match push.push_with_key(&render_cpdaily_notice(notice), &notice.id).await {
                 Ok(accepted) => {
                     NoticeStats::bump(&stats.cpdaily_sent, "cpdaily", "sent");
                     if !accepted.rejected.is_empty() {
-                        let reasons: Vec<&str> = accepted
-                            .rejected
-                            .iter()
-                            .map(|r| r.reason.as_str())
-                            .collect();
+                        let reasons: Vec<&str> = accepted.rejected.iter().map(|r| r.reason.as_str()).collect();
                         tracing::info!(notice = %notice.id, ?reasons, "the 今日校园 gateway could not reach the user");
                     }
                 }
@@ -227,12 +210,7 @@ async fn deliver(senders: &NoticeSenders, stats: &NoticeStats, notice: &Outbound
     tokio::join!(wecom, cpdaily);
 }
 
-async fn send_wecom(
-    api: &WecomApiClient,
-    senders: &NoticeSenders,
-    stats: &NoticeStats,
-    notice: &OutboundNotice,
-) {
+async fn send_wecom(api: &WecomApiClient, senders: &NoticeSenders, stats: &NoticeStats, notice: &OutboundNotice) {
     let users = match senders.store.wecom_user_ids(&notice.user_id).await {
         Ok(users) => users,
         Err(e) => {
@@ -246,18 +224,12 @@ async fn send_wecom(
         tracing::info!(notice = %notice.id, "the user's UserID is bound to someone else: no WeCom notice");
         return;
     }
-    let recipients = Recipients {
-        users,
-        ..Recipients::default()
-    };
+    let recipients = Recipients { users, ..Recipients::default() };
     for message in render_wecom_notice(notice, &senders.render_options) {
         match send_with_retry(api, &recipients, &message, senders.retry).await {
             Ok(()) => {}
             // Not every campus user is a member of the WeCom app: not an error of ours.
-            Err(WecomApiError::Api {
-                code: WecomErrcode::NoValidRecipient,
-                ..
-            }) => {
+            Err(WecomApiError::Api { code: WecomErrcode::NoValidRecipient, .. }) => {
                 NoticeStats::bump(&stats.wecom_skipped, "wecom", "skipped");
                 tracing::info!(notice = %notice.id, "the user is not reachable in WeCom (81013): no WeCom notice");
                 return;
@@ -277,10 +249,7 @@ fn worth_retrying(error: &WecomApiError) -> bool {
     match error {
         WecomApiError::Timeout | WecomApiError::Transport(_) => true,
         WecomApiError::Status(status) => *status >= 500 || *status == 429 || *status == 408,
-        WecomApiError::Api { code, .. } => matches!(
-            code,
-            WecomErrcode::SystemBusy | WecomErrcode::RateLimited(_)
-        ),
+        WecomApiError::Api { code, .. } => matches!(code, WecomErrcode::SystemBusy | WecomErrcode::RateLimited(_)),
         WecomApiError::Decode(_) | WecomApiError::InvalidBaseUrl(_) => false,
     }
 }
@@ -346,15 +315,8 @@ pub fn render_cpdaily_notice(notice: &OutboundNotice) -> PushMessage {
         blocks.push(lines.join("\n"));
     }
     blocks.retain(|b| !b.is_empty());
-    let title = notice
-        .text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("办事大厅通知")
-        .trim();
-    let link = cards
-        .iter()
-        .find_map(|card| card_link(card).map(|(_, url)| url));
+    let title = notice.text.lines().find(|l| !l.trim().is_empty()).unwrap_or("办事大厅通知").trim();
+    let link = cards.iter().find_map(|card| card_link(card).map(|(_, url)| url));
     PushMessage::to_xgh(
         vec![notice.user_id.clone()],
         &truncate_chars(title, CPDAILY_TITLE_CHARS),
@@ -381,10 +343,7 @@ mod tests {
     fn card(kind: CardKind, title: &str) -> Card {
         let mut card = Card::new(kind, format!("{kind:?}:1"), title);
         card.subtitle = Some("已答复".into());
-        card.fields = vec![
-            Field::new("编号", "GD20261127001"),
-            Field::new("答复", "已派工程师检修。"),
-        ];
+        card.fields = vec![Field::new("编号", "GD20261127001"), Field::new("答复", "已派工程师检修。")];
         card
     }
 
@@ -398,28 +357,14 @@ mod tests {
         assert_eq!(messages.len(), 1);
         let body = json(&messages[0]);
         assert_eq!(body["msgtype"], "text");
-        assert!(
-            body["text"]["content"]
-                .as_str()
-                .unwrap()
-                .contains("GD20261127001"),
-            "{body}"
-        );
-        assert!(
-            !body["text"]["content"]
-                .as_str()
-                .unwrap()
-                .contains("您还可以问"),
-            "{body}"
-        );
+        assert!(body["text"]["content"].as_str().unwrap().contains("GD20261127001"), "{body}");
+        assert!(!body["text"]["content"].as_str().unwrap().contains("您还可以问"), "{body}");
     }
 
     #[test]
     fn each_card_kind_of_a_notice_renders_as_the_reply_would() {
-        let options = RenderOptions {
-            fallback_url: "https://ehall.example.edu.cn/".into(),
-            ..RenderOptions::default()
-        };
+        let options =
+            RenderOptions { fallback_url: "https://ehall.example.edu.cn/".into(), ..RenderOptions::default() };
         let kinds = [
             CardKind::Feedback,
             CardKind::Message,
@@ -431,27 +376,18 @@ mod tests {
             CardKind::Login,
         ];
         for kind in kinds {
-            let messages =
-                render_wecom_notice(&notice(vec![card(kind, "工单 GD20261127001")]), &options);
+            let messages = render_wecom_notice(&notice(vec![card(kind, "工单 GD20261127001")]), &options);
             assert_eq!(messages.len(), 2, "{kind:?}");
             assert_eq!(json(&messages[0])["msgtype"], "text", "{kind:?}");
             let card = json(&messages[1]);
             assert_eq!(card["msgtype"], "textcard", "{kind:?}: {card}");
             assert_eq!(card["textcard"]["title"], "工单 GD20261127001", "{kind:?}");
-            assert_eq!(
-                card["textcard"]["url"], "https://ehall.example.edu.cn/",
-                "{kind:?}"
-            );
+            assert_eq!(card["textcard"]["url"], "https://ehall.example.edu.cn/", "{kind:?}");
             let description = card["textcard"]["description"].as_str().unwrap();
-            assert!(
-                description.contains("答复：已派工程师检修。"),
-                "{kind:?}: {description}"
-            );
+            assert!(description.contains("答复：已派工程师检修。"), "{kind:?}: {description}");
         }
         // Status cards lead with their first field, highlighted.
-        let feedback = json(
-            &render_wecom_notice(&notice(vec![card(CardKind::Feedback, "工单")]), &options)[1],
-        );
+        let feedback = json(&render_wecom_notice(&notice(vec![card(CardKind::Feedback, "工单")]), &options)[1]);
         assert!(feedback["textcard"]["description"]
             .as_str()
             .unwrap()
@@ -461,13 +397,7 @@ mod tests {
             let messages = render_wecom_notice(&notice(vec![card(kind, "一卡通")]), &options);
             assert_eq!(messages.len(), 1, "{kind:?}");
             let text = json(&messages[0]);
-            assert!(
-                text["text"]["content"]
-                    .as_str()
-                    .unwrap()
-                    .contains("【一卡通】"),
-                "{kind:?}: {text}"
-            );
+            assert!(text["text"]["content"].as_str().unwrap().contains("【一卡通】"), "{kind:?}: {text}");
         }
     }
 
@@ -481,14 +411,8 @@ mod tests {
         });
         let messages = render_wecom_notice(&notice(vec![message]), &RenderOptions::default());
         let sent = json(messages.last().unwrap());
-        assert_eq!(
-            sent["template_card"]["card_type"], "button_interaction",
-            "{sent}"
-        );
-        assert_eq!(
-            sent["template_card"]["button_list"][0]["key"],
-            "message.read?{\"id\":\"M-1\"}"
-        );
+        assert_eq!(sent["template_card"]["card_type"], "button_interaction", "{sent}");
+        assert_eq!(sent["template_card"]["button_list"][0]["key"], "message.read?{\"id\":\"M-1\"}");
         assert_eq!(sent["template_card"]["task_id"], "nt_0123456789abcdef");
 
         let mut linked = card_with_link();
@@ -500,48 +424,31 @@ mod tests {
         let messages = render_wecom_notice(&notice(vec![list]), &RenderOptions::default());
         let news = json(messages.last().unwrap());
         assert_eq!(news["msgtype"], "news", "{news}");
-        assert_eq!(
-            news["news"]["articles"][0]["url"],
-            "https://ehall.example.edu.cn/svc/1"
-        );
+        assert_eq!(news["news"]["articles"][0]["url"], "https://ehall.example.edu.cn/svc/1");
         assert_eq!(news["news"]["articles"].as_array().unwrap().len(), 2);
     }
 
     fn card_with_link() -> Card {
         let mut card = card(CardKind::Service, "在读证明");
-        card.actions.push(CardAction::OpenUrl {
-            label: "在线办理".into(),
-            url: "https://ehall.example.edu.cn/svc/1".into(),
-        });
+        card.actions
+            .push(CardAction::OpenUrl {
+                label: "在线办理".into(), url: "https://ehall.example.edu.cn/svc/1".into()
+            });
         card
     }
 
     #[test]
     fn the_cpdaily_push_carries_the_text_the_cards_and_the_first_link() {
-        let push = render_cpdaily_notice(&notice(vec![
-            card(CardKind::Feedback, "工单 GD20261127001"),
-            card_with_link(),
-        ]));
+        let push =
+            render_cpdaily_notice(&notice(vec![card(CardKind::Feedback, "工单 GD20261127001"), card_with_link()]));
         let body = serde_json::to_value(&push).unwrap();
-        assert_eq!(
-            body["to"],
-            serde_json::json!({"type": "xgh", "ids": ["2021001234"]})
-        );
-        assert_eq!(
-            body["title"],
-            "您的工单（GD20261127001）有了答复：已派工程师检修。"
-        );
+        assert_eq!(body["to"], serde_json::json!({"type": "xgh", "ids": ["2021001234"]}));
+        assert_eq!(body["title"], "您的工单（GD20261127001）有了答复：已派工程师检修。");
         let content = body["content"].as_str().unwrap();
         assert!(content.starts_with("您的工单"), "{content}");
-        assert!(
-            content.contains("【工单 GD20261127001】\n已答复\n编号：GD20261127001"),
-            "{content}"
-        );
+        assert!(content.contains("【工单 GD20261127001】\n已答复\n编号：GD20261127001"), "{content}");
         assert_eq!(body["link"], "https://ehall.example.edu.cn/svc/1");
-        let long = OutboundNotice {
-            text: "长".repeat(300),
-            ..notice(Vec::new())
-        };
+        let long = OutboundNotice { text: "长".repeat(300), ..notice(Vec::new()) };
         let push = render_cpdaily_notice(&long);
         assert_eq!(push.title.chars().count(), CPDAILY_TITLE_CHARS);
         assert!(push.link.is_none());
@@ -551,15 +458,9 @@ mod tests {
     fn only_unreachable_or_busy_wecom_is_retried() {
         assert!(worth_retrying(&WecomApiError::Timeout));
         assert!(worth_retrying(&WecomApiError::Status(502)));
-        assert!(worth_retrying(&WecomApiError::Api {
-            code: WecomErrcode::RateLimited(45009),
-            message: String::new()
-        }));
+        assert!(worth_retrying(&WecomApiError::Api { code: WecomErrcode::RateLimited(45009), message: String::new() }));
         assert!(!worth_retrying(&WecomApiError::Status(404)));
-        assert!(!worth_retrying(&WecomApiError::Api {
-            code: WecomErrcode::NoValidRecipient,
-            message: String::new()
-        }));
+        assert!(!worth_retrying(&WecomApiError::Api { code: WecomErrcode::NoValidRecipient, message: String::new() }));
     }
 
     /// A fake WeCom API whose `message/send` answers with `status` and `errcode`; counts the sends.
@@ -571,9 +472,7 @@ mod tests {
             .route(
                 "/cgi-bin/gettoken",
                 get(|| async {
-                    axum::Json(
-                        serde_json::json!({"errcode": 0, "access_token": "t", "expires_in": 7200}),
-                    )
+                    axum::Json(serde_json::json!({"errcode": 0, "access_token": "t", "expires_in": 7200}))
                 }),
             )
             .route(
@@ -598,18 +497,13 @@ mod tests {
 
     async fn senders_with(api: Arc<WecomApiClient>, dir: &tempfile::TempDir) -> NoticeSenders {
         sqlx::any::install_default_drivers();
-        let sql = crate::store::connect(&format!("sqlite://{}/n.sqlite", dir.path().display()))
-            .await
-            .unwrap();
+        let sql = crate::store::connect(&format!("sqlite://{}/n.sqlite", dir.path().display())).await.unwrap();
         NoticeSenders {
             wecom: Some(api),
             cpdaily: None,
             store: ChannelStore::new(sql.pool().clone()),
             render_options: RenderOptions::default(),
-            retry: NoticeRetry {
-                attempts: 3,
-                initial_backoff: Duration::from_millis(10),
-            },
+            retry: NoticeRetry { attempts: 3, initial_backoff: Duration::from_millis(10) },
         }
     }
 
@@ -621,26 +515,13 @@ mod tests {
         let stats = NoticeStats::default();
         deliver(&senders, &stats, &notice(Vec::new())).await;
         assert_eq!(sends.load(Ordering::Relaxed), 3, "three attempts in all");
-        assert_eq!(
-            (stats.snapshot().wecom_failed, stats.snapshot().wecom_sent),
-            (1, 0)
-        );
+        assert_eq!((stats.snapshot().wecom_failed, stats.snapshot().wecom_sent), (1, 0));
 
         let (api, sends) = failing_wecom(200, 81013).await;
         let senders = senders_with(api, &dir).await;
         let stats = NoticeStats::default();
         deliver(&senders, &stats, &notice(Vec::new())).await;
-        assert_eq!(
-            sends.load(Ordering::Relaxed),
-            1,
-            "a permanent error is not retried"
-        );
-        assert_eq!(
-            (
-                stats.snapshot().wecom_skipped,
-                stats.snapshot().wecom_failed
-            ),
-            (1, 0)
-        );
+        assert_eq!(sends.load(Ordering::Relaxed), 1, "a permanent error is not retried");
+        assert_eq!((stats.snapshot().wecom_skipped, stats.snapshot().wecom_failed), (1, 0));
     }
 }

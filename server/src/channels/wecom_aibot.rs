@@ -460,8 +460,13 @@ pub fn render_markdown(reply: &Reply, options: &RenderOptions) -> String {
         lines.extend(card_plain_lines(card).into_iter().map(|line| format!("> {}", escape_markdown(&line))));
         blocks.push(lines.join("\n"));
     }
-    let suggestions: Vec<String> =
-        reply.suggestions.iter().filter_map(|s| s.text.as_deref()).take(5).map(|text| format!("- {}", escape_markdown(text))).collect();
+    let suggestions: Vec<String> = reply
+        .suggestions
+        .iter()
+        .filter_map(|s| s.text.as_deref())
+        .take(5)
+        .map(|text| format!("- {}", escape_markdown(text)))
+        .collect();
     if !suggestions.is_empty() {
         blocks.push(format!("您还可以问：\n{}", suggestions.join("\n")));
     }

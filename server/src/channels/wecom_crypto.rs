@@ -398,7 +398,10 @@ mod tests {
                 "the signature is compared exactly, case included"
             );
             let padded = format!(" {signature}");
-            assert_eq!(app().verify_signature(&padded, timestamp, nonce, encrypt), Err(WecomCryptError::ValidateSignature));
+            assert_eq!(
+                app().verify_signature(&padded, timestamp, nonce, encrypt),
+                Err(WecomCryptError::ValidateSignature)
+            );
         }
     }
 

@@ -1,9 +1,9 @@
 //! `ehall-bot ask "问题"`: one question answered by the engine from the command line, no server or database.
 
-use crate::cli::{AskArgs, Status};
-use bot::protocol::{validate_text, Card, CardAction, Mode, Reply, ServerFrame};
 use crate::app::{load_engine, Retrieval};
+use crate::cli::{AskArgs, Status};
 use crate::settings::{FileSettings, Overrides, Settings};
+use bot::protocol::{validate_text, Card, CardAction, Mode, Reply, ServerFrame};
 use bot::{DialogueState, Engine, Input, Turn};
 use std::io::{self, Write};
 

@@ -67,19 +67,33 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write, err: &mut dyn Write) -> Status 
             let _ = writeln!(out, "  {:<32} {n}", o.label());
         }
         let mut worst: Vec<&bot::eval::Miss> = report.misses.iter().filter(|m| m.outcome.severity() > 0).collect();
-        worst.sort_by(|a, b| b.outcome.severity().cmp(&a.outcome.severity()).then(b.confidence.total_cmp(&a.confidence)));
+        worst.sort_by(|a, b| {
+            b.outcome.severity().cmp(&a.outcome.severity()).then(b.confidence.total_cmp(&a.confidence))
+        });
         if !worst.is_empty() {
             let _ = writeln!(out, "worst misses:");
         }
         for m in worst.iter().take(args.worst) {
-            let _ = writeln!(out, "  [{}] ({:.2}) {}\n      expected {}\n      got      {}", m.outcome.label(), m.confidence, m.question, m.expected, m.got);
+            let _ = writeln!(
+                out,
+                "  [{}] ({:.2}) {}\n      expected {}\n      got      {}",
+                m.outcome.label(),
+                m.confidence,
+                m.question,
+                m.expected,
+                m.got
+            );
         }
     }
     let summary = summary_json(&report, &args.file.display().to_string());
     let printed = if args.json { serde_json::to_string(&summary) } else { serde_json::to_string_pretty(&summary) };
     let _ = writeln!(out, "{}", printed.unwrap_or_default());
     if !args.json {
-        let _ = writeln!(out, "{}", if fails.is_empty() { "PASS".to_owned() } else { format!("FAIL: {}", fails.join("; ")) });
+        let _ = writeln!(
+            out,
+            "{}",
+            if fails.is_empty() { "PASS".to_owned() } else { format!("FAIL: {}", fails.join("; ")) }
+        );
     }
     if fails.is_empty() {
         Status::Success

@@ -4,7 +4,9 @@
 use crate::app::Retrieval;
 use crate::cli::{Status, TrainArgs};
 use crate::settings::{FileSettings, Overrides, Settings};
-use knowledge::train::{build_examples, examples_from_dump, model_file, outcome, train, Example, Origin, Outcome, Scored, Trained};
+use knowledge::train::{
+    build_examples, examples_from_dump, model_file, outcome, train, Example, Origin, Outcome, Scored, Trained,
+};
 use knowledge::KnowledgeBase;
 use std::io::Write;
 use std::sync::Arc;
@@ -24,7 +26,12 @@ fn retriever(args: &TrainArgs) -> anyhow::Result<(knowledge::Retriever, String)>
         anyhow::bail!("training needs the embedding model; install it with scripts/fetch-models");
     };
     let kb = KnowledgeBase::load(&settings.data_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let r = knowledge::setup::build_retriever(Arc::new(kb), Some(semantic), &retrieval.vector_cache_dir, knowledge::Tuning::default())?;
+    let r = knowledge::setup::build_retriever(
+        Arc::new(kb),
+        Some(semantic),
+        &retrieval.vector_cache_dir,
+        knowledge::Tuning::default(),
+    )?;
     Ok((r, semantic.model_id().to_owned()))
 }
 
@@ -130,7 +137,12 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write, err: &mut dyn Write) -> Status
 
 /// Prints the thresholds, the cross-validation figures and outcomes per origin, the largest weights and the worst
 /// misses; returns the example counts for the model file's header.
-fn report(out: &mut dyn Write, trained: &Trained, retriever: Option<&knowledge::Retriever>, show_misses: usize) -> String {
+fn report(
+    out: &mut dyn Write,
+    trained: &Trained,
+    retriever: Option<&knowledge::Retriever>,
+    show_misses: usize,
+) -> String {
     let m = &trained.model;
     let (a, s) = (m.answer.threshold, m.scope.threshold);
     let _ = writeln!(out, "thresholds: answer p ≥ {a:.2}, clarify p ≥ {s:.2}");
@@ -140,7 +152,11 @@ fn report(out: &mut dyn Write, trained: &Trained, retriever: Option<&knowledge::
     for a2 in [0.5, 0.6, 0.7, 0.8, 0.9] {
         let o: Vec<(bool, Outcome)> = rows.iter().map(|(e, sc)| (e.target.is_some(), outcome(e, *sc, a2, s))).collect();
         let f = knowledge::train::figures(&o);
-        let _ = writeln!(out, "  answer p ≥ {a2:.2}: top1 {:.3} top3 {:.3} none {:.3} wrong {:.3}", f.top1, f.top3, f.none, f.wrong);
+        let _ = writeln!(
+            out,
+            "  answer p ≥ {a2:.2}: top1 {:.3} top3 {:.3} none {:.3} wrong {:.3}",
+            f.top1, f.top3, f.none, f.wrong
+        );
     }
     print_block(out, "all", &rows, a, s);
     let mut counts = Vec::new();
@@ -149,8 +165,12 @@ fn report(out: &mut dyn Write, trained: &Trained, retriever: Option<&knowledge::
         counts.push(format!("{} {}", part.len(), origin.label()));
         print_block(out, origin.label(), &part, a, s);
     }
-    let mut weights: Vec<(&String, f64, f64)> =
-        m.features.iter().zip(m.answer.weights.iter().zip(&m.scope.weights)).map(|(n, (wa, ws))| (n, *wa, *ws)).collect();
+    let mut weights: Vec<(&String, f64, f64)> = m
+        .features
+        .iter()
+        .zip(m.answer.weights.iter().zip(&m.scope.weights))
+        .map(|(n, (wa, ws))| (n, *wa, *ws))
+        .collect();
     weights.sort_by(|x, y| y.1.abs().total_cmp(&x.1.abs()));
     let _ = writeln!(out, "largest answer weights (answer / scope):");
     for (name, wa, ws) in weights.iter().take(10) {
@@ -161,7 +181,9 @@ fn report(out: &mut dyn Write, trained: &Trained, retriever: Option<&knowledge::
         let mut misses: Vec<(&Example, Scored, Outcome)> = rows
             .iter()
             .map(|(e, sc)| (*e, *sc, outcome(e, *sc, a, s)))
-            .filter(|(_, _, o)| matches!(o, Outcome::AnsweredWrong | Outcome::RefusedWrongly | Outcome::ClarifyWithoutItem))
+            .filter(|(_, _, o)| {
+                matches!(o, Outcome::AnsweredWrong | Outcome::RefusedWrongly | Outcome::ClarifyWithoutItem)
+            })
             .collect();
         misses.sort_by(|x, y| y.1.answer.total_cmp(&x.1.answer));
         for (e, sc, o) in misses.iter().take(show_misses) {
@@ -169,7 +191,15 @@ fn report(out: &mut dyn Write, trained: &Trained, retriever: Option<&knowledge::
                 (Some(t), Some(r)) => r.knowledge().item_title(t),
                 _ => "-",
             };
-            let _ = writeln!(out, "  {:<30} p={:.2}/{:.2} rank={:?} want {target}  「{}」", o.label(), sc.answer, sc.scope, e.rank, e.text);
+            let _ = writeln!(
+                out,
+                "  {:<30} p={:.2}/{:.2} rank={:?} want {target}  「{}」",
+                o.label(),
+                sc.answer,
+                sc.scope,
+                e.rank,
+                e.text
+            );
         }
     }
     counts.join(", ")

@@ -37,12 +37,7 @@ impl StaticAsset {
             .filter(|compressed| compressed.len() < body.len())
             // A strong ETag names one representation: the gzip bytes get their own.
             .map(|compressed| (compressed, etag_value(&format!("\"{tag}-gz\""))));
-        StaticAsset {
-            content_type,
-            identity: body,
-            identity_etag: etag_value(&format!("\"{tag}\"")),
-            gzip,
-        }
+        StaticAsset { content_type, identity: body, identity_etag: etag_value(&format!("\"{tag}\"")), gzip }
     }
 
     /// The response to a GET with these request headers: the (compressed) body, or `304 Not Modified`.
@@ -79,12 +74,8 @@ fn gzip(body: &[u8]) -> Option<Vec<u8>> {
 
 /// Whether `Accept-Encoding` lists gzip (or `*`) with a non-zero quality.
 fn accepts_gzip(request: &HeaderMap) -> bool {
-    request
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
+    request.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |item| {
             let mut parts = item.split(';');
             let coding = parts.next().unwrap_or("").trim();
             let refused = parts.any(|p| {
@@ -92,7 +83,8 @@ fn accepts_gzip(request: &HeaderMap) -> bool {
                 p.strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
             });
             (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-        })
+        },
+    )
 }
 
 /// `If-None-Match` matches `etag` (weak comparison, as RFC 9110 asks for this header; `*` matches anything).
@@ -111,8 +103,7 @@ static WIDGET: LazyLock<StaticAsset> =
     LazyLock::new(|| StaticAsset::new("application/javascript; charset=utf-8", WIDGET_JS.as_bytes()));
 static INDEX: LazyLock<StaticAsset> =
     LazyLock::new(|| StaticAsset::new("text/html; charset=utf-8", INDEX_HTML.as_bytes()));
-static FAVICON: LazyLock<StaticAsset> =
-    LazyLock::new(|| StaticAsset::new("image/svg+xml", FAVICON_SVG.as_bytes()));
+static FAVICON: LazyLock<StaticAsset> = LazyLock::new(|| StaticAsset::new("image/svg+xml", FAVICON_SVG.as_bytes()));
 
 /// Hashes and compresses every asset now, so that the first page view does not pay for it.
 pub fn precompute() {

@@ -55,7 +55,8 @@ fn invalid(message: &str) -> ApiError {
 /// Reads `{"session"?, "text"}` or `{"session"?, "action", "args"?}`. The body is checked by the same parser as
 /// websocket frames, so both transports refuse the same things with the same codes.
 fn parse_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
-    let malformed = || ApiError::Frame(FrameError::new(ErrorCode::MalformedFrame, "无法解析的请求：需要一个 JSON 对象", None));
+    let malformed =
+        || ApiError::Frame(FrameError::new(ErrorCode::MalformedFrame, "无法解析的请求：需要一个 JSON 对象", None));
     let value: Value = serde_json::from_slice(body).map_err(|_| malformed())?;
     let Value::Object(mut obj) = value else { return Err(malformed()) };
     let session = match obj.remove("session") {

@@ -7,8 +7,8 @@ use crate::channels::cpdaily::{
     CpdailyEventKind, CpdailyInboundEvent, SignedHeaders, IDEMPOTENCY_TTL_SECS, MAX_IDEMPOTENCY_KEY_LEN,
 };
 use crate::channels::dispatch::{
-    channel_body_limit, text_over_limit, unix_now, wait_for_answer, ChannelError, ChannelKind, ChannelStore,
-    Delivery, Job, SubmitError, TEXT_TOO_LONG_NOTICE,
+    channel_body_limit, text_over_limit, unix_now, wait_for_answer, ChannelError, ChannelKind, ChannelStore, Delivery,
+    Job, SubmitError, TEXT_TOO_LONG_NOTICE,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -41,10 +41,7 @@ struct RecordedResponse {
 
 impl RecordedResponse {
     fn json(status: StatusCode, body: serde_json::Value) -> RecordedResponse {
-        RecordedResponse {
-            status: status.as_u16(),
-            body: body.to_string(),
-        }
+        RecordedResponse { status: status.as_u16(), body: body.to_string() }
     }
 
     fn into_response(self) -> Response {
@@ -82,10 +79,7 @@ async fn webhook(
     let body = body?;
     let signed = SignedHeaders::from_header_map(&headers)?;
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    let verified = cpdaily
-        .verifier
-        .verify("POST", path, &signed, &body, unix_now())
-        .await?;
+    let verified = cpdaily.verifier.verify("POST", path, &signed, &body, unix_now()).await?;
     let event = CpdailyInboundEvent::parse(&body).map_err(|e| ChannelError::MalformedEvent(e.to_string()))?;
     if event.event_id.trim().is_empty() || event.event_id.len() > MAX_IDEMPOTENCY_KEY_LEN {
         return Err(ChannelError::MalformedEvent("event_id must be 1-128 characters".into()));
@@ -102,7 +96,8 @@ async fn webhook(
     let response = match (event.kind, text) {
         // Refused as on /ws: the user is told why; the text is neither answered nor stored.
         (CpdailyEventKind::Message, Some(text)) if text_over_limit(text) => {
-            let refusal = CpdailyWebhookReply { reply: CpdailyReplyBody { text: TEXT_TOO_LONG_NOTICE.to_owned(), link: None } };
+            let refusal =
+                CpdailyWebhookReply { reply: CpdailyReplyBody { text: TEXT_TOO_LONG_NOTICE.to_owned(), link: None } };
             RecordedResponse::json(StatusCode::OK, serde_json::to_value(refusal).unwrap_or_default())
         }
         (CpdailyEventKind::Message, Some(text)) => {
@@ -113,9 +108,7 @@ async fn webhook(
                 channel_user: event.from.xgh.clone(),
                 user,
                 input: Input::Text(text.to_owned()),
-                delivery: Delivery::CpdailyPush {
-                    xgh: event.from.xgh.clone(),
-                },
+                delivery: Delivery::CpdailyPush { xgh: event.from.xgh.clone() },
                 answer: answer_tx,
             };
             if let Err(refused) = channels.submit(job) {

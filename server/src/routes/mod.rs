@@ -27,10 +27,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::admin::router())
         .merge(crate::metrics::router())
         .merge(crate::openapi::router())
-        .layer(axum::middleware::from_fn_with_state(
-            state.budgets.clone(),
-            crate::limits::limit_per_ip,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.budgets.clone(), crate::limits::limit_per_ip))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

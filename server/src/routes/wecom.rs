@@ -3,8 +3,9 @@
 
 use crate::app::AppState;
 use crate::channels::dispatch::{
-    channel_body_limit, check_wecom_timestamp, empty_ok, plan_wecom_passive, text_over_limit, unix_now, wait_for_answer, ChannelError,
-    ChannelKind, Delivery, Job, SubmitError, TEXT_ONLY_NOTICE, TEXT_TOO_LONG_NOTICE, WECOM_DEDUP_TTL_SECS,
+    channel_body_limit, check_wecom_timestamp, empty_ok, plan_wecom_passive, text_over_limit, unix_now,
+    wait_for_answer, ChannelError, ChannelKind, Delivery, Job, SubmitError, TEXT_ONLY_NOTICE, TEXT_TOO_LONG_NOTICE,
+    WECOM_DEDUP_TTL_SECS,
 };
 use crate::channels::wecom_api::Recipients;
 use crate::channels::wecom_render::decode_action_key;
@@ -50,14 +51,8 @@ pub struct Signed<'a> {
 impl CallbackQuery {
     pub fn signed(&self) -> Result<Signed<'_>, ChannelError> {
         Ok(Signed {
-            signature: self
-                .msg_signature
-                .as_deref()
-                .ok_or(ChannelError::MissingParameter("msg_signature"))?,
-            timestamp: self
-                .timestamp
-                .as_deref()
-                .ok_or(ChannelError::MissingParameter("timestamp"))?,
+            signature: self.msg_signature.as_deref().ok_or(ChannelError::MissingParameter("msg_signature"))?,
+            timestamp: self.timestamp.as_deref().ok_or(ChannelError::MissingParameter("timestamp"))?,
             nonce: self.nonce.as_deref().ok_or(ChannelError::MissingParameter("nonce"))?,
         })
     }
@@ -74,13 +69,8 @@ async fn verify_url(
 ) -> Result<Response, ChannelError> {
     let wecom = state.channels.wecom()?;
     let signed = query.signed()?;
-    let echostr = query
-        .echostr
-        .as_deref()
-        .ok_or(ChannelError::MissingParameter("echostr"))?;
-    let text = wecom
-        .crypt
-        .verify_url(signed.signature, signed.timestamp, signed.nonce, echostr)?;
+    let echostr = query.echostr.as_deref().ok_or(ChannelError::MissingParameter("echostr"))?;
+    let text = wecom.crypt.verify_url(signed.signature, signed.timestamp, signed.nonce, echostr)?;
     Ok(echo(text))
 }
 
@@ -123,9 +113,7 @@ async fn callback(
     let envelope = WecomEnvelope::parse(body)
         .map_err(|_| ChannelError::Wecom(crate::channels::wecom_crypto::WecomCryptError::ParseXml))?;
     let plaintext =
-        wecom
-            .crypt
-            .decrypt_verified(signed.signature, signed.timestamp, signed.nonce, &envelope.encrypt)?;
+        wecom.crypt.decrypt_verified(signed.signature, signed.timestamp, signed.nonce, &envelope.encrypt)?;
     // Checked once the signature proves the timestamp is WeCom's: a replay outside the window is refused.
     check_wecom_timestamp(signed.timestamp, unix_now())?;
     let message = WecomInboundMessage::parse(&plaintext)
@@ -144,19 +132,11 @@ async fn callback(
         let now = unix_now();
         let plain = passive.to_xml_for(&message.header, now);
         let sealed = wecom.crypt.seal(&plain, now, signed.nonce)?;
-        Ok((
-            [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
-            encrypted_reply_xml(&sealed),
-        )
-            .into_response())
+        Ok(([(header::CONTENT_TYPE, "application/xml; charset=utf-8")], encrypted_reply_xml(&sealed)).into_response())
     };
     let input = match ask {
         Ask::Engine(input) => input,
-        Ask::Notice(text) => {
-            return passive_reply(&PassiveReply::Text {
-                content: text.to_owned(),
-            })
-        }
+        Ask::Notice(text) => return passive_reply(&PassiveReply::Text { content: text.to_owned() }),
         Ask::Nothing => return Ok(empty_ok()),
     };
     let member = message.header.from_user_name.clone();
@@ -167,9 +147,7 @@ async fn callback(
         channel_user: member.clone(),
         user,
         input,
-        delivery: Delivery::WecomSend {
-            user_id: member.clone(),
-        },
+        delivery: Delivery::WecomSend { user_id: member.clone() },
         answer: answer_tx,
     };
     if let Err(refused) = channels.submit(job) {

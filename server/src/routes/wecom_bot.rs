@@ -4,9 +4,9 @@
 
 use crate::app::AppState;
 use crate::channels::dispatch::{
-    channel_body_limit, check_wecom_timestamp, empty_ok, render_wecom_bot, text_over_limit, unix_now, wait_for_answer, ChannelError,
-    ChannelKind, ChannelStore, Delivery, Job, SubmitError, STREAM_PLACEHOLDER, WECOM_DEDUP_TTL_SECS,
-    TEXT_TOO_LONG_NOTICE,
+    channel_body_limit, check_wecom_timestamp, empty_ok, render_wecom_bot, text_over_limit, unix_now, wait_for_answer,
+    ChannelError, ChannelKind, ChannelStore, Delivery, Job, SubmitError, STREAM_PLACEHOLDER, TEXT_TOO_LONG_NOTICE,
+    WECOM_DEDUP_TTL_SECS,
 };
 use crate::channels::wecom_aibot::{
     parse_encrypted_envelope, AibotCallback, AibotEvent, AibotInbound, AibotReply, AibotText, StreamBody,
@@ -45,16 +45,8 @@ async fn verify_url(
 ) -> Result<Response, ChannelError> {
     let bot = state.channels.wecom_bot()?;
     let signed = query.signed()?;
-    let echostr = query
-        .echostr
-        .as_deref()
-        .ok_or(ChannelError::MissingParameter("echostr"))?;
-    Ok(echo(bot.crypt.verify_url(
-        signed.signature,
-        signed.timestamp,
-        signed.nonce,
-        echostr,
-    )?))
+    let echostr = query.echostr.as_deref().ok_or(ChannelError::MissingParameter("echostr"))?;
+    Ok(echo(bot.crypt.verify_url(signed.signature, signed.timestamp, signed.nonce, echostr)?))
 }
 
 /// Seals a plaintext JSON reply into the encrypted JSON envelope.
@@ -66,10 +58,7 @@ fn sealed(crypt: &WecomCrypt, plaintext: &str, nonce: &str) -> Result<Response, 
 /// The plaintext answering a poll of `stream_id`: the whole text so far, with the card once finished.
 async fn stream_frame(store: &ChannelStore, stream_id: &str) -> Result<String, ChannelError> {
     let Some(stream) = store.stream(stream_id).await? else {
-        return Ok(AibotReply::Stream {
-            stream: StreamBody::new(stream_id, STREAM_EXPIRED_TEXT, true),
-        }
-        .to_json());
+        return Ok(AibotReply::Stream { stream: StreamBody::new(stream_id, STREAM_EXPIRED_TEXT, true) }.to_json());
     };
     let progress = StreamProgress {
         stream_id: stream_id.to_owned(),
@@ -78,10 +67,7 @@ async fn stream_frame(store: &ChannelStore, stream_id: &str) -> Result<String, C
         done: stream.finished,
     };
     let (frame, _gave_up) = progress.frame(unix_now());
-    let card = stream
-        .card_json
-        .filter(|_| frame.finish)
-        .and_then(|json| serde_json::from_str::<Value>(&json).ok());
+    let card = stream.card_json.filter(|_| frame.finish).and_then(|json| serde_json::from_str::<Value>(&json).ok());
     Ok(match card {
         // The stored card is JSON already; the envelope is assembled as JSON to carry it unchanged.
         Some(card) => {
@@ -102,9 +88,7 @@ async fn callback(
     let signed = query.signed()?;
     let body = std::str::from_utf8(&body).map_err(|_| ChannelError::MalformedEvent("body is not UTF-8".into()))?;
     let encrypt = parse_encrypted_envelope(body)?;
-    let plaintext = bot
-        .crypt
-        .decrypt_verified(signed.signature, signed.timestamp, signed.nonce, &encrypt)?;
+    let plaintext = bot.crypt.decrypt_verified(signed.signature, signed.timestamp, signed.nonce, &encrypt)?;
     // Checked once the signature proves the timestamp is WeCom's: a replay outside the window is refused.
     check_wecom_timestamp(signed.timestamp, unix_now())?;
     let callback = AibotCallback::parse(&plaintext)?;
@@ -116,11 +100,7 @@ async fn callback(
             sealed(&bot.crypt, &frame, signed.nonce)
         }
         AibotInbound::Event(AibotEvent::EnterChat) => {
-            let welcome = AibotReply::Text {
-                text: AibotText {
-                    content: WELCOME_TEXT.to_owned(),
-                },
-            };
+            let welcome = AibotReply::Text { text: AibotText { content: WELCOME_TEXT.to_owned() } };
             sealed(&bot.crypt, &welcome.to_json(), signed.nonce)
         }
         AibotInbound::Event(AibotEvent::TemplateCard { event_key, .. }) => {
@@ -129,14 +109,7 @@ async fn callback(
             else {
                 return Ok(empty_ok());
             };
-            if !store
-                .claim(
-                    &format!("aibot:{}", callback.header.msgid),
-                    WECOM_DEDUP_TTL_SECS,
-                    unix_now(),
-                )
-                .await?
-            {
+            if !store.claim(&format!("aibot:{}", callback.header.msgid), WECOM_DEDUP_TTL_SECS, unix_now()).await? {
                 return Ok(empty_ok());
             }
             let user = store.resolve_user(&member, true).await;
@@ -185,9 +158,7 @@ async fn callback(
                 channel_user: member,
                 user,
                 input: Input::Text(question),
-                delivery: Delivery::AibotStream {
-                    stream_id: stream_id.clone(),
-                },
+                delivery: Delivery::AibotStream { stream_id: stream_id.clone() },
                 answer: answer_tx,
             };
             if let Err(refused) = channels.submit(job) {
@@ -203,10 +174,7 @@ async fn callback(
                         None => AibotReply::Stream { stream }.to_json(),
                     }
                 }
-                None => AibotReply::Stream {
-                    stream: StreamBody::new(&stream_id, STREAM_PLACEHOLDER, false),
-                }
-                .to_json(),
+                None => AibotReply::Stream { stream: StreamBody::new(&stream_id, STREAM_PLACEHOLDER, false) }.to_json(),
             };
             sealed(&bot.crypt, &frame, signed.nonce)
         }

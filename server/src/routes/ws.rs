@@ -10,9 +10,9 @@ use crate::error::ApiError;
 use crate::store::{Channel, Rating};
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
-use axum::Extension;
 use axum::response::Response;
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use bot::protocol::{ClientFrame, ErrorCode, FrameError, ServerFrame};
 use bot::Input;
@@ -107,7 +107,9 @@ fn violation_code(error: axum::Error) -> Option<u16> {
     use tokio_tungstenite::tungstenite::Error as WsError;
     let inner = error.into_inner();
     match inner.downcast_ref::<WsError>()? {
-        WsError::Capacity(CapacityError::MessageTooLong { .. } | CapacityError::TooManyHeaders) => Some(close_code::SIZE),
+        WsError::Capacity(CapacityError::MessageTooLong { .. } | CapacityError::TooManyHeaders) => {
+            Some(close_code::SIZE)
+        }
         WsError::Utf8(_) => Some(close_code::INVALID),
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake | ProtocolError::SendAfterClosing) => None,
         WsError::Protocol(_) => Some(close_code::PROTOCOL),
@@ -116,8 +118,13 @@ fn violation_code(error: axum::Error) -> Option<u16> {
 }
 
 /// Serves one websocket connection until it ends.
-pub async fn run_connection<Tx, Rx>(state: AppState, params: ConnectParams, peer: Option<IpAddr>, mut tx: Tx, mut rx: Rx)
-where
+pub async fn run_connection<Tx, Rx>(
+    state: AppState,
+    params: ConnectParams,
+    peer: Option<IpAddr>,
+    mut tx: Tx,
+    mut rx: Rx,
+) where
     Tx: Sink<Message> + Unpin,
     Tx::Error: std::fmt::Display,
     Rx: Stream<Item = Result<Message, axum::Error>> + Unpin,
@@ -139,7 +146,8 @@ where
     if login.is_expired() && session.user.is_none() {
         text = crate::auth::expired_welcome(&text);
     }
-    let welcome = ServerFrame::Welcome { session: session.id.to_string(), user: session.user.clone(), text, suggestions };
+    let welcome =
+        ServerFrame::Welcome { session: session.id.to_string(), user: session.user.clone(), text, suggestions };
     if send(&mut tx, &welcome).await.is_err() {
         return;
     }
@@ -176,7 +184,9 @@ where
         };
         let (answer, taken) = match message {
             Message::Ping(_) | Message::Pong(_) | Message::Close(_) => (None, false),
-            _ if !budget.allow(Instant::now()) => (Some(refused(ErrorCode::RateLimited, "发送太频繁，请稍后再试")), false),
+            _ if !budget.allow(Instant::now()) => {
+                (Some(refused(ErrorCode::RateLimited, "发送太频繁，请稍后再试")), false)
+            }
             Message::Text(raw) => handle_frame(&state, &session, peer, raw.as_str()).await,
             Message::Binary(_) => (Some(refused(ErrorCode::MalformedFrame, "只接受文本消息（JSON）")), false),
         };

@@ -112,20 +112,12 @@ impl Events {
 
     /// Registers what to do when another replica changed the knowledge base.
     pub fn on_knowledge_changed(&self, hook: KnowledgeHook) {
-        self.inner
-            .knowledge_hooks
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(hook);
+        self.inner.knowledge_hooks.write().unwrap_or_else(|p| p.into_inner()).push(hook);
     }
 
     /// Registers what to do with a notice published by another replica.
     pub fn on_notice(&self, hook: NoticeHook) {
-        self.inner
-            .notice_hooks
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(hook);
+        self.inner.notice_hooks.write().unwrap_or_else(|p| p.into_inner()).push(hook);
     }
 
     /// Tells the other replicas that the knowledge base changed (call it after the edit is committed and the
@@ -143,10 +135,7 @@ impl Events {
         let Some(store) = &self.inner.store else {
             return Ok(());
         };
-        let envelope = Envelope {
-            origin: self.inner.instance.clone(),
-            body,
-        };
+        let envelope = Envelope { origin: self.inner.instance.clone(), body };
         let payload = serde_json::to_string(&envelope).map_err(StoreError::from)?;
         if payload.len() > MAX_PAYLOAD_BYTES {
             return Err(PublishError::TooLarge(payload.len()));
@@ -170,24 +159,14 @@ impl Events {
     }
 
     async fn run_knowledge_hooks(&self) {
-        let hooks: Vec<KnowledgeHook> = self
-            .inner
-            .knowledge_hooks
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let hooks: Vec<KnowledgeHook> = self.inner.knowledge_hooks.read().unwrap_or_else(|p| p.into_inner()).clone();
         for hook in hooks {
             hook().await;
         }
     }
 
     fn run_notice_hooks(&self, notice: &Notice) {
-        let hooks: Vec<NoticeHook> = self
-            .inner
-            .notice_hooks
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let hooks: Vec<NoticeHook> = self.inner.notice_hooks.read().unwrap_or_else(|p| p.into_inner()).clone();
         for hook in hooks {
             hook(notice);
         }
@@ -196,16 +175,14 @@ impl Events {
     /// Handles one notification payload; events this process published are skipped.
     async fn dispatch(&self, channel: &str, payload: &str) {
         match channel {
-            KNOWLEDGE_CHANNEL => {
-                match serde_json::from_str::<Envelope<KnowledgeChanged>>(payload) {
-                    Ok(e) if e.origin == self.inner.instance => {}
-                    Ok(_) => {
-                        tracing::info!("another replica changed the knowledge base; reloading");
-                        self.run_knowledge_hooks().await;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "unreadable knowledge event"),
+            KNOWLEDGE_CHANNEL => match serde_json::from_str::<Envelope<KnowledgeChanged>>(payload) {
+                Ok(e) if e.origin == self.inner.instance => {}
+                Ok(_) => {
+                    tracing::info!("another replica changed the knowledge base; reloading");
+                    self.run_knowledge_hooks().await;
                 }
-            }
+                Err(e) => tracing::warn!(error = %e, "unreadable knowledge event"),
+            },
             NOTICE_CHANNEL => match serde_json::from_str::<Envelope<Notice>>(payload) {
                 Ok(e) if e.origin == self.inner.instance => {}
                 Ok(e) => self.run_notice_hooks(&e.body),
@@ -255,9 +232,7 @@ async fn listen(url: String, events: std::sync::Weak<Inner>, mut alive: watch::R
                     let Some(inner) = events.upgrade() else {
                         return;
                     };
-                    Events { inner }
-                        .dispatch(notification.channel(), notification.payload())
-                        .await;
+                    Events { inner }.dispatch(notification.channel(), notification.payload()).await;
                 }
                 Ok(None) => {
                     tracing::warn!("the LISTEN connection dropped; reconnecting");
@@ -278,9 +253,7 @@ async fn listen(url: String, events: std::sync::Weak<Inner>, mut alive: watch::R
 
 async fn connect_listener(url: &str) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
     let mut listener = sqlx::postgres::PgListener::connect(url).await?;
-    listener
-        .listen_all([KNOWLEDGE_CHANNEL, NOTICE_CHANNEL])
-        .await?;
+    listener.listen_all([KNOWLEDGE_CHANNEL, NOTICE_CHANNEL]).await?;
     Ok(listener)
 }
 
@@ -302,20 +275,13 @@ mod tests {
         let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let sink = seen.clone();
         events.on_notice(Arc::new(move |n: &Notice| {
-            sink.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(n.user_id.clone())
+            sink.lock().unwrap_or_else(|p| p.into_inner()).push(n.user_id.clone())
         }));
-        let mine = serde_json::json!({"origin": events.instance(), "user_id": "u1", "payload": {}})
-            .to_string();
-        let theirs = serde_json::json!({"origin": "i_other", "user_id": "u2", "payload": {"x": 1}})
-            .to_string();
+        let mine = serde_json::json!({"origin": events.instance(), "user_id": "u1", "payload": {}}).to_string();
+        let theirs = serde_json::json!({"origin": "i_other", "user_id": "u2", "payload": {"x": 1}}).to_string();
         events.dispatch(NOTICE_CHANNEL, &mine).await;
         events.dispatch(NOTICE_CHANNEL, &theirs).await;
         events.dispatch(NOTICE_CHANNEL, "not json").await;
-        assert_eq!(
-            *seen.lock().unwrap_or_else(|p| p.into_inner()),
-            vec!["u2".to_owned()]
-        );
+        assert_eq!(*seen.lock().unwrap_or_else(|p| p.into_inner()), vec!["u2".to_owned()]);
     }
 }

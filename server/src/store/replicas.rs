@@ -18,23 +18,14 @@ pub fn reload_engine_on_knowledge_events(
     retrieval: Retrieval,
 ) {
     let hook: KnowledgeHook = Arc::new(move || {
-        let (engine, pool, data_dir, retrieval) = (
-            engine.clone(),
-            pool.clone(),
-            data_dir.clone(),
-            retrieval.clone(),
-        );
+        let (engine, pool, data_dir, retrieval) = (engine.clone(), pool.clone(), data_dir.clone(), retrieval.clone());
         Box::pin(async move {
             let started = std::time::Instant::now();
             match crate::admin::boot_engine(&pool, &data_dir, &retrieval).await {
                 Ok(fresh) => {
                     engine.replace(fresh);
-                    let elapsed_ms =
-                        u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    tracing::info!(
-                        elapsed_ms,
-                        "knowledge reloaded after another replica's change"
-                    );
+                    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    tracing::info!(elapsed_ms, "knowledge reloaded after another replica's change");
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot reload the knowledge another replica changed")
@@ -56,11 +47,7 @@ pub struct NoticePayload {
 /// Registers delivery of other replicas' notices to this process's open sessions (the portal's `NoticeHub`).
 /// A notice the publisher kept for later is marked delivered here once one of the user's sessions took it, so
 /// that it is not shown again at their next login.
-pub fn deliver_notices_from_replicas(
-    events: &Events,
-    hub: crate::campus::NoticeHub,
-    pool: AnyPool,
-) {
+pub fn deliver_notices_from_replicas(events: &Events, hub: crate::campus::NoticeHub, pool: AnyPool) {
     let hook: super::notify::NoticeHook = Arc::new(move |notice: &super::notify::Notice| {
         let payload: NoticePayload = match serde_json::from_value(notice.payload.clone()) {
             Ok(p) => p,
@@ -73,10 +60,8 @@ pub fn deliver_notices_from_replicas(
         if let (true, Some(id)) = (delivered > 0, payload.kept_id) {
             let pool = pool.clone();
             tokio::spawn(async move {
-                let marked = sqlx::query("UPDATE portal_notices SET delivered = 1 WHERE id = $1")
-                    .bind(id)
-                    .execute(&pool)
-                    .await;
+                let marked =
+                    sqlx::query("UPDATE portal_notices SET delivered = 1 WHERE id = $1").bind(id).execute(&pool).await;
                 if let Err(e) = marked {
                     tracing::warn!(error = %e, "cannot mark a notice delivered");
                 }

@@ -20,16 +20,19 @@ fn days_ago(now: chrono::DateTime<chrono::Utc>, days: u32) -> String {
 /// Deletes, as of `now`: ratings and logged questions older than `question_log_days`; guest sessions unused for
 /// `idle_guest_session_days`; guest sessions that never had a turn, after `empty_session_days`. Sessions still
 /// referenced by a logged question stay (their log goes first, by age).
-pub async fn sweep(pool: &AnyPool, retention: &Retention, now: chrono::DateTime<chrono::Utc>) -> Result<Swept, sqlx::Error> {
+pub async fn sweep(
+    pool: &AnyPool,
+    retention: &Retention,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Swept, sqlx::Error> {
     let log_cutoff = days_ago(now, retention.question_log_days);
     let mut tx = pool.begin().await?;
-    let ratings = sqlx::query(
-        "DELETE FROM ratings WHERE reply_id IN (SELECT reply_id FROM question_log WHERE created_at < $1)",
-    )
-    .bind(log_cutoff.clone())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let ratings =
+        sqlx::query("DELETE FROM ratings WHERE reply_id IN (SELECT reply_id FROM question_log WHERE created_at < $1)")
+            .bind(log_cutoff.clone())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     let questions = sqlx::query("DELETE FROM question_log WHERE created_at < $1")
         .bind(log_cutoff)
         .execute(&mut *tx)
@@ -37,18 +40,18 @@ pub async fn sweep(pool: &AnyPool, retention: &Retention, now: chrono::DateTime<
         .rows_affected();
     let unreferenced = "NOT EXISTS (SELECT 1 FROM question_log q WHERE q.session_id = sessions.id) \
                         AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.session_id = sessions.id)";
-    let idle = sqlx::query(&format!("DELETE FROM sessions WHERE user_id IS NULL AND updated_at < $1 AND {unreferenced}"))
-        .bind(days_ago(now, retention.idle_guest_session_days))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    let empty = sqlx::query(&format!(
-        "DELETE FROM sessions WHERE user_id IS NULL AND created_at < $1 AND {unreferenced}"
-    ))
-    .bind(days_ago(now, retention.empty_session_days))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let idle =
+        sqlx::query(&format!("DELETE FROM sessions WHERE user_id IS NULL AND updated_at < $1 AND {unreferenced}"))
+            .bind(days_ago(now, retention.idle_guest_session_days))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    let empty =
+        sqlx::query(&format!("DELETE FROM sessions WHERE user_id IS NULL AND created_at < $1 AND {unreferenced}"))
+            .bind(days_ago(now, retention.empty_session_days))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     tx.commit().await?;
     Ok(Swept { ratings, questions, sessions: idle + empty })
 }

@@ -316,13 +316,18 @@ mod tests {
         assert_eq!(store.load(&id).await.unwrap().unwrap().state, state);
         // Another owner's write is refused and changes nothing.
         let other = DialogueState { turns: 9, ..DialogueState::default() };
-        let refused = store.record_turn(&id, Some("2021001234"), &other, &QuestionRecord { reply_id: "r_2".into(), ..q.clone() }).await;
+        let refused = store
+            .record_turn(&id, Some("2021001234"), &other, &QuestionRecord { reply_id: "r_2".into(), ..q.clone() })
+            .await;
         assert!(matches!(refused, Err(StoreError::NotOwner)), "{refused:?}");
         assert_eq!(store.load(&id).await.unwrap().unwrap().state, state);
         assert!(!store.reply_in_session("r_2", &id).await.unwrap());
         // A first turn creates its session, owned by the asker.
         let fresh = SessionId::generate();
-        store.record_turn(&fresh, Some("2021001234"), &state, &QuestionRecord { reply_id: "r_3".into(), ..q.clone() }).await.unwrap();
+        store
+            .record_turn(&fresh, Some("2021001234"), &state, &QuestionRecord { reply_id: "r_3".into(), ..q.clone() })
+            .await
+            .unwrap();
         assert_eq!(store.load(&fresh).await.unwrap().unwrap().user_id.as_deref(), Some("2021001234"));
         assert!(store.reply_in_session("r_1", &id).await.unwrap());
         assert!(!store.reply_in_session("r_1", &SessionId::generate()).await.unwrap());
