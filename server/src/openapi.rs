@@ -365,6 +365,20 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     route(
         "get",
+        "/api/v1/admin/export/data",
+        Admin,
+        "The whole live knowledge base as a ZIP in the format of data/ (services.toml, faqs.toml, questions/…)",
+        "admin",
+    ),
+    route(
+        "post",
+        "/api/v1/admin/import/data",
+        Admin,
+        "A ZIP in the format of data/, as the whole knowledge base: previewed (what it creates, changes and retires, every problem as check-data gives it) or, with apply=true, applied",
+        "admin",
+    ),
+    route(
+        "get",
         "/api/v1/admin/questions/{id}/conversation",
         Admin,
         "The whole dialogue of the session a logged question was asked in, oldest first (texts masked)",
@@ -423,6 +437,9 @@ fn query_parameters(method: &str, path: &str) -> Vec<Value> {
             }
             params
         }
+        ("post", "/api/v1/admin/import/data") => {
+            vec![query("apply", json!({"type": "boolean"}), "Apply the import (otherwise a preview only)")]
+        }
         ("get", "/api/v1/admin/explain") => {
             vec![
                 json!({"name": "text", "in": "query", "required": true, "description": "The question to explain", "schema": {"type": "string", "minLength": 1, "pattern": "\\S"}}),
@@ -458,6 +475,9 @@ fn request_body(method: &str, path: &str) -> Option<Value> {
         ("post", "/api/v1/admin/import") => {
             json!({"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}})
         }
+        ("post", "/api/v1/admin/import/data") => {
+            json!({"required": true, "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}})
+        }
         ("post", "/cas/login") => {
             json!({"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {
             "type": "object", "properties": {"username": {"type": "string"}, "password": {"type": "string"}, "service": {"type": "string"}}}}}})
@@ -487,6 +507,7 @@ fn operation(r: &RouteDoc) -> Value {
         }
         "/widget.js" | "/admin.js" => responses["200"] = typed_response("The script", "application/javascript"),
         "/healthz" | "/metrics" => responses["200"] = typed_response("OK", "text/plain"),
+        "/api/v1/admin/export/data" => responses["200"] = typed_response("The archive", "application/zip"),
         "/readyz" => responses["503"] = json!({"description": "The database does not answer"}),
         "/api/v1/popular" => {
             responses["200"] = json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Popular"}}}});

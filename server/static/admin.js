@@ -449,6 +449,53 @@
     });
   });
 
+  // ---- the whole knowledge base in the format of data/ (a ZIP), previewed before it is applied ----
+  var RECORD_KIND_NAMES = { service: "服务事项", app: "应用", faq: "常见问题", department: "部门", news: "新闻", lexicon: "词表", texts: "话术", systems: "系统" };
+  var DATA_ACTION_NAMES = { create: "新建", edit: "修改", retire: "下线" };
+  $("kb-export").addEventListener("click", function () {
+    fetch("/api/v1/admin/export/data", { headers: { "Authorization": "Bearer " + token() } }).then(function (resp) {
+      if (!resp.ok) throw new Error("导出失败（" + resp.status + "）");
+      return resp.blob();
+    }).then(function (blob) {
+      var a = el("a", { href: URL.createObjectURL(blob), download: "ehall-data.zip" });
+      document.body.appendChild(a); a.click(); a.remove();
+    }).catch(function (e) { message($("it-import-preview"), e.message, false); });
+  });
+  function importData(bytes, apply) {
+    return fetch("/api/v1/admin/import/data" + (apply ? "?apply=true" : ""), {
+      method: "POST", headers: { "Authorization": "Bearer " + token(), "Content-Type": "application/zip" }, body: bytes
+    }).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (data) {
+        if (!resp.ok) { var err = new Error((data.error && data.error.message) || resp.statusText); err.status = resp.status; err.data = data; throw err; }
+        return data;
+      });
+    });
+  }
+  $("kb-import").addEventListener("change", function () {
+    var file = $("kb-import").files[0], box = $("it-import-preview");
+    $("kb-import").value = "";
+    if (!file) return;
+    file.arrayBuffer().then(function (bytes) {
+      importData(bytes, false).then(function (res) {
+        var count = function (a) { return res.changes.filter(function (c) { return c.action === a; }).length; };
+        var children = [
+          el("h2", { text: "导入预览：" + file.name }),
+          el("p", { class: "muted", text: "共 " + res.records + " 条：新建 " + count("create") + " 条，修改 " + count("edit") + " 条，下线 " + count("retire") + " 条，未变 " + res.unchanged + " 条。" }),
+          table(["操作", "类型", "编号", "名称"], res.changes.map(function (c) { return [DATA_ACTION_NAMES[c.action] || c.action, RECORD_KIND_NAMES[c.kind] || c.kind, c.id, c.title]; }))];
+        if (res.ignored.length) children.push(el("p", { class: "muted", text: "未导入（不属于知识库）：" + res.ignored.join("、") }));
+        children.push(el("div", { class: "row" }, [
+          el("button", { class: "primary", text: "确认导入", "data-action": "apply-data-import", disabled: res.changes.length ? null : "disabled", onclick: function (ev) {
+            ev.target.disabled = true;
+            importData(bytes, true).then(function (done) {
+              message(box, "已导入 " + done.changes.length + " 项变更，新内容已生效。", true); loaders.items();
+            }).catch(function (e) { message(box, describe(e), false); });
+          } }),
+          el("button", { text: "取消", onclick: function () { clear(box); } })]));
+        clear(box).appendChild(el("div", { class: "card", "data-preview": "data" }, children));
+      }).catch(function (e) { message(box, "无法导入 " + file.name + "：\n" + describe(e), false); });
+    });
+  });
+
   // ---- the unanswered loop ----
   var KIND_NAMES = { service: "服务事项", app: "应用", faq: "常见问题" };
   // Which item should answer a question: the retrieval's candidates by title (none chosen in advance, so one

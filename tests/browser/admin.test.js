@@ -248,3 +248,39 @@ test("a CSV import is previewed on the page before it is applied", async (t) => 
   assert.match(await page.locator("#it-import-preview").textContent(), /f-browser-bad/);
   assert.deepEqual(b.pageErrors, []);
 });
+
+test("the whole knowledge base is exported as a data/ ZIP and an import of it is previewed before it is applied", async (t) => {
+  const b = await launch({ viewport: { width: 1366, height: 900 } });
+  t.after(() => b.close());
+  const { page } = b;
+  await loginAsAdmin(page);
+  await page.locator('#tabs button[data-tab="items"]').click();
+  await page.locator("#it-list tr.clickable").first().waitFor();
+  const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#kb-export").click()]);
+  assert.equal(download.suggestedFilename(), "ehall-data.zip");
+  const archive = require("node:fs").readFileSync(await download.path());
+  assert.equal(archive.subarray(0, 2).toString(), "PK", "a ZIP archive");
+  // An FAQ added after the export: importing the export retires it, and the preview says so first.
+  const created = await page.evaluate(async () => {
+    const resp = await fetch("/api/v1/admin/items/faq", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + localStorage.getItem("ehall-admin.token") },
+      body: JSON.stringify({ body: { id: "f-browser-after-export", question: "游泳馆冬天开放吗？", answer: "游泳馆冬季每天开放。" } }),
+    });
+    return resp.status;
+  });
+  assert.equal(created, 201);
+  await page.locator("#kb-import").setInputFiles({ name: "ehall-data.zip", mimeType: "application/zip", buffer: archive });
+  const preview = page.locator('#it-import-preview [data-preview="data"]');
+  await preview.waitFor({ timeout: 20000 });
+  assert.match(await preview.textContent(), /下线 1 条/);
+  assert.match(await preview.textContent(), /f-browser-after-export/);
+  await screenshot(page, "admin-data-import-preview.png");
+  await preview.locator('button[data-action="apply-data-import"]').click();
+  await page.locator("#it-import-preview .msg.ok").waitFor({ timeout: 30000 });
+  // Not an archive: the problem is shown and nothing changes.
+  await page.locator("#kb-import").setInputFiles({ name: "notes.zip", mimeType: "application/zip", buffer: Buffer.from("not a zip") });
+  await page.locator("#it-import-preview .msg.err").waitFor({ timeout: 15000 });
+  assert.match(await page.locator("#it-import-preview").textContent(), /ZIP/);
+  assert.deepEqual(b.pageErrors, []);
+});

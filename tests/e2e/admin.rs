@@ -8,7 +8,7 @@ use sqlx::Row;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-const ADMIN_TOKEN: &str = "test-admin-token-A0001";
+pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-A0001";
 const DEPT_ADMIN_TOKEN: &str = "test-admin-token-A0002";
 const STUDENT_TOKEN: &str = "test-student-token-S0001";
 
@@ -26,12 +26,12 @@ fn configure_admins() {
     });
 }
 
-async fn admin_app() -> TestApp {
+pub(crate) async fn admin_app() -> TestApp {
     configure_admins();
     spawn_app().await
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,

@@ -1,6 +1,7 @@
 //! End-to-end tests, one binary (one link) for all: the real server, real sockets, a real SQLite file.
 
 mod admin;
+mod admin_data;
 mod assets;
 mod auth;
 mod check_data;

@@ -8,6 +8,7 @@
 
 pub mod analytics;
 pub mod bulk;
+pub mod bulk_data;
 pub mod error;
 pub mod export;
 pub mod identity;
@@ -271,6 +272,7 @@ pub fn router() -> Router<AppState> {
         .merge(analytics::router())
         .merge(inbox::router())
         .merge(bulk::router())
+        .merge(bulk_data::router())
         .layer(axum::middleware::from_fn(error::json_rejections))
 }
 
