@@ -255,7 +255,7 @@ pub async fn build_app_with(settings: &Settings, retrieval: &Retrieval) -> Resul
     let auth = crate::auth::Auth::new(&settings.auth, &settings.data_dir, settings.addr, sql.pool().clone())?;
     let mut state = AppState::new(engine, Arc::new(sql.clone()), settings.limits.clone(), Arc::new(auth));
     state.events = store::notify::Events::for_store(&sql);
-    let state = crate::admin::with_admin(state, sql.pool().clone(), retrieval);
+    let state = crate::admin::with_admin(state, sql.pool().clone(), retrieval, &settings.admin);
     let state = crate::campus::attach(state, sql.pool().clone(), settings).await;
     store::replicas::reload_engine_on_knowledge_events(
         &state.events,

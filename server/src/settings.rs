@@ -1,8 +1,8 @@
 //! Typed server settings, layered defaults < TOML file < environment < command line.
 //!
 //! The environment and the command line are both read by clap (`#[arg(env = ..)]`, the command line winning), so
-//! this module only has to put the optional config file underneath them. Nothing else in the server reads the
-//! environment.
+//! this module mostly puts the optional config file underneath them; the admin list, which has no flag, is read
+//! here too ([`AdminSettings::from_environment`]). Nothing else in the server reads the environment.
 
 use serde::Deserialize;
 use std::fmt;
@@ -62,6 +62,42 @@ pub struct Settings {
     pub campus: crate::campus::config::CampusSettings,
     /// How long logged questions and idle sessions are kept (`[retention]`).
     pub retention: Retention,
+    /// Who may use the admin API (environment only: `EHALL_ADMINS`, `EHALL_ADMIN_TOKENS`, `EHALL_STALE_DAYS`).
+    pub admin: AdminSettings,
+}
+
+/// Who administers the knowledge base, as the operator lists them in the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// `EHALL_ADMINS`: user ids that are admins, each optionally bound to one department (`"A0001,A0002:网信办"`).
+    pub admins: String,
+    /// `EHALL_ADMIN_TOKENS`: static bearer tokens for scripts and tests (`"token=A0001,token2=A0002:网信办"`).
+    pub tokens: Secret<String>,
+    /// `EHALL_STALE_DAYS`: items not reviewed for this many days are listed as stale.
+    pub stale_after_days: i64,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            admins: String::new(),
+            tokens: Secret::new(String::new()),
+            stale_after_days: crate::admin::DEFAULT_STALE_DAYS,
+        }
+    }
+}
+
+impl AdminSettings {
+    /// The admin settings of the process environment; an unreadable `EHALL_STALE_DAYS` keeps the default.
+    pub fn from_environment() -> AdminSettings {
+        let var = |name: &str| std::env::var(name).unwrap_or_default();
+        let defaults = AdminSettings::default();
+        AdminSettings {
+            admins: var("EHALL_ADMINS"),
+            tokens: Secret::new(var("EHALL_ADMIN_TOKENS")),
+            stale_after_days: var("EHALL_STALE_DAYS").trim().parse().unwrap_or(defaults.stale_after_days),
+        }
+    }
 }
 
 /// How long what users said is kept: the retention sweep (`server/src/retention.rs`) removes older rows.
@@ -176,6 +212,7 @@ impl Default for Settings {
             auth: crate::auth::AuthSettings::default(),
             campus: crate::campus::config::CampusSettings::default(),
             retention: Retention::default(),
+            admin: AdminSettings::default(),
         }
     }
 }
@@ -285,6 +322,7 @@ impl Settings {
         s.auth = crate::auth::AuthSettings::layer(file.auth, overrides.auth)?;
         s.campus = file.campus;
         s.retention = file.retention;
+        s.admin = AdminSettings::from_environment();
         let l = file.limits;
         let ms = Duration::from_millis;
         let d = &mut s.limits;

@@ -214,6 +214,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
         channels: Default::default(),
         campus: Default::default(),
         retention: Default::default(),
+        // The admin tests list their admins in the environment, as an operator would.
+        admin: server::settings::AdminSettings::from_environment(),
         // A fixed secret: tests never write var/token-secret.
         auth: server::auth::AuthSettings {
             token_secret: Some(Secret::new("e2e-test-login-token-secret".to_owned())),

@@ -65,10 +65,6 @@ impl StaticTokens {
         }
         StaticTokens { by_token }
     }
-
-    pub fn from_env() -> StaticTokens {
-        StaticTokens::parse(&std::env::var("EHALL_ADMIN_TOKENS").unwrap_or_default())
-    }
 }
 
 #[async_trait::async_trait]
@@ -108,10 +104,6 @@ impl AdminPolicy {
     /// The department the admin list binds this user to, if it names one.
     pub fn department_of(&self, id: &str) -> Option<&str> {
         self.departments.get(id).map(String::as_str)
-    }
-
-    pub fn from_env() -> AdminPolicy {
-        AdminPolicy::parse(&std::env::var("EHALL_ADMINS").unwrap_or_default())
     }
 
     pub fn is_admin(&self, p: &Principal) -> bool {

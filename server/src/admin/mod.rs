@@ -45,7 +45,7 @@ impl DaysQuery {
     }
 }
 
-/// Items not reviewed for this many days are listed as stale unless `EHALL_STALE_DAYS` says otherwise.
+/// Items not reviewed for this many days are listed as stale unless the admin settings say otherwise.
 pub const DEFAULT_STALE_DAYS: i64 = 180;
 
 /// What the admin API shares.
@@ -65,17 +65,20 @@ pub struct AdminContext {
 }
 
 impl AdminContext {
-    /// A context configured from the environment (`EHALL_ADMINS`, `EHALL_ADMIN_TOKENS`, `EHALL_STALE_DAYS`).
-    pub fn from_env(pool: AnyPool, retrieval: Retrieval, engine: EngineHandle) -> AdminContext {
-        let stale_after_days =
-            std::env::var("EHALL_STALE_DAYS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_STALE_DAYS);
+    /// A context configured by the operator's admin settings (`settings::AdminSettings`).
+    pub fn from_settings(
+        pool: AnyPool,
+        retrieval: Retrieval,
+        engine: EngineHandle,
+        settings: &crate::settings::AdminSettings,
+    ) -> AdminContext {
         AdminContext::new(
             pool,
             retrieval,
             engine,
-            Arc::new(StaticTokens::from_env()),
-            AdminPolicy::from_env(),
-            stale_after_days,
+            Arc::new(StaticTokens::parse(settings.tokens.expose())),
+            AdminPolicy::parse(&settings.admins),
+            settings.stale_after_days,
         )
     }
 
@@ -276,9 +279,14 @@ pub fn router() -> Router<AppState> {
         .layer(axum::middleware::from_fn(error::json_rejections))
 }
 
-/// Gives the app its admin context, configured from the environment.
-pub fn with_admin(mut state: AppState, pool: AnyPool, retrieval: &Retrieval) -> AppState {
-    let mut ctx = AdminContext::from_env(pool, retrieval.clone(), state.engine.clone());
+/// Gives the app its admin context, configured by the admin settings.
+pub fn with_admin(
+    mut state: AppState,
+    pool: AnyPool,
+    retrieval: &Retrieval,
+    settings: &crate::settings::AdminSettings,
+) -> AppState {
+    let mut ctx = AdminContext::from_settings(pool, retrieval.clone(), state.engine.clone(), settings);
     ctx.events = Some(state.events.clone());
     let ctx = Arc::new(ctx);
     // The refresher holds only a weak reference, so it ends with the app.
