@@ -476,7 +476,7 @@ fn request_body(method: &str, path: &str) -> Option<Value> {
             json!({"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}})
         }
         ("post", "/api/v1/admin/import/data") => {
-            json!({"required": true, "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}})
+            json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}})
         }
         ("post", "/cas/login") => {
             json!({"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {
