@@ -32,9 +32,11 @@
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
   function pct(x) { return x == null ? "—" : (x * 100).toFixed(1) + "%"; }
 
-  function api(method, path, body) {
+  // `body` is sent as JSON, or as it is when a `contentType` is given (a CSV text, a ZIP's bytes).
+  function api(method, path, body, contentType) {
     var init = { method: method, headers: { "Authorization": "Bearer " + token() } };
-    if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+    if (contentType) { init.headers["Content-Type"] = contentType; init.body = body; }
+    else if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
     return fetch(path, init).then(function (resp) {
       return resp.json().catch(function () { return {}; }).then(function (data) {
         if (resp.status === 401) { showLogin("登录已过期，请重新登录。"); }
@@ -406,23 +408,20 @@
   $("it-export").addEventListener("click", function () {
     var kind = $("it-kind").value;
     if (!BULK_KINDS[kind]) { message($("it-import-preview"), "这一类型不能导出为表格。", false); return; }
-    fetch("/api/v1/admin/export?kind=" + kind, { headers: { "Authorization": "Bearer " + token() } }).then(function (resp) {
+    download("/api/v1/admin/export?kind=" + kind, "ehall-" + kind + ".csv");
+  });
+  // Saves what an export route returns as `filename`; a failure is shown where import previews appear.
+  function download(path, filename) {
+    fetch(path, { headers: { "Authorization": "Bearer " + token() } }).then(function (resp) {
       if (!resp.ok) throw new Error("导出失败（" + resp.status + "）");
       return resp.blob();
     }).then(function (blob) {
-      var a = el("a", { href: URL.createObjectURL(blob), download: "ehall-" + kind + ".csv" });
+      var a = el("a", { href: URL.createObjectURL(blob), download: filename });
       document.body.appendChild(a); a.click(); a.remove();
     }).catch(function (e) { message($("it-import-preview"), e.message, false); });
-  });
+  }
   function importCsv(kind, text, apply) {
-    return fetch("/api/v1/admin/import?kind=" + kind + (apply ? "&apply=true" : ""), {
-      method: "POST", headers: { "Authorization": "Bearer " + token(), "Content-Type": "text/csv; charset=utf-8" }, body: text
-    }).then(function (resp) {
-      return resp.json().catch(function () { return {}; }).then(function (data) {
-        if (!resp.ok) { var err = new Error((data.error && data.error.message) || resp.statusText); err.status = resp.status; err.data = data; throw err; }
-        return data;
-      });
-    });
+    return api("POST", "/api/v1/admin/import?kind=" + kind + (apply ? "&apply=true" : ""), text, "text/csv; charset=utf-8");
   }
   // A chosen file is previewed first: what it creates and changes, or every problem; applied only on 确认导入.
   $("it-import").addEventListener("change", function () {
@@ -452,24 +451,9 @@
   // ---- the whole knowledge base in the format of data/ (a ZIP), previewed before it is applied ----
   var RECORD_KIND_NAMES = { service: "服务事项", app: "应用", faq: "常见问题", department: "部门", news: "新闻", lexicon: "词表", texts: "话术", systems: "系统" };
   var DATA_ACTION_NAMES = { create: "新建", edit: "修改", retire: "下线" };
-  $("kb-export").addEventListener("click", function () {
-    fetch("/api/v1/admin/export/data", { headers: { "Authorization": "Bearer " + token() } }).then(function (resp) {
-      if (!resp.ok) throw new Error("导出失败（" + resp.status + "）");
-      return resp.blob();
-    }).then(function (blob) {
-      var a = el("a", { href: URL.createObjectURL(blob), download: "ehall-data.zip" });
-      document.body.appendChild(a); a.click(); a.remove();
-    }).catch(function (e) { message($("it-import-preview"), e.message, false); });
-  });
+  $("kb-export").addEventListener("click", function () { download("/api/v1/admin/export/data", "ehall-data.zip"); });
   function importData(bytes, apply) {
-    return fetch("/api/v1/admin/import/data" + (apply ? "?apply=true" : ""), {
-      method: "POST", headers: { "Authorization": "Bearer " + token(), "Content-Type": "application/zip" }, body: bytes
-    }).then(function (resp) {
-      return resp.json().catch(function () { return {}; }).then(function (data) {
-        if (!resp.ok) { var err = new Error((data.error && data.error.message) || resp.statusText); err.status = resp.status; err.data = data; throw err; }
-        return data;
-      });
-    });
+    return api("POST", "/api/v1/admin/import/data" + (apply ? "?apply=true" : ""), bytes, "application/zip");
   }
   $("kb-import").addEventListener("change", function () {
     var file = $("kb-import").files[0], box = $("it-import-preview");

@@ -16,12 +16,12 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use knowledge::load::files;
 use knowledge::KnowledgeBase;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -37,18 +37,18 @@ const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_TOTAL_BYTES: u64 = 64 * 1024 * 1024;
 /// The most entries an archive may list.
 const MAX_ENTRIES: usize = 256;
-/// The files of `data/` the knowledge base is made of, at the top of the archive.
+/// The files of `data/` the knowledge base is made of, at the top of the archive (the loader's own names).
 const KNOWLEDGE_FILES: [&str; 8] = [
-    "services.toml",
-    "apps.toml",
-    "faqs.toml",
-    "departments.toml",
-    "news.toml",
-    "lexicon.toml",
-    "smalltalk.toml",
-    "systems.toml",
+    files::SERVICES,
+    files::APPS,
+    files::FAQS,
+    files::DEPARTMENTS,
+    files::NEWS,
+    files::LEXICON,
+    files::SMALLTALK,
+    files::SYSTEMS,
 ];
-const QUESTIONS_DIR: &str = "questions";
+const QUESTIONS_DIR: &str = files::QUESTIONS_DIR;
 
 #[derive(Debug, Deserialize)]
 struct ApplyQuery {
@@ -58,26 +58,11 @@ struct ApplyQuery {
 }
 
 /// A fresh scratch folder, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Result<Scratch, AdminError> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("ehall-bulk-{}-{nanos}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| AdminError::Internal(format!("cannot create {}: {e}", dir.display())))?;
-        Ok(Scratch(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.0) {
-            tracing::warn!(dir = %self.0.display(), error = %e, "could not remove a scratch folder");
-        }
-    }
+fn scratch() -> Result<tempfile::TempDir, AdminError> {
+    tempfile::Builder::new()
+        .prefix("ehall-bulk-")
+        .tempdir()
+        .map_err(|e| AdminError::Internal(format!("cannot create a scratch folder: {e}")))
 }
 
 fn internal(what: &str) -> impl Fn(std::io::Error) -> AdminError + '_ {
@@ -115,9 +100,9 @@ async fn export(_: Admin, State(state): State<AppState>) -> Result<Response, Adm
     let all = records::load_all(&ctx.pool).await?;
     let set = records::to_set(&all)?;
     let bytes = tokio::task::spawn_blocking(move || {
-        let scratch = Scratch::new()?;
-        set.write_dir(&scratch.0).map_err(|e| AdminError::Internal(e.to_string()))?;
-        zip_dir(&scratch.0)
+        let folder = scratch()?;
+        set.write_dir(folder.path()).map_err(|e| AdminError::Internal(e.to_string()))?;
+        zip_dir(folder.path())
     })
     .await
     .map_err(|e| AdminError::Internal(format!("export task failed: {e}")))??;
@@ -270,9 +255,9 @@ async fn import(
         return Err(archive_problem("请上传 data/ 格式的 ZIP 压缩包"));
     }
     let (uploaded, ignored) = tokio::task::spawn_blocking(move || {
-        let scratch = Scratch::new()?;
-        let ignored = unpack(&body, &scratch.0)?;
-        let kb = load(&scratch.0)?;
+        let folder = scratch()?;
+        let ignored = unpack(&body, folder.path())?;
+        let kb = load(folder.path())?;
         Ok::<_, AdminError>((records::records_of(&kb)?, ignored))
     })
     .await
@@ -305,7 +290,7 @@ async fn import(
 mod tests {
     use super::*;
 
-    fn data_dir() -> PathBuf {
+    fn data_dir() -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../data")
     }
 
@@ -313,12 +298,12 @@ mod tests {
     fn the_bundled_data_survives_its_archive() {
         let kb = KnowledgeBase::load(&data_dir()).expect("the bundled data loads");
         let set = knowledge::store::KnowledgeSet::from_knowledge(&kb);
-        let out = Scratch::new().expect("scratch");
-        set.write_dir(&out.0).expect("written");
-        let archive = zip_dir(&out.0).expect("zipped");
-        let back = Scratch::new().expect("scratch");
-        assert!(unpack(&archive, &back.0).expect("unpacked").is_empty());
-        let again = load(&back.0).expect("loads again");
+        let out = scratch().expect("scratch");
+        set.write_dir(out.path()).expect("written");
+        let archive = zip_dir(out.path()).expect("zipped");
+        let back = scratch().expect("scratch");
+        assert!(unpack(&archive, back.path()).expect("unpacked").is_empty());
+        let again = load(back.path()).expect("loads again");
         assert_eq!(knowledge::store::KnowledgeSet::from_knowledge(&again), set);
         // Unchanged against its own records: nothing to apply.
         let mut all = records::records_of(&kb).expect("records");
@@ -337,14 +322,14 @@ mod tests {
 
     #[test]
     fn an_archive_without_knowledge_files_is_refused_in_chinese() {
-        let dir = Scratch::new().expect("scratch");
+        let dir = scratch().expect("scratch");
         let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
         writer.start_file("readme.txt", zip::write::SimpleFileOptions::default()).expect("entry");
         writer.write_all(b"hello").expect("written");
         let archive = writer.finish().expect("finished").into_inner();
-        let Err(AdminError::Invalid(problems)) = unpack(&archive, &dir.0) else { panic!("refused") };
+        let Err(AdminError::Invalid(problems)) = unpack(&archive, dir.path()) else { panic!("refused") };
         assert!(problems[0].message.contains("没有知识库文件"), "{problems:?}");
-        let Err(AdminError::Invalid(problems)) = unpack(b"not a zip", &dir.0) else { panic!("refused") };
+        let Err(AdminError::Invalid(problems)) = unpack(b"not a zip", dir.path()) else { panic!("refused") };
         assert!(problems[0].message.contains("不是有效的 ZIP"), "{problems:?}");
     }
 }
