@@ -95,7 +95,8 @@ pub async fn turn(
         .await
         .map_err(|_| ApiError::EngineTimeout)?
         .map_err(|e| ApiError::Internal(format!("engine turn failed: {e}")))?;
-    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let latency = started.elapsed();
+    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
     let record = QuestionRecord {
         channel,
         // A message the engine refused as carrying a password is not stored at all, not even masked.
@@ -108,7 +109,7 @@ pub async fn turn(
         reply_id: outcome.reply.id.clone(),
     };
     tracing::info!(intent = %record.intent, mode = ?record.mode, latency_ms, "turn answered");
-    crate::metrics::observe_turn(record.channel.as_str(), record.mode, latency_ms);
+    crate::metrics::observe_turn(record.channel.as_str(), record.mode, latency);
     // The answer is worth more than its bookkeeping: a failed write is logged and the reply still goes out —
     // except when the session was bound to a user meanwhile: then this connection must not see the answer either.
     match state.store.record_turn_of(&session.id, owner.as_deref(), &dialogue, &record, asker).await {

@@ -16,8 +16,10 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-/// Upper bounds of the latency histogram, in seconds.
-const LATENCY_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+/// Upper bounds of the latency histogram, in seconds. A lexical answer takes well under a millisecond, so the
+/// first buckets split the millisecond; `loadgen` reads them to report the server's own percentiles.
+const LATENCY_BUCKETS: [f64; 17] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 #[derive(Default)]
 struct Histogram {
@@ -43,7 +45,7 @@ fn registry() -> &'static Registry {
 }
 
 /// Counts one answered turn and its latency.
-pub fn observe_turn(channel: &str, mode: Mode, latency_ms: u64) {
+pub fn observe_turn(channel: &str, mode: Mode, latency: std::time::Duration) {
     let r = registry();
     let mode = match mode {
         Mode::Answer => "answer",
@@ -54,7 +56,7 @@ pub fn observe_turn(channel: &str, mode: Mode, latency_ms: u64) {
         *q.entry((channel.to_owned(), mode.to_owned())).or_default() += 1;
     }
     if let Ok(mut h) = r.latency.lock() {
-        let seconds = latency_ms as f64 / 1000.0;
+        let seconds = latency.as_secs_f64();
         if let Some(i) = LATENCY_BUCKETS.iter().position(|b| seconds <= *b) {
             h.buckets[i] += 1;
         }
@@ -165,11 +167,17 @@ mod tests {
 
     #[test]
     fn the_exposition_has_every_family() {
-        observe_turn("ws", Mode::Answer, 12);
+        observe_turn("ws", Mode::Answer, std::time::Duration::from_micros(180));
         count_error("rate_limited");
         let text = render(3);
         assert!(text.contains("ehall_questions_total{channel=\"ws\",mode=\"answer\"}"));
         assert!(text.contains("ehall_turn_latency_seconds_bucket{le=\"0.025\"}"));
+        // 180 µs lands in the 250 µs bucket, not the 100 µs one (counts are cumulative, and other tests add turns).
+        let count_at = |bound: &str| -> u64 {
+            let prefix = format!("ehall_turn_latency_seconds_bucket{{le=\"{bound}\"}} ");
+            text.lines().find_map(|l| l.strip_prefix(prefix.as_str())).and_then(|n| n.parse().ok()).unwrap_or(0)
+        };
+        assert!(count_at("0.00025") > count_at("0.0001"), "{text}");
         assert!(text.contains("ehall_websocket_connections 3"));
         assert!(text.contains("ehall_errors_total{code=\"rate_limited\"}"));
     }

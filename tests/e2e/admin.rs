@@ -273,6 +273,14 @@ async fn explain_analytics_stale_and_popular() {
     assert_eq!(status, 200);
     let items = own["items"].as_array().expect("items");
     assert!(!items.is_empty() && items.iter().all(|i| i["owner_department"] == "网信办"), "{own}");
+    // A look-back chrono cannot represent is refused with the field named, and the connection stays usable.
+    let huge = format!("/api/v1/admin/stale?days={}", i64::MAX);
+    let (status, refused) = call(&app, reqwest::Method::GET, &huge, Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["code"], "invalid_field", "{refused}");
+    assert_eq!(refused["error"]["field"], "days", "{refused}");
+    let (status, _) = call(&app, reqwest::Method::GET, "/api/v1/admin/stale?days=36500", Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, 200);
 
     let (status, popular) = call(&app, reqwest::Method::GET, "/api/v1/popular", None, None).await;
     assert_eq!(status, 200);

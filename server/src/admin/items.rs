@@ -273,6 +273,9 @@ async fn reviewed(
     Ok(Json(json!({ "saved": saved })))
 }
 
+/// The longest look-back `/api/v1/admin/stale` accepts, in days.
+const MAX_STALE_DAYS: i64 = 36_500;
+
 #[derive(Debug, Deserialize)]
 struct StaleQuery {
     days: Option<i64>,
@@ -288,6 +291,10 @@ async fn stale(
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let days = q.days.unwrap_or(ctx.stale_after_days).max(0);
+    // chrono cannot subtract more than about 292 billion years (it panics); a century is already "everything".
+    if days > MAX_STALE_DAYS {
+        return Err(AdminError::field("days", format!("天数应在 0 到 {MAX_STALE_DAYS} 之间")));
+    }
     let cutoff =
         (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let department = p.department.clone().or(q.department);

@@ -4,7 +4,10 @@
 //!
 //! Every run is bounded (`--duration`, `--hold`, at most ten minutes) and only talks to 127.0.0.1.
 //! Questions come from a JSON-lines file (`--questions`, field `q`, `text` or `question`) or, by default, from
-//! the knowledge base's own similar questions (`--data-dir`).
+//! the knowledge base's own similar questions (`--data-dir`). `--never-seen` makes every question asked unique
+//! (a per-client counter appended), so no answer or query-vector cache helps: the normal case at a peak.
+//! The report also gives the server's own turn-latency percentiles, from the difference of two `/metrics`
+//! scrapes (taken before and after the run) of its latency histogram.
 
 use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
@@ -62,6 +65,20 @@ struct Args {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Make every question unique (a counter appended), so no cache answers it.
+    #[arg(long)]
+    never_seen: bool,
+}
+
+/// The text sent for the `n`th question of client `index`.
+fn question_text<'a>(questions: &'a [String], index: usize, n: usize, never_seen: bool) -> std::borrow::Cow<'a, str> {
+    let text = &questions[n % questions.len()];
+    if never_seen {
+        // A bracketed number is noise to retrieval (no item mentions it) but makes the text, and its vector, new.
+        std::borrow::Cow::Owned(format!("{text}（{index}-{n}）"))
+    } else {
+        std::borrow::Cow::Borrowed(text.as_str())
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -160,15 +177,17 @@ async fn load(args: &Args, questions: Arc<Vec<String>>) -> Value {
     let deadline = started + Duration::from_secs_f64(args.duration);
     let per_client_interval = args.rate.map(|r| Duration::from_secs_f64(args.clients as f64 / r.max(0.001)));
     let rss_before = args.server_pid.and_then(proc_status);
+    let histogram_before = scrape_latency_histogram(args.addr).await;
     let mut tasks = Vec::new();
     for i in 0..args.clients {
         let questions = questions.clone();
         let addr = args.addr;
         let mode = args.mode;
+        let never_seen = args.never_seen;
         tasks.push(tokio::spawn(async move {
             match mode {
-                Mode::Http => http_client(addr, i, &questions, deadline, per_client_interval).await,
-                _ => ws_client(addr, i, &questions, deadline, per_client_interval).await,
+                Mode::Http => http_client(addr, i, &questions, never_seen, deadline, per_client_interval).await,
+                _ => ws_client(addr, i, &questions, never_seen, deadline, per_client_interval).await,
             }
         }));
     }
@@ -183,10 +202,15 @@ async fn load(args: &Args, questions: Arc<Vec<String>>) -> Value {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let rss_after = args.server_pid.and_then(proc_status);
+    let server_latency = match (histogram_before, scrape_latency_histogram(args.addr).await) {
+        (Some(before), Some(after)) => server_percentiles(&before, &after),
+        _ => Value::Null,
+    };
     all.latencies_us.sort_unstable();
     let answers = all.latencies_us.len();
     json!({
         "mode": format!("{:?}", args.mode).to_lowercase(),
+        "never_seen": args.never_seen,
         "clients": args.clients,
         "seconds": round2(elapsed),
         "target_rate": args.rate,
@@ -198,10 +222,66 @@ async fn load(args: &Args, questions: Arc<Vec<String>>) -> Value {
             "p99": percentile_ms(&all.latencies_us, 0.99),
             "max": all.latencies_us.last().map(|&us| f64::from(us) / 1000.0),
         },
+        "server_latency_ms": server_latency,
         "errors": all.errors,
         "server_before": rss_before,
         "server_after": rss_after,
     })
+}
+
+/// The server's turn-latency histogram from `/metrics`: (upper bound in seconds, cumulative count), `+Inf` last.
+async fn scrape_latency_histogram(addr: SocketAddr) -> Option<Vec<(f64, u64)>> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().ok()?;
+    let text = client.get(format!("http://{addr}/metrics")).send().await.ok()?.text().await.ok()?;
+    Some(parse_latency_histogram(&text))
+}
+
+fn parse_latency_histogram(text: &str) -> Vec<(f64, u64)> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("ehall_turn_latency_seconds_bucket{le=\""))
+        .filter_map(|rest| {
+            let (bound, count) = rest.split_once("\"} ")?;
+            let bound = if bound == "+Inf" { f64::INFINITY } else { bound.parse().ok()? };
+            Some((bound, count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// p50/p95/p99 of the turns the server answered between two scrapes, in ms, interpolated linearly inside the
+/// bucket the rank falls in (so as exact as the buckets: 0.1–0.25–0.5–1 ms at the low end).
+fn server_percentiles(before: &[(f64, u64)], after: &[(f64, u64)]) -> Value {
+    let delta: Vec<(f64, u64)> = after
+        .iter()
+        .map(|&(bound, n)| {
+            let was = before.iter().find(|(b, _)| *b == bound).map_or(0, |&(_, n0)| n0);
+            (bound, n.saturating_sub(was))
+        })
+        .collect();
+    let total = delta.last().map_or(0, |&(_, n)| n);
+    if total == 0 {
+        return Value::Null;
+    }
+    let at = |p: f64| -> Option<f64> {
+        let rank = (total as f64 * p).ceil();
+        let mut lower = (0.0, 0u64);
+        for &(bound, cumulative) in &delta {
+            if cumulative as f64 >= rank {
+                if !bound.is_finite() {
+                    return None; // beyond the last bucket: unknown
+                }
+                let inside = (cumulative - lower.1).max(1) as f64;
+                let seconds = lower.0 + (bound - lower.0) * (rank - lower.1 as f64) / inside;
+                return Some(round3(seconds * 1000.0));
+            }
+            lower = (bound, cumulative);
+        }
+        None
+    };
+    json!({ "turns": total, "p50": at(0.50), "p95": at(0.95), "p99": at(0.99) })
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 fn round2(x: f64) -> f64 {
@@ -232,6 +312,7 @@ async fn ws_client(
     addr: SocketAddr,
     index: usize,
     questions: &[String],
+    never_seen: bool,
     deadline: Instant,
     interval: Option<Duration>,
 ) -> ClientStats {
@@ -257,7 +338,7 @@ async fn ws_client(
         if Instant::now() >= deadline {
             break;
         }
-        let text = &questions[n % questions.len()];
+        let text = question_text(questions, index, n, never_seen);
         n += 1;
         let frame = json!({"type": "message", "id": format!("m{n}"), "text": text}).to_string();
         let sent = Instant::now();
@@ -291,6 +372,7 @@ async fn http_client(
     addr: SocketAddr,
     index: usize,
     questions: &[String],
+    never_seen: bool,
     deadline: Instant,
     interval: Option<Duration>,
 ) -> ClientStats {
@@ -311,7 +393,7 @@ async fn http_client(
         if Instant::now() >= deadline {
             break;
         }
-        let text = &questions[n % questions.len()];
+        let text = question_text(questions, index, n, never_seen);
         n += 1;
         let mut body = json!({"text": text});
         if let Some(s) = &session {
@@ -434,7 +516,52 @@ fn print_readable(report: &Value) {
         report["mode"], report["clients"], report["seconds"], report["answers"], report["answers_per_s"]
     );
     println!("latency ms: p50 {} p95 {} p99 {} max {}", l["p50"], l["p95"], l["p99"], l["max"]);
+    let s = &report["server_latency_ms"];
+    println!("server turn latency ms ({} turns): p50 {} p95 {} p99 {}", s["turns"], s["p50"], s["p95"], s["p99"]);
     println!("errors: {}", report["errors"]);
     println!("server before: {}", report["server_before"]);
     println!("server after: {}", report["server_after"]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEFORE: &str = "ehall_turn_latency_seconds_bucket{le=\"0.0001\"} 1\n\
+        ehall_turn_latency_seconds_bucket{le=\"0.00025\"} 1\n\
+        ehall_turn_latency_seconds_bucket{le=\"0.001\"} 2\n\
+        ehall_turn_latency_seconds_bucket{le=\"+Inf\"} 2\n";
+    const AFTER: &str = "ehall_turn_latency_seconds_bucket{le=\"0.0001\"} 1\n\
+        ehall_turn_latency_seconds_bucket{le=\"0.00025\"} 101\n\
+        ehall_turn_latency_seconds_bucket{le=\"0.001\"} 200\n\
+        ehall_turn_latency_seconds_bucket{le=\"+Inf\"} 202\n";
+
+    #[test]
+    fn the_histogram_is_read_from_the_exposition() {
+        let h = parse_latency_histogram(AFTER);
+        assert_eq!(h.len(), 4);
+        assert_eq!(h[1], (0.00025, 101));
+        assert!(h[3].0.is_infinite());
+    }
+
+    #[test]
+    fn percentiles_come_from_the_turns_of_the_run_only() {
+        let p = server_percentiles(&parse_latency_histogram(BEFORE), &parse_latency_histogram(AFTER));
+        // 200 turns in the run: 100 in (0.1, 0.25] ms, 98 in (0.25, 1] ms, 2 beyond the last finite bound.
+        assert_eq!(p["turns"], 200);
+        assert_eq!(p["p50"], 0.25);
+        assert_eq!(p["p95"], 0.939, "rank 190 is 90 of the bucket's 98 turns into (0.25, 1] ms: {p}");
+        assert_eq!(p["p99"], 1.0, "rank 198 is the bucket's last turn: {p}");
+        let only_slow =
+            server_percentiles(&[], &parse_latency_histogram("ehall_turn_latency_seconds_bucket{le=\"+Inf\"} 3\n"));
+        assert!(only_slow["p50"].is_null(), "a rank past the last finite bound is unknown, not a number: {only_slow}");
+    }
+
+    #[test]
+    fn never_seen_questions_differ_every_time() {
+        let qs = vec!["补办校园卡".to_owned()];
+        assert_eq!(question_text(&qs, 0, 5, false), "补办校园卡");
+        assert_ne!(question_text(&qs, 0, 5, true), question_text(&qs, 0, 6, true));
+        assert_ne!(question_text(&qs, 1, 5, true), question_text(&qs, 0, 5, true));
+    }
 }
