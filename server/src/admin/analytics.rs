@@ -35,8 +35,7 @@ pub struct LoggedQuestion {
 }
 
 async fn logged_since(pool: &AnyPool, days: i64) -> Result<Vec<LoggedQuestion>, AdminError> {
-    let since =
-        (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let since = super::records::days_ago(days);
     let rows = sqlx::query(
         "SELECT q.created_at AS created_at, q.session_id AS session_id, q.channel AS channel, q.text AS text, q.mode AS mode, q.top_item AS top_item, \
          q.latency_ms AS latency_ms, q.audience AS audience, r.helpful AS helpful \

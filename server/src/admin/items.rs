@@ -291,12 +291,11 @@ async fn stale(
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let days = q.days.unwrap_or(ctx.stale_after_days).max(0);
-    // chrono cannot subtract more than about 292 billion years (it panics); a century is already "everything".
+    // chrono panics on a cutoff outside the dates it can represent; a century back is already "everything".
     if days > MAX_STALE_DAYS {
         return Err(AdminError::field("days", format!("天数应在 0 到 {MAX_STALE_DAYS} 之间")));
     }
-    let cutoff =
-        (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let cutoff = records::days_ago(days);
     let department = p.department.clone().or(q.department);
     let all = records::load_all(&ctx.pool).await?;
     let items: Vec<Value> = all

@@ -106,6 +106,12 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// The instant `days` days ago, in the stored timestamp format (as [`now`]); callers bound `days`, since chrono
+/// panics on a date it cannot represent.
+pub fn days_ago(days: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 fn to_value<T: Serialize>(v: &T) -> Result<Value, AdminError> {
     serde_json::to_value(v).map_err(|e| AdminError::Internal(format!("serialize a record: {e}")))
 }

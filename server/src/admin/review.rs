@@ -3,7 +3,7 @@
 
 use super::error::AdminError;
 use super::identity::{context, Admin};
-use super::records::{now, Record, RecordKind};
+use super::records::{days_ago, now, Record, RecordKind};
 use super::Changed;
 use super::DaysQuery;
 use crate::app::AppState;
@@ -145,8 +145,7 @@ async fn resolved_keys(pool: &AnyPool) -> Result<HashSet<String>, AdminError> {
 
 /// The questions of the last `days` that fell back, were clarified or got a 👎, minus those already resolved.
 pub async fn review_questions(pool: &AnyPool, days: i64) -> Result<Vec<ReviewQuestion>, AdminError> {
-    let since =
-        (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let since = days_ago(days);
     let rows = sqlx::query(
         "SELECT q.text AS text, q.mode AS mode, q.created_at AS created_at, r.helpful AS helpful \
          FROM question_log q LEFT JOIN ratings r ON r.reply_id = q.reply_id \
