@@ -1,5 +1,5 @@
 //! Prometheus metrics at `/metrics` in the plain text exposition format: questions by channel and mode, the
-//! turn latency histogram, open websockets, errors by code and knowledge reloads.
+//! turn latency histogram, open websockets, errors by code, knowledge reloads and the turn writer's group commits.
 //!
 //! Counters live in one process-wide registry (as Prometheus expects of a process); the websocket gauge is read
 //! from the app's connection semaphore when scraped.
@@ -37,6 +37,8 @@ struct Registry {
     refused_connections: Mutex<BTreeMap<&'static str, u64>>,
     latency: Mutex<Histogram>,
     reloads: AtomicU64,
+    group_commits: AtomicU64,
+    committed_turns: AtomicU64,
 }
 
 fn registry() -> &'static Registry {
@@ -89,6 +91,13 @@ pub fn count_refused_connection(reason: &'static str) {
 /// Counts one knowledge reload (an admin change going live).
 pub fn count_reload() {
     registry().reloads.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts one group commit of the turn writer and the turns it carried; their ratio is the mean batch size.
+pub fn count_group_commit(turns: usize) {
+    let r = registry();
+    r.group_commits.fetch_add(1, Ordering::Relaxed);
+    r.committed_turns.fetch_add(turns as u64, Ordering::Relaxed);
 }
 
 fn escape(v: &str) -> String {
@@ -149,6 +158,12 @@ pub fn render(open_websockets: usize) -> String {
     let _ = writeln!(out, "# HELP ehall_knowledge_reloads_total Knowledge changes put live without a restart.");
     let _ = writeln!(out, "# TYPE ehall_knowledge_reloads_total counter");
     let _ = writeln!(out, "ehall_knowledge_reloads_total {}", r.reloads.load(Ordering::Relaxed));
+    let _ = writeln!(out, "# HELP ehall_store_group_commits_total Transactions of the turn writer.");
+    let _ = writeln!(out, "# TYPE ehall_store_group_commits_total counter");
+    let _ = writeln!(out, "ehall_store_group_commits_total {}", r.group_commits.load(Ordering::Relaxed));
+    let _ = writeln!(out, "# HELP ehall_store_committed_turns_total Turns written by those transactions.");
+    let _ = writeln!(out, "# TYPE ehall_store_committed_turns_total counter");
+    let _ = writeln!(out, "ehall_store_committed_turns_total {}", r.committed_turns.load(Ordering::Relaxed));
     out
 }
 

@@ -3,6 +3,7 @@
 //! A session belongs to its owner (a user id, or nobody for a guest). Every write of a turn is guarded by that
 //! owner, so a connection that is not the owner can neither read (checked by the caller) nor overwrite it.
 
+mod group_commit;
 pub mod notify;
 pub mod replicas;
 pub mod retention;
@@ -116,6 +117,9 @@ pub enum StoreError {
     /// The session is bound to someone other than the one writing the turn (a login bound it meanwhile).
     #[error("the session belongs to another user")]
     NotOwner,
+    /// The turn writer is gone (the process is shutting down).
+    #[error("the turn writer has stopped")]
+    WriterStopped,
 }
 
 /// Where sessions, the question log and ratings live. `SqlStore` is the one implementation; the trait keeps the

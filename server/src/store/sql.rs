@@ -3,8 +3,8 @@
 //! Queries are checked at run time (`sqlx::query`, no offline macro data) and use `$n` placeholders, which both
 //! databases accept. Timestamps are RFC 3339 UTC text with milliseconds, so they sort as text on either.
 
+use super::group_commit::{TurnRow, TurnWriter};
 use super::{QuestionRecord, Rating, SessionId, SessionStore, StoreError, StoredSession};
-use bot::protocol::Mode;
 use bot::DialogueState;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -41,6 +41,8 @@ pub struct SqlStore {
     backend: Backend,
     /// The URL, kept for the LISTEN connection of PostgreSQL; may hold a password, so never printed.
     url: Arc<str>,
+    /// The one writer of turns, shared by every clone (see [`super::group_commit`]).
+    pub(super) turns: TurnWriter,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -74,7 +76,8 @@ pub async fn connect(database_url: &str) -> Result<SqlStore, StoreError> {
     }
     let pool = options.connect(&url).await?;
     MIGRATOR.run(&pool).await?;
-    Ok(SqlStore { pool, backend, url: Arc::from(database_url) })
+    let turns = TurnWriter::spawn(pool.clone());
+    Ok(SqlStore { pool, backend, url: Arc::from(database_url), turns })
 }
 
 /// For a SQLite file URL: creates the folder and asks SQLite to create the file (`mode=rwc`) unless the URL
@@ -100,14 +103,6 @@ fn prepare_sqlite(url: &str) -> Result<String, StoreError> {
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-fn mode_str(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Answer => "answer",
-        Mode::Clarify => "clarify",
-        Mode::Fallback => "fallback",
-    }
 }
 
 impl SqlStore {
@@ -138,8 +133,8 @@ impl SqlStore {
         Ok(StoredSession { id, user_id, state })
     }
 
-    /// Saves the state (creating the session on its first turn) and logs the turn in one transaction, unless the
-    /// session is owned by someone other than `owner`; `asker` is the asker's audience when known.
+    /// Saves the state (creating the session on its first turn) and logs the turn through the group-committing
+    /// writer, unless the session is owned by someone other than `owner`; `asker` is the asker's audience when known.
     #[tracing::instrument(skip_all, fields(session = %id, reply = %question.reply_id), err(level = "warn"))]
     async fn log_turn(
         &self,
@@ -147,49 +142,34 @@ impl SqlStore {
         owner: Option<&str>,
         state: &DialogueState,
         question: &QuestionRecord,
-        asker: Option<&str>,
+        asker: Option<&'static str>,
     ) -> Result<(), StoreError> {
-        let state_json = serde_json::to_string(state)?;
-        let now = now();
-        let mut tx = self.pool.begin().await?;
-        // The owner guard is in the statement itself: a login that bound the session between this turn's read and
-        // its write makes the update match nothing, and the turn is refused instead of overwriting the user's state.
-        let saved = sqlx::query(
-            "INSERT INTO sessions (id, user_id, state_json, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
-             ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, updated_at = excluded.updated_at \
-             WHERE sessions.user_id = excluded.user_id OR (sessions.user_id IS NULL AND excluded.user_id IS NULL)",
-        )
-        .bind(id.as_str())
-        .bind(owner.map(str::to_owned))
-        .bind(state_json)
-        .bind(now.clone())
-        .execute(&mut *tx)
-        .await?;
-        if saved.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Err(StoreError::NotOwner);
-        }
-        sqlx::query(
-            "INSERT INTO question_log \
-             (id, session_id, channel, text, intent, mode, top_item, confidence, latency_ms, reply_id, created_at, audience) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(format!("q_{}", uuid::Uuid::new_v4().simple()))
-        .bind(id.as_str())
-        .bind(question.channel.as_str())
-        .bind(question.text.clone())
-        .bind(question.intent.clone())
-        .bind(mode_str(question.mode))
-        .bind(question.top_item.clone())
-        .bind(f64::from(question.confidence))
-        .bind(i64::try_from(question.latency_ms).unwrap_or(i64::MAX))
-        .bind(question.reply_id.clone())
-        .bind(now)
-        .bind(asker.map(str::to_owned))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let row = TurnRow {
+            session_id: id.clone(),
+            owner: owner.map(str::to_owned),
+            state_json: serde_json::to_string(state)?,
+            question: question.clone(),
+            asker,
+            at: now(),
+        };
+        self.turns.write(row).await
+    }
+
+    /// Creates a session owned by `owner` through one logged turn (test set-up).
+    #[cfg(test)]
+    pub(super) async fn log_turn_for_test(&self, id: &SessionId, owner: Option<&str>, reply_id: &str) {
+        let question = QuestionRecord {
+            channel: super::Channel::Http,
+            text: "你好".into(),
+            intent: "smalltalk".into(),
+            mode: bot::protocol::Mode::Answer,
+            top_item: None,
+            confidence: 1.0,
+            latency_ms: 0,
+            reply_id: reply_id.into(),
+        };
+        let logged = self.log_turn(id, owner, &DialogueState::default(), &question, None).await;
+        assert!(logged.is_ok(), "{logged:?}");
     }
 }
 
@@ -280,6 +260,7 @@ impl SessionStore for SqlStore {
 mod tests {
     use super::*;
     use crate::store::Channel;
+    use bot::protocol::Mode;
 
     #[test]
     fn sqlite_urls_get_create_mode() {
