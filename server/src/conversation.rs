@@ -2,14 +2,18 @@
 //! workers (bounded and timed), persist the state and log the question (with the asker's audience), store ratings.
 //!
 //! Each turn reads the session's state from the store and writes it back, so a session moves freely between
-//! the websocket and HTTP. The state is read and written only for its owner (see [`turn_owner`]). Two turns of one session running at the same moment are not serialized: the later
-//! write wins, which only a misbehaving client can cause.
+//! the websocket and HTTP; a websocket connection skips the read when the row's version proves its remembered
+//! state is still the stored one. The state is read and written only for its owner (see [`turn_owner`]). Two
+//! turns of one session running at the same moment are not serialized: the later write wins, which only a
+//! misbehaving client can cause.
 
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::store::{Channel, QuestionRecord, Rating, SessionId, StoreError, StoredSession};
 use bot::protocol::{Reply, UserInfo};
+use bot::DialogueState;
 use bot::{Input, Turn};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// An open session: who it is and who is talking.
@@ -19,6 +23,40 @@ pub struct Session {
     pub user: Option<UserInfo>,
     /// Whether the session existed before this connection or request.
     pub resumed: bool,
+    /// The state this connection wrote last, when it remembers its turns (see [`turn`]).
+    pub memory: TurnMemory,
+}
+
+impl Session {
+    /// The same session, remembering its state between its own turns (for a connection that lives across turns).
+    pub fn remembering_turns(self) -> Session {
+        Session { memory: TurnMemory::enabled(), ..self }
+    }
+}
+
+/// The session row a connection wrote last, with its version; empty after a failed or refused write, so the next
+/// turn reads the store. Disabled for one-off requests (HTTP, channels), which read the store every turn.
+#[derive(Debug, Clone, Default)]
+pub struct TurnMemory(Option<Arc<Mutex<Option<StoredSession>>>>);
+
+impl TurnMemory {
+    pub fn enabled() -> TurnMemory {
+        TurnMemory(Some(Arc::new(Mutex::new(None))))
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.0.is_some()
+    }
+
+    fn take(&self) -> Option<StoredSession> {
+        self.0.as_ref().and_then(|slot| slot.lock().ok().and_then(|mut s| s.take()))
+    }
+
+    fn put(&self, session: StoredSession) {
+        if let Some(mut slot) = self.0.as_ref().and_then(|slot| slot.lock().ok()) {
+            *slot = Some(session);
+        }
+    }
 }
 
 /// Resumes the requested session when it exists and belongs to the same user (or to no one, for a guest), else
@@ -29,13 +67,13 @@ pub async fn open(state: &AppState, requested: Option<&str>, user: Option<UserIn
     if let Some(id) = requested.and_then(SessionId::parse) {
         match state.store.load(&id).await? {
             Some(stored) if stored.user_id.as_deref() == user.as_ref().map(|u| u.id.as_str()) => {
-                return Ok(Session { id: stored.id, user, resumed: true });
+                return Ok(Session { id: stored.id, user, resumed: true, memory: TurnMemory::default() });
             }
             Some(_) => tracing::info!("the requested session is bound to another user; starting a new one"),
             None => tracing::debug!("unknown session requested; starting a new one"),
         }
     }
-    Ok(Session { id: SessionId::generate(), user, resumed: false })
+    Ok(Session { id: SessionId::generate(), user, resumed: false, memory: TurnMemory::default() })
 }
 
 /// Who may read and write a session for this turn: the connection's user when the row is theirs, a guest when the
@@ -54,6 +92,10 @@ fn turn_owner(session: &Session, stored: Option<&StoredSession>) -> Option<Optio
 }
 
 /// Answers one input in a session and records it.
+///
+/// A session that remembers its turns (a websocket connection) computes the turn on the state it wrote last and
+/// commits only if the row still has that version; when another writer changed it meanwhile (another replica, a
+/// login, a logout), the answer is thrown away unsent and the turn runs again on the stored state.
 #[tracing::instrument(skip_all, fields(session = %session.id, channel = channel.as_str()))]
 pub async fn turn(
     state: &AppState,
@@ -66,12 +108,82 @@ pub async fn turn(
     if !state.budgets.session_turns.allow(session.id.as_str().to_owned()) {
         return Err(ApiError::SessionBusy);
     }
-    let stored = state.store.load(&session.id).await?;
+    let mut remembered = session.memory.take();
+    loop {
+        let expected_version = remembered.as_ref().map(|s| s.version);
+        let stored = match remembered.take() {
+            Some(state) => Some(state),
+            None => state.store.load(&session.id).await?,
+        };
+        let answered = answer(state, session, stored, input.clone(), in_reply_to.clone()).await?;
+        let Answered { dialogue, outcome, owner, asker, log_text } = answered;
+        let latency = started.elapsed();
+        let record = QuestionRecord {
+            channel,
+            // A message the engine refused as carrying a password is not stored at all, not even masked.
+            text: if outcome.log.redacted { "[已隐去：疑似包含密码]".to_owned() } else { log_text },
+            intent: outcome.log.intent.clone(),
+            mode: outcome.log.mode,
+            top_item: outcome.log.top_item.clone(),
+            confidence: outcome.log.confidence,
+            latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            reply_id: outcome.reply.id.clone(),
+        };
+        // The answer is worth more than its bookkeeping: a failed write is logged and the reply still goes out —
+        // except when the session was bound to a user meanwhile: then this connection must not see the answer
+        // either.
+        let written = state
+            .store
+            .record_turn_of(&session.id, owner.as_deref(), &dialogue, &record, asker, expected_version)
+            .await;
+        match written {
+            Ok(version) => {
+                if session.memory.is_enabled() {
+                    session.memory.put(StoredSession {
+                        id: session.id.clone(),
+                        user_id: owner,
+                        state: dialogue,
+                        version,
+                    });
+                }
+            }
+            Err(StoreError::Stale) => {
+                tracing::debug!("the session changed since this connection's last turn; answering on the stored state");
+                continue;
+            }
+            Err(StoreError::NotOwner) => return Err(ApiError::SessionTaken),
+            Err(e) => tracing::error!(error = %e, "could not persist the turn"),
+        }
+        tracing::info!(intent = %record.intent, mode = ?record.mode, latency_ms = record.latency_ms, "turn answered");
+        crate::metrics::observe_turn(record.channel.as_str(), record.mode, latency);
+        let mut reply = outcome.reply;
+        state.auth.complete_links(&mut reply, &session.id);
+        return Ok(reply);
+    }
+}
+
+/// A turn's answer before it is recorded.
+struct Answered {
+    dialogue: DialogueState,
+    outcome: bot::engine::Outcome,
+    owner: Option<String>,
+    asker: bot::engine::AskerAudience,
+    /// What is stored of the message: passwords, 身份证号, bank cards and mobile numbers masked (a contact typed
+    /// into a form lives in that form's own record, not in the question log).
+    log_text: String,
+}
+
+/// Runs the engine on the session's state, off the async workers, bounded by the turn permits and timed.
+async fn answer(
+    state: &AppState,
+    session: &Session,
+    stored: Option<StoredSession>,
+    input: Input,
+    in_reply_to: Option<String>,
+) -> Result<Answered, ApiError> {
     let user = turn_owner(session, stored.as_ref()).ok_or(ApiError::SessionTaken)?;
     let owner = user.as_ref().map(|u| u.id.clone());
     let mut dialogue = stored.map(|s| s.state).unwrap_or_default();
-    // What is stored of the message: passwords, 身份证号, bank cards and mobile numbers masked (a contact typed
-    // into a form lives in that form's own record, not in the question log).
     let log_text = match &input {
         Input::Text(text) => intents::pii::scrub(text).text,
         Input::Action { name, .. } => format!("action:{name}"),
@@ -95,31 +207,7 @@ pub async fn turn(
         .await
         .map_err(|_| ApiError::EngineTimeout)?
         .map_err(|e| ApiError::Internal(format!("engine turn failed: {e}")))?;
-    let latency = started.elapsed();
-    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
-    let record = QuestionRecord {
-        channel,
-        // A message the engine refused as carrying a password is not stored at all, not even masked.
-        text: if outcome.log.redacted { "[已隐去：疑似包含密码]".to_owned() } else { log_text },
-        intent: outcome.log.intent.clone(),
-        mode: outcome.log.mode,
-        top_item: outcome.log.top_item.clone(),
-        confidence: outcome.log.confidence,
-        latency_ms,
-        reply_id: outcome.reply.id.clone(),
-    };
-    tracing::info!(intent = %record.intent, mode = ?record.mode, latency_ms, "turn answered");
-    crate::metrics::observe_turn(record.channel.as_str(), record.mode, latency);
-    // The answer is worth more than its bookkeeping: a failed write is logged and the reply still goes out —
-    // except when the session was bound to a user meanwhile: then this connection must not see the answer either.
-    match state.store.record_turn_of(&session.id, owner.as_deref(), &dialogue, &record, asker).await {
-        Ok(()) => {}
-        Err(StoreError::NotOwner) => return Err(ApiError::SessionTaken),
-        Err(e) => tracing::error!(error = %e, "could not persist the turn"),
-    }
-    let mut reply = outcome.reply;
-    state.auth.complete_links(&mut reply, &session.id);
-    Ok(reply)
+    Ok(Answered { dialogue, outcome, owner, asker, log_text })
 }
 
 /// Stores a rating of a reply sent in this session. Nothing is sent back on success.

@@ -27,7 +27,8 @@ async fn every_migration_runs_and_the_store_round_trips_on_postgres() {
     assert_eq!(usize::try_from(applied).unwrap_or(0), files);
 
     let id = SessionId::generate();
-    let session = StoredSession { id: id.clone(), user_id: Some("2023001".into()), state: DialogueState::default() };
+    let session =
+        StoredSession { id: id.clone(), user_id: Some("2023001".into()), state: DialogueState::default(), version: 0 };
     store.create(&session).await.expect("create");
     let state = DialogueState { turns: 2, current_item: Some("svc-9".into()), ..DialogueState::default() };
     let question = QuestionRecord {

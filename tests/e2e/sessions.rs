@@ -91,3 +91,25 @@ async fn every_question_gets_one_log_row_with_its_reply() {
         assert_eq!(row.3.as_str(), mode.as_str().expect("mode"));
     }
 }
+
+#[tokio::test]
+async fn a_websocket_follow_up_answers_on_what_another_transport_changed_meanwhile() {
+    // The connection remembers the state it wrote last; a turn over HTTP in between bumps the row's version, so
+    // the websocket's next turn must not run on its own stale copy.
+    let app = spawn_app().await;
+    let mut client = connect(app.addr, None).await;
+    let session = client.session();
+    let on_ws = client.send_text("w1", "校园卡丢了怎么办").await;
+    let card_topic = on_ws["cards"][0]["id"].as_str().expect("a card").to_owned();
+    let over_http = chat(app.addr, Some(&session), "怎么办理在读证明").await;
+    let certificate_topic = over_http["reply"]["cards"][0]["id"].as_str().expect("a card").to_owned();
+    assert_ne!(card_topic, certificate_topic);
+
+    let follow_up = client.send_text("w2", "需要什么材料").await;
+    assert_reply(&follow_up, Some("w2"));
+    assert_eq!(follow_up["cards"][0]["id"], certificate_topic.as_str(), "{follow_up}");
+    // And its own turns go on from the state it just wrote.
+    let again = client.send_text("w3", "在哪里办").await;
+    assert_eq!(again["cards"][0]["id"], certificate_topic.as_str(), "{again}");
+    assert_eq!(app.db.turns(&session).await, 4);
+}

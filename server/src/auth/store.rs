@@ -18,12 +18,14 @@ pub async fn session_user(pool: &AnyPool, session: &str) -> Result<Option<Option
 
 /// Binds a guest's session to `user_id`; false when the session is gone or already someone's.
 pub async fn bind_guest_session(pool: &AnyPool, session: &str, user_id: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE sessions SET user_id = $1, updated_at = $2 WHERE id = $3 AND user_id IS NULL")
-        .bind(user_id)
-        .bind(now())
-        .bind(session)
-        .execute(pool)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE sessions SET user_id = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND user_id IS NULL",
+    )
+    .bind(user_id)
+    .bind(now())
+    .bind(session)
+    .execute(pool)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -48,7 +50,8 @@ pub async fn create_bound_session(pool: &AnyPool, session: &str, user_id: &str) 
 pub async fn unbind_session(pool: &AnyPool, session: &str, user_id: &str) -> Result<bool, sqlx::Error> {
     let empty = serde_json::to_string(&DialogueState::default()).unwrap_or_else(|_| "{}".to_owned());
     let done = sqlx::query(
-        "UPDATE sessions SET user_id = NULL, state_json = $1, updated_at = $2 WHERE id = $3 AND user_id = $4",
+        "UPDATE sessions SET user_id = NULL, state_json = $1, updated_at = $2, version = version + 1 \
+         WHERE id = $3 AND user_id = $4",
     )
     .bind(empty)
     .bind(now())

@@ -8,7 +8,7 @@
 //! stream (polled by WeCom), or a 今日校园 push.
 
 use crate::app::AppState;
-use crate::conversation::{self, Session};
+use crate::conversation::{self, Session, TurnMemory};
 use crate::settings::{Secret, SettingsError};
 use crate::store::{Channel, SessionId, StoredSession};
 use axum::http::{header, StatusCode};
@@ -471,16 +471,17 @@ pub async fn channel_session(
     let raw = format!("{prefix}_{}", &digest[..40]);
     let id = SessionId::parse(&raw).unwrap_or_else(SessionId::generate);
     if state.store.load(&id).await?.is_some() {
-        return Ok(Session { id, user: Some(user.clone()), resumed: true });
+        return Ok(Session { id, user: Some(user.clone()), resumed: true, memory: TurnMemory::default() });
     }
-    let stored = StoredSession { id: id.clone(), user_id: Some(user.id.clone()), state: DialogueState::default() };
+    let stored =
+        StoredSession { id: id.clone(), user_id: Some(user.id.clone()), state: DialogueState::default(), version: 0 };
     if let Err(e) = state.store.create(&stored).await {
         // Two first messages at once: the other one created it.
         if state.store.load(&id).await?.is_none() {
             return Err(e.into());
         }
     }
-    Ok(Session { id, user: Some(user.clone()), resumed: false })
+    Ok(Session { id, user: Some(user.clone()), resumed: false, memory: TurnMemory::default() })
 }
 
 fn store_channel(channel: ChannelKind) -> Channel {

@@ -133,7 +133,7 @@ pub async fn run_connection<Tx, Rx>(
     // A valid token names the session it was issued for; that one wins over a session id kept by the client.
     let requested = login.session().or(params.session.as_deref());
     let session = match conversation::open(&state, requested, login.user()).await {
-        Ok(session) => session,
+        Ok(session) => session.remembering_turns(),
         Err(e) => {
             e.log();
             let _ = send(&mut tx, &e.to_frame(None)).await;

@@ -11,7 +11,7 @@
 
 use super::{QuestionRecord, SessionId, StoreError};
 use bot::protocol::Mode;
-use sqlx::AnyPool;
+use sqlx::{AnyPool, Row};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -29,13 +29,16 @@ pub(super) struct TurnRow {
     pub state_json: String,
     pub question: QuestionRecord,
     pub asker: Option<&'static str>,
+    /// The row's version the turn was computed on, when it was computed on a remembered state: the write then
+    /// happens only if the row still has it.
+    pub expected_version: Option<i64>,
     /// RFC 3339 time the turn was handed in, so the log keeps the askers' order, not the writer's.
     pub at: String,
 }
 
 struct Pending {
     row: TurnRow,
-    done: oneshot::Sender<Result<(), StoreError>>,
+    done: oneshot::Sender<Result<i64, StoreError>>,
 }
 
 /// The handle to a store's turn writer; cloning the store shares it.
@@ -43,6 +46,7 @@ struct Pending {
 pub(super) struct TurnWriter {
     queue: mpsc::Sender<Pending>,
     /// Transactions this writer ran, for tests; `/metrics` has the process-wide count.
+    #[cfg_attr(not(test), allow(dead_code))]
     commits: Arc<AtomicU64>,
 }
 
@@ -66,8 +70,8 @@ impl TurnWriter {
         self.commits.load(Ordering::Relaxed)
     }
 
-    /// Logs one turn and returns once it is committed (or refused).
-    pub async fn write(&self, row: TurnRow) -> Result<(), StoreError> {
+    /// Logs one turn and returns once it is committed (with the row's new version) or refused.
+    pub async fn write(&self, row: TurnRow) -> Result<i64, StoreError> {
         let (done, outcome) = oneshot::channel();
         self.queue.send(Pending { row, done }).await.map_err(|_| StoreError::WriterStopped)?;
         outcome.await.map_err(|_| StoreError::WriterStopped)?
@@ -97,7 +101,7 @@ async fn commit(pool: &AnyPool, batch: Vec<Pending>) {
             tracing::warn!(%error, turns = batch.len(), "a group commit failed; retrying its turns one by one");
             for pending in batch {
                 let outcome = match write_together(pool, &[&pending.row]).await {
-                    Ok(mut outcomes) => outcomes.pop().unwrap_or(Ok(())),
+                    Ok(mut outcomes) => outcomes.pop().unwrap_or(Err(StoreError::WriterStopped)),
                     Err(error) => Err(error),
                 };
                 let _ = pending.done.send(outcome);
@@ -112,28 +116,25 @@ async fn commit(pool: &AnyPool, batch: Vec<Pending>) {
 }
 
 /// Writes the turns in one transaction; the outer error is a database failure (nothing committed), the inner
-/// results are each turn's own outcome (a turn refused by the owner guard wrote nothing).
-async fn write_together(pool: &AnyPool, rows: &[&TurnRow]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+/// results are each turn's own outcome: the row's new version, or why it was refused (and wrote nothing).
+async fn write_together(pool: &AnyPool, rows: &[&TurnRow]) -> Result<Vec<Result<i64, StoreError>>, StoreError> {
     let mut tx = pool.begin().await?;
     let mut outcomes = Vec::with_capacity(rows.len());
     for row in rows {
-        // The owner guard is in the statement itself: a login that bound the session between this turn's read and
-        // its write makes the update match nothing, and the turn is refused instead of overwriting the user's state.
-        let saved = sqlx::query(
-            "INSERT INTO sessions (id, user_id, state_json, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
-             ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, updated_at = excluded.updated_at \
-             WHERE sessions.user_id = excluded.user_id OR (sessions.user_id IS NULL AND excluded.user_id IS NULL)",
-        )
-        .bind(row.session_id.as_str())
-        .bind(row.owner.clone())
-        .bind(row.state_json.clone())
-        .bind(row.at.clone())
-        .execute(&mut *tx)
-        .await?;
-        if saved.rows_affected() == 0 {
-            outcomes.push(Err(StoreError::NotOwner));
-            continue;
+        let statement = if row.expected_version.is_some() { SAVE_IF_UNCHANGED } else { SAVE };
+        let mut save = sqlx::query(statement)
+            .bind(row.session_id.as_str())
+            .bind(row.owner.clone())
+            .bind(row.state_json.clone())
+            .bind(row.at.clone());
+        if let Some(version) = row.expected_version {
+            save = save.bind(version);
         }
+        let Some(saved) = save.fetch_optional(&mut *tx).await? else {
+            outcomes.push(Err(if row.expected_version.is_some() { StoreError::Stale } else { StoreError::NotOwner }));
+            continue;
+        };
+        let version: i64 = saved.try_get("version")?;
         let q = &row.question;
         sqlx::query(
             "INSERT INTO question_log \
@@ -154,11 +155,31 @@ async fn write_together(pool: &AnyPool, rows: &[&TurnRow]) -> Result<Vec<Result<
         .bind(row.asker.map(str::to_owned))
         .execute(&mut *tx)
         .await?;
-        outcomes.push(Ok(()));
+        outcomes.push(Ok(version));
     }
     tx.commit().await?;
     Ok(outcomes)
 }
+
+/// Saves a session's state, creating the row on its first turn. The owner guard is in the statement itself: a
+/// login that bound the session between this turn's read and its write makes the update match nothing, and the
+/// turn is refused instead of overwriting the user's state.
+const SAVE: &str =
+    "INSERT INTO sessions (id, user_id, state_json, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+     ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, updated_at = excluded.updated_at, \
+     version = sessions.version + 1 \
+     WHERE sessions.user_id = excluded.user_id OR (sessions.user_id IS NULL AND excluded.user_id IS NULL) \
+     RETURNING version";
+
+/// [`SAVE`], and only if the row still has the version the turn was computed on (`$5`). A row the retention sweep
+/// removed meanwhile is created afresh, as [`SAVE`] would.
+const SAVE_IF_UNCHANGED: &str =
+    "INSERT INTO sessions (id, user_id, state_json, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+     ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, updated_at = excluded.updated_at, \
+     version = sessions.version + 1 \
+     WHERE (sessions.user_id = excluded.user_id OR (sessions.user_id IS NULL AND excluded.user_id IS NULL)) \
+     AND sessions.version = $5 \
+     RETURNING version";
 
 pub(super) fn mode_str(mode: Mode) -> &'static str {
     match mode {
@@ -190,6 +211,7 @@ mod tests {
                 reply_id: reply_id.into(),
             },
             asker: None,
+            expected_version: None,
             at: "2026-12-04T00:00:00.000Z".into(),
         }
     }

@@ -77,6 +77,8 @@ pub struct StoredSession {
     pub id: SessionId,
     pub user_id: Option<String>,
     pub state: DialogueState,
+    /// Bumped by every write of the row; a turn computed on a remembered state commits only if it is unchanged.
+    pub version: i64,
 }
 
 /// One answered turn, for the question log.
@@ -117,6 +119,10 @@ pub enum StoreError {
     /// The session is bound to someone other than the one writing the turn (a login bound it meanwhile).
     #[error("the session belongs to another user")]
     NotOwner,
+    /// The row changed since the version the turn was computed on (another replica, a login or a logout wrote
+    /// it); nothing was written and the turn must be recomputed on the stored state.
+    #[error("the session changed since it was read")]
+    Stale,
     /// The turn writer is gone (the process is shutting down).
     #[error("the turn writer has stopped")]
     WriterStopped,
@@ -141,7 +147,8 @@ pub trait SessionStore: Send + Sync + 'static {
         question: &QuestionRecord,
     ) -> Result<(), StoreError>;
     /// Like [`SessionStore::record_turn`], also logging who asked (student, teacher, staff or guest), by which
-    /// the 热门问题 are kept apart.
+    /// the 热门问题 are kept apart. With `expected_version`, the turn commits only when the row still has that
+    /// version (else [`StoreError::Stale`], writing nothing). Returns the row's new version.
     async fn record_turn_of(
         &self,
         id: &SessionId,
@@ -149,7 +156,8 @@ pub trait SessionStore: Send + Sync + 'static {
         state: &DialogueState,
         question: &QuestionRecord,
         asker: bot::engine::AskerAudience,
-    ) -> Result<(), StoreError>;
+        expected_version: Option<i64>,
+    ) -> Result<i64, StoreError>;
     /// Whether this reply was sent in this session.
     async fn reply_in_session(&self, reply_id: &str, id: &SessionId) -> Result<bool, StoreError>;
     /// Stores a rating; rating the same reply again replaces the earlier one.

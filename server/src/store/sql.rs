@@ -123,6 +123,7 @@ impl SqlStore {
         let raw_id: String = row.try_get("id")?;
         let user_id: Option<String> = row.try_get("user_id")?;
         let state_json: String = row.try_get("state_json")?;
+        let version: i64 = row.try_get("version")?;
         let id = SessionId::parse(&raw_id).unwrap_or_else(SessionId::generate);
         // A state written by an older engine that no longer parses is not worth failing the user for:
         // the dialogue restarts, the session (and its log) stays.
@@ -130,7 +131,7 @@ impl SqlStore {
             tracing::warn!(session = %raw_id, error = %e, "stored dialogue state does not parse; starting afresh");
             DialogueState::default()
         });
-        Ok(StoredSession { id, user_id, state })
+        Ok(StoredSession { id, user_id, state, version })
     }
 
     /// Saves the state (creating the session on its first turn) and logs the turn through the group-committing
@@ -143,13 +144,15 @@ impl SqlStore {
         state: &DialogueState,
         question: &QuestionRecord,
         asker: Option<&'static str>,
-    ) -> Result<(), StoreError> {
+        expected_version: Option<i64>,
+    ) -> Result<i64, StoreError> {
         let row = TurnRow {
             session_id: id.clone(),
             owner: owner.map(str::to_owned),
             state_json: serde_json::to_string(state)?,
             question: question.clone(),
             asker,
+            expected_version,
             at: now(),
         };
         self.turns.write(row).await
@@ -168,7 +171,7 @@ impl SqlStore {
             latency_ms: 0,
             reply_id: reply_id.into(),
         };
-        let logged = self.log_turn(id, owner, &DialogueState::default(), &question, None).await;
+        let logged = self.log_turn(id, owner, &DialogueState::default(), &question, None, None).await;
         assert!(logged.is_ok(), "{logged:?}");
     }
 }
@@ -177,7 +180,7 @@ impl SqlStore {
 impl SessionStore for SqlStore {
     #[tracing::instrument(skip_all, fields(session = %id), err(level = "warn"))]
     async fn load(&self, id: &SessionId) -> Result<Option<StoredSession>, StoreError> {
-        let row = sqlx::query("SELECT id, user_id, state_json FROM sessions WHERE id = $1")
+        let row = sqlx::query("SELECT id, user_id, state_json, version FROM sessions WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await?;
@@ -208,7 +211,7 @@ impl SessionStore for SqlStore {
         state: &DialogueState,
         question: &QuestionRecord,
     ) -> Result<(), StoreError> {
-        self.log_turn(id, owner, state, question, None).await
+        self.log_turn(id, owner, state, question, None, None).await.map(|_version| ())
     }
 
     async fn record_turn_of(
@@ -218,8 +221,9 @@ impl SessionStore for SqlStore {
         state: &DialogueState,
         question: &QuestionRecord,
         asker: bot::engine::AskerAudience,
-    ) -> Result<(), StoreError> {
-        self.log_turn(id, owner, state, question, Some(asker.as_str())).await
+        expected_version: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        self.log_turn(id, owner, state, question, Some(asker.as_str()), expected_version).await
     }
 
     #[tracing::instrument(skip_all, fields(session = %id), err(level = "warn"))]
@@ -280,7 +284,7 @@ mod tests {
         let store = connect(&format!("sqlite://{}/db.sqlite", dir.path().display())).await.unwrap();
         let id = SessionId::generate();
         assert_eq!(store.load(&id).await.unwrap(), None);
-        let session = StoredSession { id: id.clone(), user_id: None, state: DialogueState::default() };
+        let session = StoredSession { id: id.clone(), user_id: None, state: DialogueState::default(), version: 0 };
         store.create(&session).await.unwrap();
         let state = DialogueState { turns: 3, current_item: Some("svc-1".into()), ..DialogueState::default() };
         let q = QuestionRecord {
