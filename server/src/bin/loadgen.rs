@@ -74,11 +74,20 @@ struct Args {
 fn question_text<'a>(questions: &'a [String], index: usize, n: usize, never_seen: bool) -> std::borrow::Cow<'a, str> {
     let text = &questions[n % questions.len()];
     if never_seen {
-        // A bracketed number is noise to retrieval (no item mentions it) but makes the text, and its vector, new.
-        std::borrow::Cow::Owned(format!("{text}（{index}-{n}）"))
+        // A bracketed number is noise to retrieval (no item mentions it) but makes the text, and its vector, new;
+        // the run's tag keeps a second run against the same server from hitting the first run's cached vectors.
+        std::borrow::Cow::Owned(format!("{text}（{}-{index}-{n}）", run_tag()))
     } else {
         std::borrow::Cow::Borrowed(text.as_str())
     }
+}
+
+/// A number fixed for this process and unlikely to repeat across runs (the clock's nanoseconds at first use).
+fn run_tag() -> u32 {
+    static TAG: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *TAG.get_or_init(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos() % 1_000_000)
+    })
 }
 
 fn main() -> std::process::ExitCode {
@@ -563,5 +572,6 @@ mod tests {
         assert_eq!(question_text(&qs, 0, 5, false), "补办校园卡");
         assert_ne!(question_text(&qs, 0, 5, true), question_text(&qs, 0, 6, true));
         assert_ne!(question_text(&qs, 1, 5, true), question_text(&qs, 0, 5, true));
+        assert!(question_text(&qs, 1, 5, true).contains(&format!("（{}-1-5）", run_tag())));
     }
 }
