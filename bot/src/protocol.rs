@@ -168,6 +168,17 @@ pub enum Mode {
     Fallback,
 }
 
+impl Mode {
+    /// The name as serialized, for logs, metrics and the question log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Answer => "answer",
+            Mode::Clarify => "clarify",
+            Mode::Fallback => "fallback",
+        }
+    }
+}
+
 /// The user as the protocol shows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInfo {

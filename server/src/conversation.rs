@@ -28,6 +28,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session that reads the store every turn.
+    pub fn new(id: SessionId, user: Option<UserInfo>, resumed: bool) -> Session {
+        Session { id, user, resumed, memory: TurnMemory::default() }
+    }
+
     /// The same session, remembering its state between its own turns (for a connection that lives across turns).
     pub fn remembering_turns(self) -> Session {
         Session { memory: TurnMemory::enabled(), ..self }
@@ -42,10 +47,6 @@ pub struct TurnMemory(Option<Arc<Mutex<Option<StoredSession>>>>);
 impl TurnMemory {
     pub fn enabled() -> TurnMemory {
         TurnMemory(Some(Arc::new(Mutex::new(None))))
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        self.0.is_some()
     }
 
     fn take(&self) -> Option<StoredSession> {
@@ -67,13 +68,13 @@ pub async fn open(state: &AppState, requested: Option<&str>, user: Option<UserIn
     if let Some(id) = requested.and_then(SessionId::parse) {
         match state.store.load(&id).await? {
             Some(stored) if stored.user_id.as_deref() == user.as_ref().map(|u| u.id.as_str()) => {
-                return Ok(Session { id: stored.id, user, resumed: true, memory: TurnMemory::default() });
+                return Ok(Session::new(stored.id, user, true));
             }
             Some(_) => tracing::info!("the requested session is bound to another user; starting a new one"),
             None => tracing::debug!("unknown session requested; starting a new one"),
         }
     }
-    Ok(Session { id: SessionId::generate(), user, resumed: false, memory: TurnMemory::default() })
+    Ok(Session::new(SessionId::generate(), user, false))
 }
 
 /// Who may read and write a session for this turn: the connection's user when the row is theirs, a guest when the
@@ -138,14 +139,7 @@ pub async fn turn(
             .await;
         match written {
             Ok(version) => {
-                if session.memory.is_enabled() {
-                    session.memory.put(StoredSession {
-                        id: session.id.clone(),
-                        user_id: owner,
-                        state: dialogue,
-                        version,
-                    });
-                }
+                session.memory.put(StoredSession { id: session.id.clone(), user_id: owner, state: dialogue, version })
             }
             Err(StoreError::Stale) => {
                 tracing::debug!("the session changed since this connection's last turn; answering on the stored state");

@@ -49,11 +49,7 @@ fn registry() -> &'static Registry {
 /// Counts one answered turn and its latency.
 pub fn observe_turn(channel: &str, mode: Mode, latency: std::time::Duration) {
     let r = registry();
-    let mode = match mode {
-        Mode::Answer => "answer",
-        Mode::Clarify => "clarify",
-        Mode::Fallback => "fallback",
-    };
+    let mode = mode.as_str();
     if let Ok(mut q) = r.questions.lock() {
         *q.entry((channel.to_owned(), mode.to_owned())).or_default() += 1;
     }

@@ -8,7 +8,7 @@
 //! stream (polled by WeCom), or a 今日校园 push.
 
 use crate::app::AppState;
-use crate::conversation::{self, Session, TurnMemory};
+use crate::conversation::{self, Session};
 use crate::settings::{Secret, SettingsError};
 use crate::store::{Channel, SessionId, StoredSession};
 use axum::http::{header, StatusCode};
@@ -471,7 +471,7 @@ pub async fn channel_session(
     let raw = format!("{prefix}_{}", &digest[..40]);
     let id = SessionId::parse(&raw).unwrap_or_else(SessionId::generate);
     if state.store.load(&id).await?.is_some() {
-        return Ok(Session { id, user: Some(user.clone()), resumed: true, memory: TurnMemory::default() });
+        return Ok(Session::new(id, Some(user.clone()), true));
     }
     let stored =
         StoredSession { id: id.clone(), user_id: Some(user.id.clone()), state: DialogueState::default(), version: 0 };
@@ -481,7 +481,7 @@ pub async fn channel_session(
             return Err(e.into());
         }
     }
-    Ok(Session { id, user: Some(user.clone()), resumed: false, memory: TurnMemory::default() })
+    Ok(Session::new(id, Some(user.clone()), false))
 }
 
 fn store_channel(channel: ChannelKind) -> Channel {

@@ -3,7 +3,7 @@
 use crate::app::{load_engine, Retrieval};
 use crate::cli::{AskArgs, Status};
 use crate::settings::{FileSettings, Overrides, Settings};
-use bot::protocol::{validate_text, Card, CardAction, Mode, Reply, ServerFrame};
+use bot::protocol::{validate_text, Card, CardAction, Reply, ServerFrame};
 use bot::{DialogueState, Engine, Input, Turn};
 use std::io::{self, Write};
 
@@ -65,11 +65,7 @@ fn print_json(reply: &Reply, out: &mut dyn Write) -> io::Result<()> {
 
 /// Plain text for a terminal: header line, text, cards with their fields and buttons, then suggestions.
 pub fn print_readable(reply: &Reply, out: &mut dyn Write) -> io::Result<()> {
-    let mode = match reply.mode {
-        Mode::Answer => "answer",
-        Mode::Clarify => "clarify",
-        Mode::Fallback => "fallback",
-    };
+    let mode = reply.mode.as_str();
     writeln!(out, "[{mode}] {} ({:.2})", reply.intent, reply.confidence)?;
     writeln!(out, "{}", reply.text)?;
     for card in &reply.cards {

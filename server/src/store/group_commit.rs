@@ -10,7 +10,6 @@
 //! retry that batch one turn per transaction, so one bad turn never fails its neighbours.
 
 use super::{QuestionRecord, SessionId, StoreError};
-use bot::protocol::Mode;
 use sqlx::{AnyPool, Row};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -146,7 +145,7 @@ async fn write_together(pool: &AnyPool, rows: &[&TurnRow]) -> Result<Vec<Result<
         .bind(q.channel.as_str())
         .bind(q.text.clone())
         .bind(q.intent.clone())
-        .bind(mode_str(q.mode))
+        .bind(q.mode.as_str())
         .bind(q.top_item.clone())
         .bind(f64::from(q.confidence))
         .bind(i64::try_from(q.latency_ms).unwrap_or(i64::MAX))
@@ -161,39 +160,34 @@ async fn write_together(pool: &AnyPool, rows: &[&TurnRow]) -> Result<Vec<Result<
     Ok(outcomes)
 }
 
-/// Saves a session's state, creating the row on its first turn. The owner guard is in the statement itself: a
-/// login that bound the session between this turn's read and its write makes the update match nothing, and the
-/// turn is refused instead of overwriting the user's state.
-const SAVE: &str =
-    "INSERT INTO sessions (id, user_id, state_json, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
-     ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, updated_at = excluded.updated_at, \
-     version = sessions.version + 1 \
-     WHERE sessions.user_id = excluded.user_id OR (sessions.user_id IS NULL AND excluded.user_id IS NULL) \
-     RETURNING version";
+/// The statement that saves a session's state, creating the row on its first turn, with `$extra` added to the
+/// update's guard. The owner guard is in the statement itself: a login that bound the session between this turn's
+/// read and its write makes the update match nothing, and the turn is refused instead of overwriting the user's
+/// state.
+macro_rules! save_session {
+    ($extra:literal) => {
+        concat!(
+            "INSERT INTO sessions (id, user_id, state_json, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+             ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, updated_at = excluded.updated_at, \
+             version = sessions.version + 1 \
+             WHERE (sessions.user_id = excluded.user_id OR (sessions.user_id IS NULL AND excluded.user_id IS NULL))",
+            $extra,
+            " RETURNING version"
+        )
+    };
+}
 
+const SAVE: &str = save_session!("");
 /// [`SAVE`], and only if the row still has the version the turn was computed on (`$5`). A row the retention sweep
 /// removed meanwhile is created afresh, as [`SAVE`] would.
-const SAVE_IF_UNCHANGED: &str =
-    "INSERT INTO sessions (id, user_id, state_json, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
-     ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, updated_at = excluded.updated_at, \
-     version = sessions.version + 1 \
-     WHERE (sessions.user_id = excluded.user_id OR (sessions.user_id IS NULL AND excluded.user_id IS NULL)) \
-     AND sessions.version = $5 \
-     RETURNING version";
-
-pub(super) fn mode_str(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Answer => "answer",
-        Mode::Clarify => "clarify",
-        Mode::Fallback => "fallback",
-    }
-}
+const SAVE_IF_UNCHANGED: &str = save_session!(" AND sessions.version = $5");
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::store::{connect, Channel, SessionStore};
+    use bot::protocol::Mode;
 
     fn row(session: &SessionId, owner: Option<&str>, reply_id: &str) -> TurnRow {
         TurnRow {
