@@ -49,6 +49,9 @@ pub struct TurnLog {
 pub struct Outcome {
     pub reply: Reply,
     pub log: TurnLog,
+    /// The user asked for a person (转人工): the reply offers the contact card, which the server replaces with
+    /// the live queue when its service desk is open (docs/handoff.md).
+    pub handoff_requested: bool,
 }
 
 /// Who asks, as 热门问题 are kept apart: a logged-in user's role, or a guest. The question log records it, and
@@ -145,6 +148,7 @@ struct Draft {
     cards: Vec<Card>,
     suggestions: Vec<Suggestion>,
     top_item: Option<String>,
+    handoff_requested: bool,
 }
 
 impl Draft {
@@ -157,6 +161,7 @@ impl Draft {
             cards: Vec::new(),
             suggestions: Vec::new(),
             top_item: None,
+            handoff_requested: false,
         }
     }
 }
@@ -172,6 +177,7 @@ impl Draft {
             cards: a.cards,
             suggestions: a.suggestions,
             top_item: None,
+            handoff_requested: false,
         }
     }
 }
@@ -311,6 +317,7 @@ impl Engine {
             text: draft.text,
             cards: draft.cards,
             suggestions: draft.suggestions,
+            handoff: None,
         };
         let log = TurnLog {
             intent: reply.intent.clone(),
@@ -319,7 +326,7 @@ impl Engine {
             confidence: reply.confidence,
             redacted,
         };
-        Outcome { reply, log }
+        Outcome { reply, log, handoff_requested: draft.handoff_requested }
     }
 
     fn on_text(
@@ -369,6 +376,7 @@ impl Engine {
             Intent::SmallTalk(kind) => self.small_talk(kind, state.turns),
             Intent::OutOfScope(why) => self.out_of_scope(&why),
             Intent::HumanHelp => self.human_help(),
+            Intent::HumanAgent => Draft { handoff_requested: true, ..self.human_help() },
             Intent::Feedback => {
                 let campus = self.campus();
                 Draft::from_portal(
@@ -442,6 +450,7 @@ impl Engine {
             // The portal answers these for every service it knows.
             "service.start" | "service.rate" => self.unknown_item(),
             "help.contact" => self.human_help(),
+            "help.agent" => Draft { handoff_requested: true, ..self.human_help() },
             _ => {
                 let mut d = Draft::answer("action.unknown", "抱歉，这个操作暂不支持。");
                 d.mode = Mode::Fallback;
@@ -502,6 +511,11 @@ impl Engine {
         d
     }
 
+    /// The service desk's contact card (网信办, the hall's operators), for whoever must offer a way to a person.
+    pub fn service_desk_contact(&self) -> Option<Card> {
+        self.wxb_contact()
+    }
+
     fn wxb_contact(&self) -> Option<Card> {
         self.kb.department("网信办").map(cards::contact_card)
     }
@@ -523,7 +537,7 @@ impl Engine {
         d.cards.extend(self.wxb_contact());
         d.suggestions = vec![
             Suggestion::action("意见反馈", "feedback.start", Map::new()),
-            Suggestion::action("联系人工", "help.contact", Map::new()),
+            Suggestion::action("联系人工", "help.agent", Map::new()),
         ];
         d.suggestions.extend(self.kb.texts.fallback.suggestions.iter().map(Suggestion::text));
         d

@@ -342,6 +342,64 @@ pub struct Reply {
     pub text: String,
     pub cards: Vec<Card>,
     pub suggestions: Vec<Suggestion>,
+    /// Where a handoff to a person stands, on the replies that start, relay or end one (docs/handoff.md).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub handoff: Option<HandoffView>,
+}
+
+/// Where a conversation's handoff to a person stands, as the user's client is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoffStatus {
+    /// In the queue; nobody has taken it yet.
+    Waiting,
+    /// A person is answering; the bot is silent.
+    Active,
+    /// Handed back to the bot (by the person or the user).
+    Ended,
+    /// Outside the service hours: a 工单 was filed instead.
+    Closed,
+    /// Nobody took it in time: a 工单 was filed instead.
+    TimedOut,
+}
+
+impl HandoffStatus {
+    /// Whether the bot stays silent and the user's words go to the person.
+    pub fn is_open(self) -> bool {
+        matches!(self, HandoffStatus::Waiting | HandoffStatus::Active)
+    }
+}
+
+/// The `handoff` object of replies and notices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoffView {
+    pub status: HandoffStatus,
+    /// The name of the person answering, once one took the conversation.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub agent: Option<String>,
+    /// How many people wait ahead, when waiting.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub position: Option<u32>,
+}
+
+impl HandoffView {
+    pub fn new(status: HandoffStatus) -> HandoffView {
+        HandoffView { status, agent: None, position: None }
+    }
+}
+
+/// Who wrote a notice, when it is a person's words rather than the system's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Speaker {
+    pub kind: SpeakerKind,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpeakerKind {
+    /// A service-desk person answering a handed-off conversation.
+    Agent,
 }
 
 /// A frame the server sends.
@@ -358,6 +416,11 @@ pub enum ServerFrame {
     Notice {
         text: String,
         cards: Vec<Card>,
+        /// The person who wrote it (a handed-off conversation's agent); absent for the system's notices.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        from: Option<Speaker>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        handoff: Option<HandoffView>,
     },
     Error {
         code: ErrorCode,
@@ -366,6 +429,13 @@ pub enum ServerFrame {
         in_reply_to: Option<String>,
     },
     Pong,
+}
+
+impl ServerFrame {
+    /// A system notice: text and cards, from no person, about no handoff.
+    pub fn notice(text: impl Into<String>, cards: Vec<Card>) -> ServerFrame {
+        ServerFrame::Notice { text: text.into(), cards, from: None, handoff: None }
+    }
 }
 
 impl From<FrameError> for ServerFrame {

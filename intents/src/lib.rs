@@ -5,6 +5,7 @@ use knowledge::{KnowledgeBase, SmallTalkKind};
 use regex::Regex;
 
 pub mod fields;
+pub mod handoff;
 pub mod pii;
 pub mod portal;
 pub mod refusal;
@@ -29,8 +30,10 @@ pub enum OutOfScope {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intent {
     SmallTalk(SmallTalkKind),
-    /// 转人工, 联系网信办, 人工客服.
+    /// 联系网信办, 客服电话: how to reach the service desk.
     HumanHelp,
+    /// 转人工, 人工客服, 找真人: talk to a person now (the server's handoff desk, docs/handoff.md).
+    HumanAgent,
     /// 我要反馈, 提个意见.
     Feedback,
     /// 取消, 算了, 不提交了, 不评了.
@@ -63,6 +66,7 @@ impl Intent {
         match self {
             Intent::SmallTalk(k) => format!("smalltalk.{}", serde_name(*k)),
             Intent::HumanHelp => "help.contact".into(),
+            Intent::HumanAgent => "help.agent".into(),
             Intent::Feedback => "feedback.start".into(),
             Intent::Cancel => "dialog.cancel".into(),
             Intent::Acknowledge => "dialog.ack".into(),
@@ -98,6 +102,7 @@ pub struct Recognizer {
     topics: Vec<String>,
     fields: FieldPatterns,
     human: Regex,
+    agent: Regex,
     feedback: Regex,
     cancel: Regex,
     acknowledge: Regex,
@@ -140,9 +145,12 @@ impl Recognizer {
             other_institutions,
             topics,
             fields,
-            human: re(
-                r"(转人工|人工客服|人工服务|找人工|真人客服|联系网信办|联系客服|客服电话|找客服|human agent|talk to a (person|human))",
-            ),
+            human: re(r"(联系网信办|联系客服|客服电话|找客服)"),
+            agent: re(concat!(
+                r"(转人工|转接人工|接人工|人工客服|人工服务|人工坐席|人工帮助|找人工|要人工|真人客服|找真人|要真人|和真人|跟真人|",
+                // Matched on the text without spaces: "talk to a person" reads "talktoaperson".
+                r"真人回复|人工回复|humanagent|realperson|(talk|speak)to(a|an)(person|human|agent))",
+            )),
             feedback: re(r"^(我要|我想|想|要)?(反馈|提(个|点|些|条)?(意见|建议)|意见反馈|投诉|吐槽一下|give feedback)"),
             cancel: re(concat!(
                 r"^(那|那就|哦|啊)?(",
@@ -281,6 +289,9 @@ impl Recognizer {
                 }
             }
         }
+        if self.agent.is_match(&compact) {
+            return Intent::HumanAgent;
+        }
         if self.human.is_match(&compact) {
             return Intent::HumanHelp;
         }
@@ -355,7 +366,9 @@ mod tests {
         assert_eq!(r.recognize("好的谢谢，没事了"), Intent::SmallTalk(SmallTalkKind::Thanks));
         assert!(matches!(r.recognize("南开的VPN怎么连"), Intent::OutOfScope(OutOfScope::OtherInstitution(_))));
         assert!(matches!(r.recognize("明天天气咋样"), Intent::OutOfScope(OutOfScope::Topic(_))));
-        assert_eq!(r.recognize("转人工"), Intent::HumanHelp);
+        assert_eq!(r.recognize("转人工"), Intent::HumanAgent);
+        assert_eq!(r.recognize("我想找真人聊聊"), Intent::HumanAgent);
+        assert_eq!(r.recognize("客服电话是多少"), Intent::HumanHelp);
         assert_eq!(r.recognize("我要反馈"), Intent::Feedback);
         assert_eq!(r.recognize("助学金怎么申请"), Intent::Search);
         assert_eq!(r.recognize("家住南开区，医保怎么报销"), Intent::Search);

@@ -83,6 +83,8 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Auth>,
     /// Events between replicas (knowledge reloads, notices); local-only on SQLite.
     pub events: store::notify::Events,
+    /// The service desk (转人工); `None` in apps built without a database.
+    pub handoff: Option<Arc<crate::handoff::HandoffDesk>>,
 }
 
 impl AppState {
@@ -100,6 +102,7 @@ impl AppState {
             admin: None,
             auth,
             events: store::notify::Events::local(),
+            handoff: None,
         }
     }
 }
@@ -256,7 +259,16 @@ pub async fn build_app_with(settings: &Settings, retrieval: &Retrieval) -> Resul
     let mut state = AppState::new(engine, Arc::new(sql.clone()), settings.limits.clone(), Arc::new(auth));
     state.events = store::notify::Events::for_store(&sql);
     let state = crate::admin::with_admin(state, sql.pool().clone(), retrieval, &settings.admin);
-    let state = crate::campus::attach(state, sql.pool().clone(), settings).await;
+    let mut state = crate::campus::attach(state, sql.pool().clone(), settings).await;
+    // Before the channels start: their turns go through the desk too.
+    let desk = Arc::new(crate::handoff::HandoffDesk::new(
+        settings.handoff.clone(),
+        Arc::new(store::handoff::SqlHandoffs::new(sql.pool().clone())),
+        state.portal.clone(),
+        state.engine.clone(),
+    ));
+    crate::handoff::spawn_sweeper(&desk);
+    state.handoff = Some(desk);
     store::replicas::reload_engine_on_knowledge_events(
         &state.events,
         state.engine.clone(),

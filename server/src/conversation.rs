@@ -109,6 +109,14 @@ pub async fn turn(
     if !state.budgets.session_turns.allow(session.id.as_str().to_owned()) {
         return Err(ApiError::SessionBusy);
     }
+    // A conversation handed to a person: the user's words go to the person, the engine stays silent.
+    if let Some(desk) = &state.handoff {
+        let user_id = session.user.as_ref().map(|u| u.id.as_str());
+        if let Some(reply) = desk.intercept(session.id.as_str(), user_id, &input, in_reply_to.as_deref()).await? {
+            tracing::info!(intent = %reply.intent, "turn relayed to the service desk");
+            return Ok(reply);
+        }
+    }
     let mut remembered = session.memory.take();
     loop {
         let expected_version = remembered.as_ref().map(|s| s.version);
@@ -151,6 +159,9 @@ pub async fn turn(
         tracing::info!(intent = %record.intent, mode = ?record.mode, latency_ms = record.latency_ms, "turn answered");
         crate::metrics::observe_turn(record.channel.as_str(), record.mode, latency);
         let mut reply = outcome.reply;
+        if let (true, Some(desk)) = (outcome.handoff_requested, &state.handoff) {
+            reply = desk.request(session.id.as_str(), session.user.as_ref(), channel, reply).await;
+        }
         state.auth.complete_links(&mut reply, &session.id);
         return Ok(reply);
     }

@@ -9,6 +9,7 @@
 //! - [`store`]: the `SessionStore` trait and its sqlx implementation (migrations in `server/migrations/`).
 //! - [`error`]: `ApiError`, the one error type clients see.
 //! - [`channels`]: WeCom and 今日校园 formats and clients.
+//! - [`handoff`]: the service desk: a conversation handed to a person (转人工), its queue and admin routes.
 //! - [`auth`]: 统一身份认证 (CAS) login, signed login tokens and the built-in demo CAS server.
 
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod commands;
 pub mod conversation;
 pub mod error;
+pub mod handoff;
 pub mod limits;
 pub mod listener;
 pub mod metrics;

@@ -405,6 +405,12 @@ pub const ROUTES: &[RouteDoc] = &[
         "Set a feedback's status; an answer reaches its author as a notice",
         "inbox",
     ),
+    route("get", "/api/v1/admin/handoffs", Admin, "The live queue of conversations handed to a person (?status=closed: the last 100 closed)", "handoff"),
+    route("get", "/api/v1/admin/handoffs/{id}", Admin, "One handoff with the bot dialogue before it and its messages", "handoff"),
+    route("get", "/api/v1/admin/handoffs/{id}/messages", Admin, "A handoff's messages newer than ?after=SEQ, with its status", "handoff"),
+    route("post", "/api/v1/admin/handoffs/{id}/messages", Admin, "The taking admin writes to the user ({\"text\"}, 1–2,000 characters); 409 unless it is the caller's active handoff", "handoff"),
+    route("post", "/api/v1/admin/handoffs/{id}/take", Admin, "Take a waiting handoff; 409 when someone else has it or it ended", "handoff"),
+    route("post", "/api/v1/admin/handoffs/{id}/release", Admin, "Hand the conversation back to the bot; 409 when it already ended", "handoff"),
     route(
         "get",
         "/api/v1/admin/analytics",

@@ -62,6 +62,8 @@ pub struct Settings {
     pub campus: crate::campus::config::CampusSettings,
     /// How long logged questions and idle sessions are kept (`[retention]`).
     pub retention: Retention,
+    /// The service desk that takes conversations handed to a person (`[handoff]`).
+    pub handoff: crate::handoff::hours::HandoffSettings,
     /// Who may use the admin API (environment only: `EHALL_ADMINS`, `EHALL_ADMIN_TOKENS`, `EHALL_STALE_DAYS`).
     pub admin: AdminSettings,
 }
@@ -212,6 +214,7 @@ impl Default for Settings {
             auth: crate::auth::AuthSettings::default(),
             campus: crate::campus::config::CampusSettings::default(),
             retention: Retention::default(),
+            handoff: crate::handoff::hours::HandoffSettings::default(),
             admin: AdminSettings::default(),
         }
     }
@@ -235,6 +238,8 @@ pub struct FileSettings {
     pub campus: crate::campus::config::CampusSettings,
     #[serde(default)]
     pub retention: Retention,
+    #[serde(default)]
+    pub handoff: crate::handoff::hours::HandoffSettings,
 }
 
 /// `[limits]` of the config file; durations in milliseconds.
@@ -322,6 +327,7 @@ impl Settings {
         s.auth = crate::auth::AuthSettings::layer(file.auth, overrides.auth)?;
         s.campus = file.campus;
         s.retention = file.retention;
+        s.handoff = file.handoff;
         s.admin = AdminSettings::from_environment();
         let l = file.limits;
         let ms = Duration::from_millis;
@@ -368,6 +374,9 @@ impl Settings {
         }
         if self.limits.rate_limit_frames == 0 || self.limits.rate_window.is_zero() {
             return invalid("limits.rate_limit_frames", "the rate limit needs a positive count and window");
+        }
+        if let Err((key, message)) = self.handoff.validate() {
+            return Err(SettingsError::Invalid { key, message });
         }
         let url = self.database_url.expose();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {

@@ -158,6 +158,17 @@
     ".row.bot .bubble { border-bottom-left-radius: 4px; }",
     ".row.notice .bubble { background: #fff8e6; border: 1px solid #f5c451; border-left: 4px solid #f59e0b; }",
     ".notice-label { font-size: 12px; font-weight: 600; color: #b45309; display: block; margin-bottom: 2px; }",
+    // 转人工 (docs/handoff.md): a person's words, the desk's status lines and the banner above the input.
+    ".row.agent .bubble { background: #ecfdf5; border: 1px solid #a7f3d0; border-left: 4px solid #059669;",
+    "  border-bottom-left-radius: 4px; }",
+    ".agent-label { font-size: 12px; font-weight: 600; color: #047857; display: block; margin-bottom: 2px; }",
+    ".relay-hint { color: #047857; }",
+    ".system.handoff-status { text-align: center; max-width: 92%; white-space: pre-wrap; }",
+    ".handoff-bar { display: flex; align-items: center; gap: 8px; padding: 5px 12px; font-size: 13px;",
+    "  background: #ecfdf5; color: #065f46; border-top: 1px solid #a7f3d0; }",
+    ".handoff-bar span { flex: 1; min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }",
+    ".handoff-bar button { border: 1px solid #059669; color: #047857; background: #fff; border-radius: 12px;",
+    "  font: inherit; font-size: 12px; padding: 2px 10px; min-height: 28px; cursor: pointer; }",
     ".error { font-size: 12px; color: #b91c1c; background: #fef2f2; border: 1px solid #fecaca; border-radius: 6px;",
     "  padding: 3px 8px; align-self: center; }",
     ".system { font-size: 12px; color: #475569; background: #e2e8f0; border-radius: 10px; padding: 2px 10px;",
@@ -360,6 +371,8 @@
     user: undefined, // who the server says we are: undefined before the first welcome, null for a guest
     transcript: loadTranscript(),
     isOpen: false,
+    handoff: null, // {status: "waiting"|"active", agent} while a person is (to be) answering; null otherwise
+    relayHinted: false, // the 已转给人工客服 hint is shown once per handoff
   };
 
   var ui = {};
@@ -434,10 +447,23 @@
     composer.appendChild(input);
     composer.appendChild(send);
 
+    var handoffBar = el("div", "handoff-bar");
+    handoffBar.hidden = true;
+    handoffBar.setAttribute("role", "status");
+    var handoffText = el("span");
+    var handoffEnd = el("button", "end-handoff", "结束人工");
+    handoffEnd.type = "button";
+    handoffEnd.addEventListener("click", function () {
+      sendMessage("结束人工");
+    });
+    handoffBar.appendChild(handoffText);
+    handoffBar.appendChild(handoffEnd);
+
     panel.appendChild(header);
     panel.appendChild(log);
     panel.appendChild(typing);
     panel.appendChild(counter);
+    panel.appendChild(handoffBar);
     panel.appendChild(composer);
 
     var launcher = el("button", "launcher");
@@ -497,6 +523,8 @@
       input: input,
       launcher: launcher,
       badge: badge,
+      handoffBar: handoffBar,
+      handoffText: handoffText,
     };
     document.body.appendChild(host);
   }
@@ -781,8 +809,9 @@
       case "reply":
         settleOne();
         remember({ t: "reply", frame: frame });
-        reveal(renderReply(frame, null, Date.now()));
-        countUnread();
+        var shown = renderReply(frame, null, Date.now());
+        reveal(shown);
+        if (shown) countUnread();
         break;
       case "notice":
         remember({ t: "notice", frame: frame });
@@ -845,6 +874,7 @@
       );
     }
     if (sameDialogue) return; // A reconnect into the same dialogue: the greeting is already on screen.
+    trackHandoff(null); // a new dialogue has no person on it
     if (state.transcript.length > 0 && !state.cleared) {
       // The server started a new session (the old one expired): start a fresh transcript.
       state.transcript = [];
@@ -905,6 +935,8 @@
   }
 
   function renderReply(frame, rated, at) {
+    trackHandoff(frame.handoff);
+    if (asText(frame.intent) === "handoff.relayed") return renderRelayHint();
     var row = botRow("reply");
     row.setAttribute("data-reply-id", asText(frame.id));
     row.setAttribute("data-mode", asText(frame.mode));
@@ -955,11 +987,56 @@
     return kept.join("\n").trim();
   }
 
+  // ---------------------------------------------------------------- handoff to a person (docs/handoff.md)
+
+  /** Follows the `handoff` of replies and notices: waiting/active shows the banner; a reply without one ends it. */
+  function trackHandoff(view) {
+    var status = view && typeof view === "object" ? asText(view.status) : "";
+    var open = status === "waiting" || status === "active";
+    if (open && !state.handoff) state.relayHinted = false;
+    var agent = open ? asText(view.agent) || (state.handoff && state.handoff.agent) || "" : "";
+    state.handoff = open ? { status: status, agent: agent } : null;
+    ui.handoffBar.hidden = !open;
+    ui.input.placeholder = open ? "输入消息，将转给人工客服" : "输入问题，如：助学金怎么申请";
+    ui.handoffText.textContent = !open
+      ? ""
+      : status === "waiting"
+        ? "正在等待人工客服…"
+        : "人工客服" + (agent ? " " + agent + " " : "") + "为您服务";
+  }
+
+  /** A message relayed to the person gets no bot bubble: once per handoff, a small hint under the user's own. */
+  function renderRelayHint() {
+    var users = ui.log.querySelectorAll(".row.user");
+    var row = users[users.length - 1];
+    if (state.relayHinted || !row) return null;
+    state.relayHinted = true;
+    (row.querySelector(".meta") || row.appendChild(el("div", "meta"))).appendChild(el("span", "relay-hint", "已转给人工客服"));
+    return null;
+  }
+
+  /** The desk's own word (taken, handed back, timed out): a centered status line, then its cards if any. */
+  function renderHandoffStatus(frame) {
+    var line = el("div", "system handoff-status");
+    line.setAttribute("role", "status");
+    append(appendRich(line, asText(frame.text)));
+    var cards = renderCards(frame.cards);
+    if (cards) append(botRow("handoff-cards")).appendChild(cards);
+    return line;
+  }
+
+  /** A notice: a person's words (`from.kind == "agent"`), a handoff status line, or a 新通知. */
   function renderNotice(frame, at) {
-    var row = botRow("notice");
+    var from = frame.from && typeof frame.from === "object" ? frame.from : null;
+    var handoff = frame.handoff && typeof frame.handoff === "object" ? frame.handoff : null;
+    if (handoff) trackHandoff(handoff);
+    if (handoff && !from) return renderHandoffStatus(frame);
+    var agent = from && from.kind === "agent";
+    var row = agent ? el("div", "row agent") : botRow("notice");
     row.setAttribute("role", "status");
     var bubble = el("div", "bubble");
-    bubble.appendChild(el("span", "notice-label", "新通知"));
+    var label = agent ? "人工客服" + (asText(from.name) ? " · " + asText(from.name) : "") : "新通知";
+    bubble.appendChild(el("span", agent ? "agent-label" : "notice-label", label));
     appendRich(bubble, asText(frame.text));
     row.appendChild(bubble);
     var cards = renderCards(frame.cards);
@@ -1264,6 +1341,7 @@
     state.pending = 0;
     state.cleared = true;
     state.user = undefined; // the next welcome is a new start, not a change of user to announce
+    trackHandoff(null);
     save("localStorage", STORAGE.session, null);
     save("localStorage", STORAGE.transcript, null);
     ui.log.textContent = "";

@@ -4,7 +4,7 @@
 
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { serverUrl, launch, openWidget, ask, eventually, screenshot } = require("./helpers");
+const { serverUrl, launch, openWidget, ask, loginAsAdmin, eventually, screenshot } = require("./helpers");
 
 const FAQ_ID = "f-service-not-found";
 const FAQ_QUESTION = "师生想要服务事项找不到怎么办？";
@@ -17,18 +17,6 @@ async function chatOnce(text) {
   });
   assert.equal(resp.status, 200);
   return resp.json();
-}
-
-/** Logs in on the admin page through the demo CAS as A0001 and waits for the dashboard. */
-async function loginAsAdmin(page) {
-  await page.goto(serverUrl() + "/admin", { waitUntil: "domcontentloaded" });
-  await page.getByRole("button", { name: "统一身份认证登录" }).click();
-  await page.locator("#username").waitFor();
-  await page.locator("#username").fill("A0001");
-  await page.locator("#password").fill("demo-admin");
-  await page.locator("form button[type=submit]").click();
-  await page.waitForURL(/\/admin$/, { timeout: 15000 });
-  await eventually(async () => ((await page.locator("#who").textContent()) || "").includes("A0001"), { message: "admin name shown" });
 }
 
 test("the demo admin logs in and the analytics page draws its charts", async (t) => {

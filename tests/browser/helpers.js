@@ -45,11 +45,18 @@ async function launch(options = {}) {
     locale: "zh-CN",
     ...(options.isMobile ? { isMobile: true, hasTouch: true } : {}),
   });
-  // EHALL_WIDGET_JS=path serves that widget.js instead of the server's (trying a change without a rebuild).
-  if (process.env.EHALL_WIDGET_JS) {
-    const body = fs.readFileSync(process.env.EHALL_WIDGET_JS, "utf8");
-    await context.route(/\/widget\.js(\?|$)/, (route) =>
-      route.fulfill({ status: 200, contentType: "application/javascript; charset=utf-8", body })
+  // EHALL_WIDGET_JS=path serves that widget.js instead of the server's (trying a change without a rebuild);
+  // EHALL_STATIC_DIR=server/static serves widget.js, admin.js and the admin page from that folder.
+  const staticDir = process.env.EHALL_STATIC_DIR;
+  const overrides = [
+    [/\/widget\.js(\?|$)/, process.env.EHALL_WIDGET_JS || (staticDir && path.join(staticDir, "widget.js")), "application/javascript"],
+    [/\/admin\.js(\?|$)/, staticDir && path.join(staticDir, "admin.js"), "application/javascript"],
+    [/^[a-z]+:\/\/[^/]+\/admin(\?|$)/, staticDir && path.join(staticDir, "admin.html"), "text/html"],
+  ];
+  for (const [pattern, file, type] of overrides) {
+    if (!file) continue;
+    await context.route(pattern, (route) =>
+      route.fulfill({ status: 200, contentType: `${type}; charset=utf-8`, body: fs.readFileSync(file, "utf8") })
     );
   }
   const page = context.pages()[0] || (await context.newPage());
@@ -90,6 +97,9 @@ function widget(page) {
     notices: host.locator(".row.notice"),
     errors: host.locator(".error"),
     chips: host.locator(".chips .chip"),
+    agents: host.locator(".row.agent"), // a service-desk person's words (转人工)
+    handoffLines: host.locator(".handoff-status"),
+    handoffBar: host.locator(".handoff-bar"),
     input: host.locator("textarea"),
     send: host.locator("button.send"),
   };
@@ -117,6 +127,18 @@ async function ask(page, text) {
   await w.input.fill(text);
   await w.input.press("Enter");
   return nextReply(page, before);
+}
+
+/** Logs in on the admin page through the demo CAS as A0001 (名 管理员) and waits for the dashboard. */
+async function loginAsAdmin(page) {
+  await page.goto(serverUrl() + "/admin", { waitUntil: "domcontentloaded" });
+  await page.getByRole("button", { name: "统一身份认证登录" }).click();
+  await page.locator("#username").waitFor();
+  await page.locator("#username").fill("A0001");
+  await page.locator("#password").fill("demo-admin");
+  await page.locator("form button[type=submit]").click();
+  await page.waitForURL(/\/admin$/, { timeout: 15000 });
+  await eventually(async () => ((await page.locator("#who").textContent()) || "").includes("A0001"), { message: "admin name shown" });
 }
 
 async function storedSession(page) {
@@ -151,6 +173,7 @@ module.exports = {
   openWidget,
   nextReply,
   ask,
+  loginAsAdmin,
   storedSession,
   eventually,
   screenshot,

@@ -13,7 +13,7 @@ const DEPT_ADMIN_TOKEN: &str = "test-admin-token-A0002";
 const STUDENT_TOKEN: &str = "test-student-token-S0001";
 
 /// The admin identities of these tests (the same values for every test of the process).
-fn configure_admins() {
+pub(crate) fn configure_admins() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY (edition 2021: set_var is safe): set once, before any test server reads them, to fixed values.

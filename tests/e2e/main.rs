@@ -10,6 +10,7 @@ mod connections;
 mod cpdaily;
 mod dialogue;
 mod durability;
+mod handoff;
 mod hardening;
 mod http;
 mod limits;

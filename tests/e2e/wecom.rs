@@ -581,3 +581,63 @@ async fn oversized_wecom_texts_and_bodies_are_refused_without_running_or_storing
     assert_eq!(status, 200, "{body}");
     assert!(!open_passive(&body).get("Content").unwrap_or_default().contains("消息过长"));
 }
+
+/// Posts a WeCom text message and returns the passive reply's `Content` (a text reply).
+async fn say_on_wecom(app: &TestApp, from: &str, content: &str, msg_id: &str) -> String {
+    let (status, body) = post_encrypted(app, &text_message(from, content, msg_id), false).await;
+    assert_eq!(status, 200, "{body}");
+    let reply = open_passive(&body);
+    reply.get("Content").unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_person_answers_a_wecom_user_through_message_send_while_the_bot_stays_silent() {
+    use crate::admin::{call, ADMIN_TOKEN};
+    crate::admin::configure_admins();
+    let (api_base, fake) = spawn_fake_wecom().await;
+    let app = spawn_wecom_app(Some(&api_base), 15_000).await;
+    let user = "2021001234";
+    let waiting = say_on_wecom(&app, user, "转人工", "8001").await;
+    assert!(waiting.contains("人工客服"), "{waiting}");
+
+    let (status, list) = call(&app, reqwest::Method::GET, "/api/v1/admin/handoffs", Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, 200, "{list}");
+    let entry = list["items"].as_array().unwrap().iter().find(|h| h["user"]["id"] == user).cloned();
+    let entry = entry.unwrap_or_else(|| panic!("the WeCom user is queued: {list}"));
+    assert_eq!(entry["channel"], "wecom");
+    let id = entry["id"].as_str().unwrap().to_owned();
+    let path = |tail: &str| format!("/api/v1/admin/handoffs/{id}{tail}");
+    let (status, _) = call(&app, reqwest::Method::POST, &path("/take"), Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, 200);
+    let sent = sent_messages(&fake, 1).await;
+    assert!(sent[0]["text"]["content"].as_str().unwrap_or("").contains("已接入"), "{sent:?}");
+
+    let words = json!({"text": "您好，请问是哪一项申请？"});
+    let (status, _) = call(&app, reqwest::Method::POST, &path("/messages"), Some(ADMIN_TOKEN), Some(words)).await;
+    assert_eq!(status, 200);
+    let sent = sent_messages(&fake, 2).await;
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[1]["touser"], user);
+    let text = sent[1]["text"]["content"].as_str().unwrap_or("");
+    assert!(
+        text.contains("您好，请问是哪一项申请？") && text.contains("人工客服"),
+        "the user sees who answers: {text}"
+    );
+
+    // The user's answer goes to the person: a short receipt, no bot answer.
+    let relayed = say_on_wecom(&app, user, "助学金怎么申请", "8002").await;
+    assert!(relayed.contains("已转给人工客服"), "{relayed}");
+    let (_, detail) = call(&app, reqwest::Method::GET, &path(""), Some(ADMIN_TOKEN), None).await;
+    let texts: Vec<&str> = detail["messages"].as_array().unwrap().iter().filter_map(|m| m["text"].as_str()).collect();
+    assert!(texts.contains(&"助学金怎么申请"), "{detail}");
+
+    let (status, _) = call(&app, reqwest::Method::POST, &path("/release"), Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, 200);
+    let sent = sent_messages(&fake, 3).await;
+    assert!(sent[2]["text"]["content"].as_str().unwrap_or("").contains("机器人继续为您服务"), "{sent:?}");
+    // Handed back: the bot answers with the service again.
+    let (status, body) = post_encrypted(&app, &text_message(user, "助学金怎么申请", "8003"), false).await;
+    assert_eq!(status, 200);
+    assert_eq!(open_passive(&body).get("MsgType"), Some("news"), "{body}");
+    app.stop().await;
+}

@@ -214,6 +214,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
         channels: Default::default(),
         campus: Default::default(),
         retention: Default::default(),
+        // The service desk is open around the clock, so that 转人工 queues whenever the tests run.
+        handoff: always_open_desk(),
         // The admin tests list their admins in the environment, as an operator would.
         admin: server::settings::AdminSettings::from_environment(),
         // A fixed secret: tests never write var/token-secret.
@@ -221,6 +223,16 @@ pub fn test_settings(db: &TestDb) -> Settings {
             token_secret: Some(Secret::new("e2e-test-login-token-secret".to_owned())),
             ..server::auth::AuthSettings::default()
         },
+    }
+}
+
+/// A service desk open every day, all day (docs/handoff.md), with the default time limits.
+pub fn always_open_desk() -> server::handoff::hours::HandoffSettings {
+    server::handoff::hours::HandoffSettings {
+        days: (1..=7).collect(),
+        open: "00:00".to_owned(),
+        close: "24:00".to_owned(),
+        ..Default::default()
     }
 }
 

@@ -238,7 +238,7 @@ fn is_question(desk: &Desk<'_>, text: &str) -> bool {
     }
     matches!(
         desk.recognizer.recognize(t),
-        Intent::Portal(_) | Intent::Login | Intent::Logout | Intent::HumanHelp | Intent::More
+        Intent::Portal(_) | Intent::Login | Intent::Logout | Intent::HumanHelp | Intent::HumanAgent | Intent::More
     )
 }
 
@@ -247,7 +247,13 @@ fn is_other_request(desk: &Desk<'_>, text: &str) -> bool {
     use intents::Intent;
     matches!(
         desk.recognizer.recognize(text),
-        Intent::Portal(_) | Intent::Login | Intent::Logout | Intent::HumanHelp | Intent::More | Intent::Acknowledge
+        Intent::Portal(_)
+            | Intent::Login
+            | Intent::Logout
+            | Intent::HumanHelp
+            | Intent::HumanAgent
+            | Intent::More
+            | Intent::Acknowledge
     )
 }
 

@@ -28,6 +28,9 @@ pub enum AdminError {
     NotFound(String),
     #[error("already exists: {0}")]
     Conflict(String),
+    /// The thing is in a state that does not allow the request (a handoff someone else took); the text says why.
+    #[error("conflict: {0}")]
+    StateConflict(String),
     #[error("invalid: {0:?}")]
     Invalid(Vec<Problem>),
     #[error("the admin API is not configured in this app")]
@@ -56,6 +59,7 @@ impl AdminError {
             AdminError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "需要管理员权限".into()),
             AdminError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", format!("找不到：{what}")),
             AdminError::Conflict(what) => (StatusCode::CONFLICT, "conflict", format!("已存在：{what}")),
+            AdminError::StateConflict(why) => (StatusCode::CONFLICT, "conflict", why.clone()),
             AdminError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "提交的内容有误".into()),
             AdminError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "管理功能未启用".into()),
             AdminError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "服务繁忙，请稍后再试".into()),

@@ -276,6 +276,7 @@ pub fn router() -> Router<AppState> {
         .merge(inbox::router())
         .merge(bulk::router())
         .merge(bulk_data::router())
+        .merge(crate::handoff::admin::router())
         .layer(axum::middleware::from_fn(error::json_rejections))
 }
 

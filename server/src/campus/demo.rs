@@ -378,7 +378,7 @@ impl SqlCampus {
         Ok(())
     }
 
-    async fn submit_feedback_async(&self, user_id: &str, f: &NewFeedback) -> Result<FeedbackRecord, CampusError> {
+    pub async fn submit_feedback_async(&self, user_id: &str, f: &NewFeedback) -> Result<FeedbackRecord, CampusError> {
         let prefix = match f.kind {
             FeedbackKind::Feedback => "FK",
             FeedbackKind::Ticket => "GD",

@@ -179,7 +179,7 @@ impl Portal {
     /// failures. Returns how many sessions of this process took it.
     pub async fn notify(&self, user_id: &str, text: String, cards: Vec<Card>) -> Result<usize, PortalError> {
         let id = format!("nt_{}", uuid::Uuid::new_v4().simple());
-        let frame = ServerFrame::Notice { text: text.clone(), cards: cards.clone() };
+        let frame = ServerFrame::notice(text.clone(), cards.clone());
         let delivered = self.hub.send(user_id, &frame);
         let kept_id = if delivered == 0 {
             let cards_json = serde_json::to_string(&cards).map_err(|e| PortalError::Database(e.to_string()))?;
@@ -204,6 +204,21 @@ impl Portal {
         Ok(delivered)
     }
 
+    /// Offers a message to the channels beyond the websocket (WeCom, 今日校园) only, not keeping it for a later
+    /// login: a handed-off conversation's live words (`crate::handoff`), which make no sense replayed later.
+    pub fn offer_to_outlets(&self, user_id: &str, text: String, cards: Vec<Card>) {
+        let outbound = OutboundNotice {
+            id: format!("nt_{}", uuid::Uuid::new_v4().simple()),
+            user_id: user_id.to_owned(),
+            text,
+            cards,
+        };
+        let outlets: Vec<Arc<dyn NoticeOutlet>> = self.outlets.read().unwrap_or_else(|p| p.into_inner()).clone();
+        for outlet in outlets {
+            outlet.offer(&outbound);
+        }
+    }
+
     /// Hands a notice to the other replicas for their open sessions. A notice too large for one event goes as its
     /// text alone (the cards stay in the kept row and in the other channels). Failures are logged: the notice is
     /// kept anyway unless a session here took it.
@@ -222,7 +237,7 @@ impl Portal {
                 tracing::warn!(size, "a notice is too large for one replica event; publishing its text only");
                 let ServerFrame::Notice { text, .. } = frame else { return };
                 let text = crate::channels::truncate_to_bytes(&text, MAX_PAYLOAD_BYTES / 2);
-                self.events.publish_notice(&notice(ServerFrame::Notice { text, cards: Vec::new() })).await
+                self.events.publish_notice(&notice(ServerFrame::notice(text, Vec::new()))).await
             }
             other => other,
         };
@@ -252,7 +267,7 @@ impl Portal {
                 .execute(pool)
                 .await?;
             if taken.rows_affected() == 1 {
-                out.push(ServerFrame::Notice { text, cards });
+                out.push(ServerFrame::notice(text, cards));
             }
         }
         Ok(out)

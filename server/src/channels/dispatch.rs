@@ -189,6 +189,7 @@ pub fn apology_reply() -> Reply {
         text: APOLOGY_TEXT.to_owned(),
         cards: Vec::new(),
         suggestions: Vec::new(),
+        handoff: None,
     }
 }
 

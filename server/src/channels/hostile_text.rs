@@ -57,6 +57,7 @@ fn hostile_reply(cards: Vec<Card>) -> Reply {
         text: format!("没有找到「{HOSTILE}」"),
         cards,
         suggestions: vec![Suggestion::text(HOSTILE), Suggestion::action("收藏", "app.favorite", Map::new())],
+        handoff: None,
     }
 }
 

@@ -293,6 +293,7 @@ fn as_reply(notice: &OutboundNotice) -> Reply {
         text: notice.text.clone(),
         cards: notice.cards.clone(),
         suggestions: Vec::new(),
+        handoff: None,
     }
 }
 

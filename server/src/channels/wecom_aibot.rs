@@ -696,6 +696,7 @@ mod tests {
             text: "为您找到：".into(),
             cards: vec![card, login],
             suggestions: vec![Suggestion::text("需要什么材料")],
+            handoff: None,
         };
         let options =
             RenderOptions { fallback_url: "https://chat.example.edu.cn/cas/login".into(), ..RenderOptions::default() };

@@ -151,7 +151,15 @@ pub async fn run_connection<Tx, Rx>(
     if send(&mut tx, &welcome).await.is_err() {
         return;
     }
-    let (mut notices, kept) = crate::campus::open_notices(&state, session.user.as_ref()).await;
+    let (mut notices, mut kept) = crate::campus::open_notices(&state, session.user.as_ref()).await;
+    // The session's live line to the service desk (转人工): a person's words and the desk's status come here.
+    let mut desk_line = state.handoff.as_ref().map(|desk| desk.hub.subscribe(session.id.as_str()));
+    if let Some(status) = match &state.handoff {
+        Some(desk) => desk.on_connect(session.id.as_str()).await,
+        None => None,
+    } {
+        kept.push(status);
+    }
     for frame in &kept {
         if send(&mut tx, frame).await.is_err() {
             return;
@@ -164,6 +172,12 @@ pub async fn run_connection<Tx, Rx>(
             () = state.closing.wait() => break End::ShuttingDown,
             Some(notice) = crate::campus::next_notice(&mut notices) => {
                 if send(&mut tx, &notice).await.is_err() {
+                    break End::ClientGone;
+                }
+                continue;
+            }
+            Some(frame) = crate::campus::next_notice(&mut desk_line) => {
+                if send(&mut tx, &frame).await.is_err() {
                     break End::ClientGone;
                 }
                 continue;

@@ -4,6 +4,7 @@
 //! owner, so a connection that is not the owner can neither read (checked by the caller) nor overwrite it.
 
 mod group_commit;
+pub mod handoff;
 pub mod notify;
 pub mod replicas;
 pub mod retention;

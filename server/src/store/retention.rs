@@ -1,5 +1,5 @@
 //! The retention sweep: logged questions (with their ratings) and idle guest sessions older than the configured
-//! ages are deleted, so what people typed is not kept longer than the service needs it (`docs/deployment.md`).
+//! ages are deleted, and handoffs to a person (with their messages) closed as long ago, so what people typed is not kept longer than the service needs it (`docs/deployment.md`).
 
 use crate::settings::Retention;
 use sqlx::AnyPool;
@@ -11,6 +11,8 @@ pub struct Swept {
     pub ratings: u64,
     pub questions: u64,
     pub sessions: u64,
+    /// Closed handoffs to a person, with their messages.
+    pub handoffs: u64,
 }
 
 fn days_ago(now: chrono::DateTime<chrono::Utc>, days: u32) -> String {
@@ -33,6 +35,17 @@ pub async fn sweep(
             .execute(&mut *tx)
             .await?
             .rows_affected();
+    sqlx::query(
+        "DELETE FROM handoff_messages WHERE handoff_id IN (SELECT id FROM handoffs WHERE status = 'closed' AND closed_at < $1)",
+    )
+    .bind(log_cutoff.clone())
+    .execute(&mut *tx)
+    .await?;
+    let handoffs = sqlx::query("DELETE FROM handoffs WHERE status = 'closed' AND closed_at < $1")
+        .bind(log_cutoff.clone())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     let questions = sqlx::query("DELETE FROM question_log WHERE created_at < $1")
         .bind(log_cutoff)
         .execute(&mut *tx)
@@ -53,7 +66,7 @@ pub async fn sweep(
             .await?
             .rows_affected();
     tx.commit().await?;
-    Ok(Swept { ratings, questions, sessions: idle + empty })
+    Ok(Swept { ratings, questions, sessions: idle + empty, handoffs })
 }
 
 /// Runs [`sweep`] now and then every `sweep_interval_secs`, for as long as the process lives; failures are logged
@@ -67,6 +80,7 @@ pub fn spawn(pool: AnyPool, retention: Retention) -> tokio::task::JoinHandle<()>
                     questions = swept.questions,
                     ratings = swept.ratings,
                     sessions = swept.sessions,
+                    handoffs = swept.handoffs,
                     "retention sweep removed old rows"
                 ),
                 Ok(_) => tracing::debug!("retention sweep: nothing to remove"),

@@ -216,6 +216,7 @@ fn replies_render_as_text_and_one_link() {
         text: "可以在线申请。".into(),
         cards: vec![card],
         suggestions: vec![Suggestion::text("需要什么材料")],
+        handoff: None,
     };
     assert_eq!(
         serde_json::to_value(render_webhook_reply(&reply)).unwrap(),

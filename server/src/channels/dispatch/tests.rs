@@ -14,6 +14,7 @@ fn reply_with(cards: Vec<Card>) -> Reply {
         text: "为您找到：".into(),
         cards,
         suggestions: vec![Suggestion::text("需要什么材料")],
+        handoff: None,
     }
 }
 

@@ -18,6 +18,7 @@ fn reply(text: &str, cards: Vec<Card>) -> Reply {
         text: text.into(),
         cards,
         suggestions: vec![Suggestion::text("需要什么材料"), Suggestion::action("收藏", "app.favorite", Map::new())],
+        handoff: None,
     }
 }
 
