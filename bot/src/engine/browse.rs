@@ -204,9 +204,11 @@ impl Engine {
         }
         let family = self.family(current);
         let plain = self.run_search(text, user)?;
-        // A confident answer that carries the question's own words (那休学呢 → 休学申请) is a new topic.
-        if plain.decision == Decision::Answer && plain.candidates.first().is_some_and(|c| self.shares_words(c.item, &t))
-        {
+        // A confident answer that carries the question's own words (那休学呢 → 休学申请) is a new topic — unless
+        // the topic carries those words too (英文版的也可以打吗 about 打印中英文在读证明: 英文 is the topic's own).
+        let topic_words = self.shared_pairs(current, &t);
+        let new_words = |item| self.shared_pairs(item, &t).iter().any(|pair| !topic_words.contains(pair));
+        if plain.decision == Decision::Answer && plain.candidates.first().is_some_and(|c| new_words(c.item)) {
             return None;
         }
         let title =

@@ -147,16 +147,22 @@ impl Engine {
 
     /// Whether an item's name (or its service's tags) shares two consecutive characters with `subject`.
     pub(super) fn shares_words(&self, item: ItemRef, subject: &str) -> bool {
+        !self.shared_pairs(item, subject).is_empty()
+    }
+
+    /// The character pairs of `subject` found in the item's title, its service's name or tags.
+    pub(super) fn shared_pairs(&self, item: ItemRef, subject: &str) -> Vec<String> {
         let chars: Vec<char> = normalize(subject).chars().filter(|c| !c.is_whitespace()).collect();
         let mut texts = vec![normalize(self.kb.item_title(item))];
         if let Some(s) = self.topic_service(item) {
             texts.push(normalize(&s.name));
             texts.extend(s.tags.iter().map(|t| normalize(t)));
         }
-        chars.windows(2).any(|w| {
-            let pair: String = w.iter().collect();
-            texts.iter().any(|t| t.contains(&pair))
-        })
+        chars
+            .windows(2)
+            .map(|w| w.iter().collect::<String>())
+            .filter(|pair| texts.iter().any(|t| t.contains(pair.as_str())))
+            .collect()
     }
 
     pub(super) fn follow_up(
