@@ -72,6 +72,7 @@ async fn an_admin_takes_the_conversation_answers_live_and_hands_back_to_the_bot(
     let history: Vec<&str> =
         detail["history"].as_array().expect("history").iter().filter_map(|t| t["text"].as_str()).collect();
     assert!(history.contains(&"助学金怎么申请"), "the admin sees the dialogue before: {detail}");
+    assert_eq!(detail["history"][0]["item_title"], "学生助学金申请", "the answered item by its title: {detail}");
     let user_words: Vec<&str> = detail["messages"]
         .as_array()
         .expect("messages")

@@ -77,8 +77,9 @@ fn message_json(m: &HandoffMessage) -> Value {
     json!({"seq": m.seq, "from": m.sender.as_str(), "name": m.name, "text": m.text, "created_at": m.created_at})
 }
 
-fn turn_json(t: &LoggedTurn) -> Value {
-    json!({"text": t.text, "intent": t.intent, "mode": t.mode, "item_title": t.top_item, "created_at": t.created_at})
+fn turn_json(desk: &HandoffDesk, t: &LoggedTurn) -> Value {
+    let title = t.top_item.as_deref().map(|id| desk.item_title(id).unwrap_or_else(|| id.to_owned()));
+    json!({"text": t.text, "intent": t.intent, "mode": t.mode, "item": t.top_item, "item_title": title, "created_at": t.created_at})
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,7 +114,7 @@ async fn show(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -
     let messages = desk.store().messages_after(&h.id, 0).await?;
     Ok(Json(json!({
         "handoff": handoff_json(&desk, &h, messages.last()),
-        "history": history.iter().map(turn_json).collect::<Vec<_>>(),
+        "history": history.iter().map(|t| turn_json(&desk, t)).collect::<Vec<_>>(),
         "messages": messages.iter().map(message_json).collect::<Vec<_>>(),
     })))
 }

@@ -426,6 +426,13 @@ impl HandoffDesk {
         Ok(h)
     }
 
+    /// An item's title by its id, as the engine answering now knows it (the question log keeps ids).
+    pub fn item_title(&self, id: &str) -> Option<String> {
+        let engine = self.engine.current();
+        let kb = engine.knowledge();
+        kb.by_id(id).map(|item| kb.item_title(item).to_owned())
+    }
+
     /// The service desk's contact card, from the engine answering now.
     fn contact_cards(&self) -> Vec<Card> {
         self.engine.current().service_desk_contact().into_iter().collect()
