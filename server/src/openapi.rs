@@ -478,6 +478,7 @@ fn request_body(method: &str, path: &str) -> Option<Value> {
         ("post", "/api/v1/admin/unanswered/faq") => json_body(schema_ref("NewFaqRequest")),
         ("post", "/api/v1/admin/unanswered/dismiss") => json_body(schema_ref("DismissRequest")),
         ("post", "/api/v1/admin/feedback/{id}") => json_body(schema_ref("FeedbackUpdate")),
+        ("post", "/api/v1/admin/handoffs/{id}/messages") => json_body(schema_ref("HandoffMessage")),
         ("post", "/api/v1/admin/import") => {
             json!({"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}})
         }
@@ -639,6 +640,8 @@ pub fn document() -> Value {
                     "owner_department": {"type": "string"}, "also_resolve": {"type": "array", "items": {"type": "string"}}}},
                 "DismissRequest": {"type": "object", "required": ["texts"], "properties": {
                     "texts": {"type": "array", "items": {"type": "string"}}}},
+                "HandoffMessage": {"type": "object", "required": ["text"], "additionalProperties": false, "properties": {
+                    "text": {"type": "string", "description": "1–2,000 characters after trimming"}}},
                 "FeedbackUpdate": {"type": "object", "required": ["status"], "properties": {
                     "status": {"type": "string", "enum": ["submitted", "processing", "answered", "closed"]},
                     "answer": {"type": "string"}}},
@@ -669,9 +672,12 @@ mod tests {
         assert!(popular.get("parameters").is_none(), "the audience is the asker's own, not a parameter");
         assert_eq!(popular["security"], json!([{}, {"bearer": []}]));
         // Every route that reads a body documents it, and every operation its refusals.
-        for (method, path) in
-            [("post", "/api/v1/chat"), ("post", "/api/v1/admin/unanswered/attach"), ("post", "/cas/login")]
-        {
+        for (method, path) in [
+            ("post", "/api/v1/chat"),
+            ("post", "/api/v1/admin/unanswered/attach"),
+            ("post", "/cas/login"),
+            ("post", "/api/v1/admin/handoffs/{id}/messages"),
+        ] {
             assert!(doc["paths"][path][method]["requestBody"].is_object(), "{method} {path}");
         }
         for r in ROUTES {
