@@ -45,7 +45,7 @@ pub struct ServeArgs {
     /// Knowledge base directory [default: data].
     #[arg(long, env = "EHALL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Optional TOML config file (keys: addr, database_url, data_dir, model_dir, vector_cache_dir, semantic, [limits], [auth], [campus], [retention]).
+    /// Optional TOML config file (keys: addr, database_url, data_dir, model_dir, vector_cache_dir, semantic, [limits], [auth], [campus], [retention], [handoff]).
     #[arg(long, env = "EHALL_CONFIG")]
     pub config: Option<PathBuf>,
     #[command(flatten)]
