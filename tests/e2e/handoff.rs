@@ -256,3 +256,35 @@ async fn nobody_taking_it_in_time_files_a_ticket_and_tells_the_user() {
     user.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_user_who_closed_every_connection_has_left_and_the_queue_lets_go_of_them() {
+    let quick = server::handoff::hours::HandoffSettings { user_gone_secs: 1, ..ehall_tests::always_open_desk() };
+    let app = app_with_desk(quick).await;
+    let mut user = connect(app.addr, None).await;
+    let session = user.session();
+    let waiting = user.send_text("h1", "转人工").await;
+    assert_eq!(waiting["intent"], "handoff.waiting", "{waiting}");
+    // While connected, the user stays in the queue past the limit.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let entry = queued(&app, &session).await;
+    assert_eq!(entry["user_online"], true, "{entry}");
+    user.close().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let closed = loop {
+        let list = get(&app, "/api/v1/admin/handoffs?status=closed").await;
+        let mine = list["items"].as_array().expect("items").iter().find(|h| h["session"] == session.as_str()).cloned();
+        if let Some(mine) = mine {
+            break mine;
+        }
+        assert!(std::time::Instant::now() < deadline, "the handoff of a user who left is still open");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(closed["close_reason"], "user_left", "{closed}");
+    // Coming back later, the bot answers: nothing is handed off any more.
+    let mut back = connect(app.addr, Some(&session)).await;
+    let answered = back.send_text("q1", "助学金怎么申请").await;
+    assert_eq!(answered["mode"], "answer", "{answered}");
+    back.close().await;
+    app.stop().await;
+}
