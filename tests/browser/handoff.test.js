@@ -16,7 +16,7 @@ const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
 const { spawn } = require("node:child_process");
-const { serverUrl, launch, widget, openWidget, ask, loginAsAdmin, storedSession, eventually, screenshot } = require("./helpers");
+const { serverUrl, launch, widget, openWidget, ask, loginAsAdmin, storedSession, eventually, screenshot, scriptSocket } = require("./helpers");
 
 const REPO = path.resolve(__dirname, "..", "..");
 const DESK_ID = "D0099"; // a second desk person, by static token; their name is their id
@@ -295,21 +295,6 @@ test("接入 a conversation someone else has just taken shows the conflict and w
 });
 
 // ---- the widget alone, with scripted frames (no desk needed)
-
-async function scriptSocket(page, script) {
-  const connections = [];
-  await page.routeWebSocket(/\/ws(\?|$)/, (ws) => {
-    const conn = { received: [], send: (frame) => ws.send(JSON.stringify(frame)), onFrame: null };
-    ws.onMessage((message) => {
-      const frame = JSON.parse(String(message));
-      conn.received.push(frame);
-      if (conn.onFrame) conn.onFrame(frame);
-    });
-    connections.push(conn);
-    script(conn);
-  });
-  return connections;
-}
 
 const reply = (inReplyTo, intent, text, handoff) => ({
   type: "reply",

@@ -157,6 +157,29 @@ async function eventually(fn, { timeout = REPLY_TIMEOUT_MS, interval = 100, mess
   throw new Error(`timed out waiting for ${message} (last value: ${JSON.stringify(last)})`);
 }
 
+/** Answers every /ws connection with `script(conn, count)` (Playwright's routeWebSocket, so a test can script
+ * protocol frames exactly); returns the list of connections so far. */
+async function scriptSocket(page, script) {
+  const connections = [];
+  await page.routeWebSocket(/\/ws(\?|$)/, (ws) => {
+    const conn = {
+      ws,
+      url: new URL(ws.url()),
+      received: [],
+      send: (frame) => ws.send(JSON.stringify(frame)),
+      onFrame: null,
+    };
+    ws.onMessage((message) => {
+      const frame = JSON.parse(String(message));
+      conn.received.push(frame);
+      if (conn.onFrame) conn.onFrame(frame);
+    });
+    connections.push(conn);
+    script(conn, connections.length);
+  });
+  return connections;
+}
+
 async function screenshot(page, name) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const file = path.join(ARTIFACTS, name);
@@ -177,4 +200,5 @@ module.exports = {
   storedSession,
   eventually,
   screenshot,
+  scriptSocket,
 };

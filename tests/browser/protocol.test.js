@@ -5,32 +5,10 @@
 
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { serverUrl, launch, widget, openWidget, eventually, screenshot } = require("./helpers");
+const { serverUrl, launch, widget, openWidget, eventually, screenshot, scriptSocket } = require("./helpers");
 
 const XSS = "<img src=x onerror=alert(1)>";
 const KINDS = ["service", "app", "faq", "news", "task", "message", "account", "contact", "feedback", "login", "list"];
-
-/** Answers every /ws connection with `script(conn)`; returns the list of connections so far. */
-async function scriptSocket(page, script) {
-  const connections = [];
-  await page.routeWebSocket(/\/ws(\?|$)/, (ws) => {
-    const conn = {
-      ws,
-      url: new URL(ws.url()),
-      received: [],
-      send: (frame) => ws.send(JSON.stringify(frame)),
-      onFrame: null,
-    };
-    ws.onMessage((message) => {
-      const frame = JSON.parse(String(message));
-      conn.received.push(frame);
-      if (conn.onFrame) conn.onFrame(frame);
-    });
-    connections.push(conn);
-    script(conn);
-  });
-  return connections;
-}
 
 function welcome(session, extra = {}) {
   return {

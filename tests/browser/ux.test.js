@@ -5,22 +5,7 @@
 
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { serverUrl, launch, widget, openWidget, eventually, screenshot } = require("./helpers");
-
-async function scriptSocket(page, script) {
-  const connections = [];
-  await page.routeWebSocket(/\/ws(\?|$)/, (ws) => {
-    const conn = { ws, url: new URL(ws.url()), received: [], send: (f) => ws.send(JSON.stringify(f)), onFrame: null };
-    ws.onMessage((message) => {
-      const frame = JSON.parse(String(message));
-      conn.received.push(frame);
-      if (conn.onFrame) conn.onFrame(frame);
-    });
-    connections.push(conn);
-    script(conn, connections.length);
-  });
-  return connections;
-}
+const { serverUrl, launch, widget, openWidget, eventually, screenshot, scriptSocket } = require("./helpers");
 
 async function setUp(t, script, options) {
   const b = await launch(options);

@@ -29,6 +29,12 @@ async fn queued(app: &TestApp, session: &str) -> Value {
         .unwrap_or_else(|| panic!("session {session} is not in the queue: {list}"))
 }
 
+/// The session's handoff among the last closed ones, if it is there.
+async fn closed_for(app: &TestApp, session: &str) -> Option<Value> {
+    let list = get(app, "/api/v1/admin/handoffs?status=closed").await;
+    list["items"].as_array().and_then(|items| items.iter().find(|h| h["session"] == session).cloned())
+}
+
 /// Reads frames until one satisfies `wanted` (notices may interleave with replies).
 async fn frame_where(client: &mut Client, wanted: impl Fn(&Value) -> bool) -> Value {
     tokio::time::timeout(WAIT, async {
@@ -171,9 +177,8 @@ async fn the_user_ends_the_handoff_and_a_reconnect_is_told_where_it_stands() {
     assert_eq!(answered["mode"], "answer", "the bot answers again: {answered}");
     let list = get(&app, "/api/v1/admin/handoffs").await;
     assert!(!list["items"].as_array().expect("items").iter().any(|h| h["session"] == session.as_str()), "{list}");
-    let closed = get(&app, "/api/v1/admin/handoffs?status=closed").await;
-    let mine = closed["items"].as_array().expect("items").iter().find(|h| h["session"] == session.as_str()).cloned();
-    assert_eq!(mine.expect("listed as closed")["close_reason"], "user_ended");
+    let mine = closed_for(&app, &session).await.expect("listed as closed");
+    assert_eq!(mine["close_reason"], "user_ended");
     let (status, body) = call(&app, Method::GET, "/api/v1/admin/handoffs?status=bogus", Some(ADMIN_TOKEN), None).await;
     assert_eq!(status, 422, "{body}");
     let (status, _) = call(&app, Method::GET, "/api/v1/admin/handoffs", None, None).await;
@@ -247,9 +252,7 @@ async fn nobody_taking_it_in_time_files_a_ticket_and_tells_the_user() {
         filed.expect("filed")["content"].as_str().unwrap_or("").contains("宿舍空调坏了找谁"),
         "the words written while waiting are attached"
     );
-    let closed = get(&app, "/api/v1/admin/handoffs?status=closed").await;
-    let mine = closed["items"].as_array().expect("items").iter().find(|h| h["session"] == session.as_str()).cloned();
-    let mine = mine.expect("closed");
+    let mine = closed_for(&app, &session).await.expect("closed");
     assert_eq!((mine["close_reason"].clone(), mine["ticket"].clone()), (json!("timed_out"), json!(ticket)));
     let answered = user.send_text("q1", "助学金怎么申请").await;
     assert_eq!(answered["mode"], "answer", "{answered}");
@@ -272,9 +275,7 @@ async fn a_user_who_closed_every_connection_has_left_and_the_queue_lets_go_of_th
     user.close().await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let closed = loop {
-        let list = get(&app, "/api/v1/admin/handoffs?status=closed").await;
-        let mine = list["items"].as_array().expect("items").iter().find(|h| h["session"] == session.as_str()).cloned();
-        if let Some(mine) = mine {
+        if let Some(mine) = closed_for(&app, &session).await {
             break mine;
         }
         assert!(std::time::Instant::now() < deadline, "the handoff of a user who left is still open");

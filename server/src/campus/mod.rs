@@ -196,26 +196,22 @@ impl Portal {
             None
         };
         self.publish_to_replicas(user_id, frame, kept_id).await;
-        let outbound = OutboundNotice { id, user_id: user_id.to_owned(), text, cards };
-        let outlets: Vec<Arc<dyn NoticeOutlet>> = self.outlets.read().unwrap_or_else(|p| p.into_inner()).clone();
-        for outlet in outlets {
-            outlet.offer(&outbound);
-        }
+        self.offer(&OutboundNotice { id, user_id: user_id.to_owned(), text, cards });
         Ok(delivered)
     }
 
     /// Offers a message to the channels beyond the websocket (WeCom, 今日校园) only, not keeping it for a later
     /// login: a handed-off conversation's live words (`crate::handoff`), which make no sense replayed later.
     pub fn offer_to_outlets(&self, user_id: &str, text: String, cards: Vec<Card>) {
-        let outbound = OutboundNotice {
-            id: format!("nt_{}", uuid::Uuid::new_v4().simple()),
-            user_id: user_id.to_owned(),
-            text,
-            cards,
-        };
+        let id = format!("nt_{}", uuid::Uuid::new_v4().simple());
+        self.offer(&OutboundNotice { id, user_id: user_id.to_owned(), text, cards });
+    }
+
+    /// Hands a notice to every registered outlet.
+    fn offer(&self, outbound: &OutboundNotice) {
         let outlets: Vec<Arc<dyn NoticeOutlet>> = self.outlets.read().unwrap_or_else(|p| p.into_inner()).clone();
         for outlet in outlets {
-            outlet.offer(&outbound);
+            outlet.offer(outbound);
         }
     }
 

@@ -68,8 +68,13 @@ pub struct HandoffDesk {
     engine: EngineHandle,
 }
 
+/// A moment as the tables store it (RFC 3339 UTC with milliseconds, which sorts as text).
+fn stamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    stamp(chrono::Utc::now())
 }
 
 fn reply_id() -> String {

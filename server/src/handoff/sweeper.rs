@@ -5,7 +5,7 @@
 //!
 //! Each close is a conditional update: when two replicas' sweepers race, one closes, files and notifies.
 
-use super::HandoffDesk;
+use super::{stamp, HandoffDesk};
 use crate::store::handoff::{CloseReason, Handoff, HandoffState, Sender};
 use crate::store::{Channel, StoreError};
 use bot::portal::cards as portal_cards;
@@ -40,10 +40,6 @@ fn since(at: &str, now: DateTime<Utc>) -> Duration {
 /// Whether a replica saw the user connected within the last few sweeps.
 pub(super) fn seen_recently(at: &str) -> bool {
     since(at, Utc::now()) < SWEEP_INTERVAL * 3
-}
-
-fn stamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl HandoffDesk {

@@ -154,11 +154,8 @@ pub async fn run_connection<Tx, Rx>(
     let (mut notices, mut kept) = crate::campus::open_notices(&state, session.user.as_ref()).await;
     // The session's live line to the service desk (转人工): a person's words and the desk's status come here.
     let mut desk_line = state.handoff.as_ref().map(|desk| desk.hub.subscribe(session.id.as_str()));
-    if let Some(status) = match &state.handoff {
-        Some(desk) => desk.on_connect(session.id.as_str()).await,
-        None => None,
-    } {
-        kept.push(status);
+    if let Some(desk) = &state.handoff {
+        kept.extend(desk.on_connect(session.id.as_str()).await);
     }
     for frame in &kept {
         if send(&mut tx, frame).await.is_err() {
