@@ -32,6 +32,17 @@ function serverUrl() {
 }
 
 /**
+ * A script as the server serves it: the parts that `server/src/<rustFile>` joins with `concat!(include_str!(…))`,
+ * read from `staticDir` (server/static) in the same order, so that a change to a part is tried without a rebuild.
+ */
+function joinedScript(staticDir, rustFile) {
+  const rust = fs.readFileSync(path.join(staticDir, "..", "src", rustFile), "utf8");
+  const parts = [...rust.matchAll(/include_str!\("\.\.\/\.\.\/static\/([\w-]+\/[\w.-]+\.js)"\)/g)].map((m) => m[1]);
+  if (parts.length === 0) throw new Error(`no include_str! of a script part in server/src/${rustFile}`);
+  return parts.map((part) => fs.readFileSync(path.join(staticDir, part), "utf8")).join("");
+}
+
+/**
  * Starts Chromium with a fresh user-data-dir and returns {context, page, dialogs, close}.
  * `dialogs` collects every alert/confirm/prompt the page opens (none should ever open).
  */
@@ -45,19 +56,23 @@ async function launch(options = {}) {
     locale: "zh-CN",
     ...(options.isMobile ? { isMobile: true, hasTouch: true } : {}),
   });
-  // EHALL_WIDGET_JS=path serves that widget.js instead of the server's (trying a change without a rebuild);
-  // EHALL_STATIC_DIR=server/static serves widget.js, admin.js and the admin page from that folder.
+  // EHALL_WIDGET_JS=path serves that one file as /widget.js instead of the server's (trying a change without a
+  // rebuild); EHALL_STATIC_DIR=server/static serves /widget.js and /admin.js joined from that folder's parts
+  // (widget/*.js, admin/*.js, as the server joins them) and the admin page from that folder.
   const staticDir = process.env.EHALL_STATIC_DIR;
+  const widgetFile = process.env.EHALL_WIDGET_JS;
   const overrides = [
-    [/\/widget\.js(\?|$)/, process.env.EHALL_WIDGET_JS || (staticDir && path.join(staticDir, "widget.js")), "application/javascript"],
-    [/\/admin\.js(\?|$)/, staticDir && path.join(staticDir, "admin.js"), "application/javascript"],
-    [/^[a-z]+:\/\/[^/]+\/admin(\?|$)/, staticDir && path.join(staticDir, "admin.html"), "text/html"],
+    [
+      /\/widget\.js(\?|$)/,
+      widgetFile ? () => fs.readFileSync(widgetFile, "utf8") : staticDir && (() => joinedScript(staticDir, "routes/assets.rs")),
+      "application/javascript",
+    ],
+    [/\/admin\.js(\?|$)/, staticDir && (() => joinedScript(staticDir, "admin/page.rs")), "application/javascript"],
+    [/^[a-z]+:\/\/[^/]+\/admin(\?|$)/, staticDir && (() => fs.readFileSync(path.join(staticDir, "admin.html"), "utf8")), "text/html"],
   ];
-  for (const [pattern, file, type] of overrides) {
-    if (!file) continue;
-    await context.route(pattern, (route) =>
-      route.fulfill({ status: 200, contentType: `${type}; charset=utf-8`, body: fs.readFileSync(file, "utf8") })
-    );
+  for (const [pattern, body, type] of overrides) {
+    if (!body) continue;
+    await context.route(pattern, (route) => route.fulfill({ status: 200, contentType: `${type}; charset=utf-8`, body: body() }));
   }
   const page = context.pages()[0] || (await context.newPage());
   const dialogs = [];

@@ -1,6 +1,8 @@
 //! The chat widget (`/widget.js`), its demo page (`/`) and the favicon, compiled into the binary from
 //! `server/static/`: gzip-compressed once at start, served with a strong ETag, `304` on a matching
 //! `If-None-Match`, and `Cache-Control: no-cache`, so a browser keeps its copy and only revalidates it.
+//! The widget's source is split into parts (`server/static/widget/*.js`) that are joined here, at compile
+//! time, into the one script a page embeds: no build step beyond `cargo build`.
 
 use crate::app::AppState;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -11,7 +13,22 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::sync::LazyLock;
 
-const WIDGET_JS: &str = include_str!("../../static/widget.js");
+/// `/widget.js` as served: the parts in `server/static/widget/`, joined in this order. They are pieces of one
+/// IIFE, opened in `config.js` and closed in `main.js`, so they share its private scope (function declarations
+/// are hoisted: only the `var`s that run at load time, in `config.js` and `panel.js`, must come before
+/// `main.js`, which starts the widget). `tests/browser/helpers.js` reads this list to join the same parts.
+pub const WIDGET_JS: &str = concat!(
+    include_str!("../../static/widget/config.js"),
+    include_str!("../../static/widget/styles.js"),
+    include_str!("../../static/widget/dom.js"),
+    include_str!("../../static/widget/panel.js"),
+    include_str!("../../static/widget/transport.js"),
+    include_str!("../../static/widget/render.js"),
+    include_str!("../../static/widget/handoff.js"),
+    include_str!("../../static/widget/cards.js"),
+    include_str!("../../static/widget/login.js"),
+    include_str!("../../static/widget/main.js"),
+);
 const INDEX_HTML: &str = include_str!("../../static/index.html");
 const FAVICON_SVG: &str = include_str!("../../static/favicon.svg");
 
