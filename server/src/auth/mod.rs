@@ -14,7 +14,6 @@ pub mod embed_login;
 pub mod pages;
 mod routes;
 pub mod secret;
-mod store;
 pub mod token;
 
 pub use config::{AuthOverrides, AuthSettings, FileAuthSettings};
@@ -22,14 +21,14 @@ pub use routes::router;
 pub use token::{Claims, TokenError, TokenSigner};
 
 use crate::channels::cas::{AttributeMapping, CasClient, CasError, DEFAULT_VALIDATE_TIMEOUT};
+use crate::store::auth::{AuthStore, SessionOwner};
 use crate::store::SessionId;
 use axum::http::{header, HeaderMap};
 use bot::protocol::{Card, CardAction, Reply, UserInfo};
 use demo_cas::DemoCas;
-use sqlx::AnyPool;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// The path of the chat login; the `login` card links here and the server completes the link.
 pub const LOGIN_PATH: &str = "/auth/login";
@@ -91,7 +90,8 @@ impl Login {
 pub struct Auth {
     settings: AuthSettings,
     signer: TokenSigner,
-    pool: AnyPool,
+    /// The session bindings and the users table.
+    store: Arc<dyn AuthStore>,
     demo: Option<DemoCas>,
     mapping: AttributeMapping,
     /// Our public address; configured, or learned when the listener is bound.
@@ -122,8 +122,14 @@ fn base_for(addr: SocketAddr) -> String {
 }
 
 impl Auth {
-    /// Sets up login: the token secret (configured, or the demo default's generated file), the demo accounts.
-    pub fn new(settings: &AuthSettings, data_dir: &Path, addr: SocketAddr, pool: AnyPool) -> Result<Auth, AuthError> {
+    /// Sets up login: the token secret (configured, or the demo default's generated file), the demo accounts;
+    /// `store` keeps the session bindings and users (the app passes its database pool).
+    pub fn new(
+        settings: &AuthSettings,
+        data_dir: &Path,
+        addr: SocketAddr,
+        store: impl AuthStore,
+    ) -> Result<Auth, AuthError> {
         let secret = match &settings.token_secret {
             Some(secret) => secret.expose().as_bytes().to_vec(),
             None if settings.demo_cas => secret::load_or_create(&settings.token_secret_file, config::MIN_SECRET_BYTES)?,
@@ -145,7 +151,7 @@ impl Auth {
         Ok(Auth {
             settings: settings.clone(),
             signer,
-            pool,
+            store: Arc::new(store),
             demo,
             mapping: AttributeMapping::default(),
             public_base,
@@ -197,7 +203,7 @@ impl Auth {
                 // A genuine token past its time ends its session as a logout does: nobody resuming it later (a
                 // guest on the same browser) reads the dialogue or the forms left in it.
                 if let Ok(claims) = self.signer.verify(token, i64::MIN) {
-                    match store::unbind_session(&self.pool, &claims.session, &claims.user.id).await {
+                    match self.store.unbind_session(&claims.session, &claims.user.id).await {
                         Ok(true) => tracing::info!(session = %claims.session, "login expired; session ended"),
                         Ok(false) => {}
                         Err(e) => tracing::error!(error = %e, "cannot end the session of an expired login"),
@@ -211,8 +217,8 @@ impl Auth {
                 return Login::Expired;
             }
         };
-        match store::session_user(&self.pool, &claims.session).await {
-            Ok(Some(Some(bound))) if bound == claims.user.id => Login::User(claims),
+        match self.store.session_owner(&claims.session).await {
+            Ok(Some(SessionOwner::User(bound))) if bound == claims.user.id => Login::User(claims),
             Ok(_) => {
                 tracing::info!("login token of a logged-out session; serving a guest");
                 Login::Expired

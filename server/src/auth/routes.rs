@@ -1,9 +1,10 @@
 //! `/auth/login`, `/auth/callback`, `/auth/logout` and their landing pages; the demo CAS routes when it is on.
 
-use super::{demo_cas, now_unix, pages, store, Auth, Login, LOGIN_PATH};
+use super::{demo_cas, now_unix, pages, Auth, Login, LOGIN_PATH};
 use crate::app::AppState;
 use crate::channels::cas::{self, CasError, CasFailureCode, LoginOptions};
-use crate::store::SessionId;
+use crate::store::auth::SessionOwner;
+use crate::store::{SessionId, StoreError};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -168,26 +169,26 @@ fn validation_failed(error: &CasError, retry: &str) -> Response {
 
 /// Binds the requested chat session to `user` when it is a guest's or already theirs; otherwise (unknown, or
 /// someone else's) a new session is made for them, so that nobody can take over another user's session.
-async fn bind_session(auth: &Auth, requested: Option<&str>, user: &UserInfo) -> Result<SessionId, sqlx::Error> {
+async fn bind_session(auth: &Auth, requested: Option<&str>, user: &UserInfo) -> Result<SessionId, StoreError> {
     if let Some(id) = requested.and_then(SessionId::parse) {
-        match store::session_user(&auth.pool, id.as_str()).await? {
-            Some(None) if store::bind_guest_session(&auth.pool, id.as_str(), &user.id).await? => return Ok(id),
-            Some(Some(owner)) if owner == user.id => return Ok(id),
-            Some(Some(_)) => {
+        match auth.store.session_owner(id.as_str()).await? {
+            Some(SessionOwner::Guest) if auth.store.bind_guest_session(id.as_str(), &user.id).await? => return Ok(id),
+            Some(SessionOwner::User(owner)) if owner == user.id => return Ok(id),
+            Some(SessionOwner::User(_)) => {
                 tracing::info!("the session to bind is another user's; starting a new one")
             }
             // A session that had no turn yet is only an id (sessions are stored on their first turn): it becomes
             // the user's under that id, so the widget's dialogue continues. Whoever else knows the id gets
             // nothing from it: every turn checks the owner.
-            None => match store::create_bound_session(&auth.pool, id.as_str(), &user.id).await {
+            None => match auth.store.create_bound_session(id.as_str(), &user.id).await {
                 Ok(()) => return Ok(id),
                 Err(e) => tracing::info!(error = %e, "the session to bind appeared meanwhile; starting a new one"),
             },
-            Some(None) => {}
+            Some(SessionOwner::Guest) => {}
         }
     }
     let id = SessionId::generate();
-    store::create_bound_session(&auth.pool, id.as_str(), &user.id).await?;
+    auth.store.create_bound_session(id.as_str(), &user.id).await?;
     Ok(id)
 }
 
@@ -234,7 +235,7 @@ async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQue
         Ok(session) => session,
         Err(e) => return server_failure(&e.to_string()),
     };
-    if let Err(e) = store::upsert_user(&auth.pool, &user, admin).await {
+    if let Err(e) = auth.store.upsert_user(&user, admin).await {
         tracing::error!(error = %e, "could not record the user");
     }
     let (token, _) = auth.signer.sign_scoped(&user, admin, department, session.as_str(), now_unix());
@@ -254,7 +255,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
         let body = serde_json::json!({"error": {"code": "unauthorized", "message": "退出登录需要有效的登录凭证"}});
         return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     };
-    if let Err(e) = store::unbind_session(&auth.pool, &claims.session, &claims.user.id).await {
+    if let Err(e) = auth.store.unbind_session(&claims.session, &claims.user.id).await {
         tracing::error!(error = %e, "cannot end the session on logout");
         let body = serde_json::json!({"error": {"code": "internal", "message": "服务器内部错误，请稍后再试"}});
         return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();

@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use bot::protocol::{Card, CardAction, CardKind, Mode, Reply, Role, UserInfo};
 use bot::{DialogueState, Input};
 use sha2::{Digest, Sha256};
-use sqlx::{AnyPool, Row};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -313,8 +312,13 @@ impl Channels {
     }
 
     /// Sets up the configured channels and starts the worker (which stops when the server closes).
-    pub fn start(settings: &ChannelSettings, state: &AppState, pool: AnyPool) -> Result<Channels, ChannelSetupError> {
-        let store = ChannelStore::new(pool);
+    /// `keys` holds the dedup keys, streams and bindings (the app passes its database pool).
+    pub fn start(
+        settings: &ChannelSettings,
+        state: &AppState,
+        keys: impl crate::store::channel_keys::ChannelKeyStore,
+    ) -> Result<Channels, ChannelSetupError> {
+        let store = ChannelStore::new(keys);
         let render_options = RenderOptions {
             fallback_url: settings.fallback_url.clone(),
             source_name: "网上服务大厅".to_owned(),

@@ -497,7 +497,6 @@ mod tests {
     }
 
     async fn senders_with(api: Arc<WecomApiClient>, dir: &tempfile::TempDir) -> NoticeSenders {
-        sqlx::any::install_default_drivers();
         let sql = crate::store::connect(&format!("sqlite://{}/n.sqlite", dir.path().display())).await.unwrap();
         NoticeSenders {
             wecom: Some(api),

@@ -3,6 +3,8 @@
 //! A session belongs to its owner (a user id, or nobody for a guest). Every write of a turn is guarded by that
 //! owner, so a connection that is not the owner can neither read (checked by the caller) nor overwrite it.
 
+pub mod auth;
+pub mod channel_keys;
 mod group_commit;
 pub mod handoff;
 pub mod notify;

@@ -81,8 +81,8 @@ impl From<axum::extract::rejection::BytesRejection> for ChannelError {
     }
 }
 
-impl From<sqlx::Error> for ChannelError {
-    fn from(error: sqlx::Error) -> Self {
+impl From<crate::store::StoreError> for ChannelError {
+    fn from(error: crate::store::StoreError) -> Self {
         ChannelError::Internal(error.to_string())
     }
 }
