@@ -6,12 +6,12 @@ use super::error::AdminError;
 use super::identity::{context, Admin};
 use super::DaysQuery;
 use crate::app::AppState;
+use crate::store::question_log::{QuestionForStats, QuestionLogReader};
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use bot::engine::{AskerAudience, Popular};
 use serde_json::{json, Value};
-use sqlx::{AnyPool, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub fn router() -> Router<AppState> {
@@ -34,34 +34,27 @@ pub struct LoggedQuestion {
     pub audience: Option<AskerAudience>,
 }
 
-async fn logged_since(pool: &AnyPool, days: i64) -> Result<Vec<LoggedQuestion>, AdminError> {
-    let since = super::records::days_ago(days);
-    let rows = sqlx::query(
-        "SELECT q.created_at AS created_at, q.session_id AS session_id, q.channel AS channel, q.text AS text, q.mode AS mode, q.top_item AS top_item, \
-         q.latency_ms AS latency_ms, q.audience AS audience, r.helpful AS helpful \
-         FROM question_log q LEFT JOIN ratings r ON r.reply_id = q.reply_id WHERE q.created_at >= $1",
-    )
-    .bind(since)
-    .fetch_all(pool)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let created: String = row.try_get("created_at")?;
-        let helpful: Option<i64> = row.try_get("helpful")?;
-        let audience: Option<String> = row.try_get("audience")?;
-        out.push(LoggedQuestion {
-            day: created.chars().take(10).collect(),
-            session: row.try_get("session_id")?,
-            channel: row.try_get("channel")?,
-            text: row.try_get("text")?,
-            mode: row.try_get("mode")?,
-            top_item: row.try_get("top_item")?,
-            latency_ms: row.try_get("latency_ms")?,
-            helpful: helpful.map(|h| h != 0),
-            audience: audience.as_deref().and_then(AskerAudience::parse),
-        });
+impl From<QuestionForStats> for LoggedQuestion {
+    fn from(q: QuestionForStats) -> LoggedQuestion {
+        LoggedQuestion {
+            // The stored timestamps are RFC 3339: the first ten characters are the day.
+            day: q.created_at.chars().take(10).collect(),
+            session: q.session_id,
+            channel: q.channel,
+            text: q.text,
+            mode: q.mode,
+            top_item: q.top_item,
+            latency_ms: q.latency_ms,
+            helpful: q.helpful,
+            audience: q.audience.as_deref().and_then(AskerAudience::parse),
+        }
     }
-    Ok(out)
+}
+
+async fn logged_since(log: &dyn QuestionLogReader, days: i64) -> Result<Vec<LoggedQuestion>, AdminError> {
+    let since = super::records::days_ago(days);
+    let questions = log.since(&since).await.map_err(AdminError::Store)?;
+    Ok(questions.into_iter().map(LoggedQuestion::from).collect())
 }
 
 /// The value at quantile `q` (0..1) of sorted values, nearest rank.
@@ -142,14 +135,14 @@ async fn analytics(
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let days = q.days();
-    let log = logged_since(&ctx.pool, days).await?;
+    let log = logged_since(ctx.stores.question_log.as_ref(), days).await?;
     let engine = state.engine.current();
     let kb = engine.knowledge();
     let items: Vec<(String, String)> =
         kb.items().map(|r| (kb.item_id(r).to_owned(), kb.item_title(r).to_owned())).collect();
     let mut v = summarize(&log, &items);
     v["days"] = json!(days);
-    let popular = popular_questions(&ctx.pool, POPULAR_DAYS, POPULAR_COUNT, kb).await?;
+    let popular = popular_questions(ctx.stores.question_log.as_ref(), POPULAR_DAYS, POPULAR_COUNT, kb).await?;
     v["popular"] = json!(popular.overall);
     v["popular_by_audience"] = by_audience_json(&popular);
     Ok(Json(v))
@@ -221,7 +214,7 @@ pub fn popular_of(log: &[LoggedQuestion], n: usize, title_of: &dyn Fn(&str) -> O
 /// The popular questions of the last `days`, overall and per audience (empty where traffic is too little), named
 /// by the items of `kb` (an item no longer there is left out).
 pub async fn popular_questions(
-    pool: &AnyPool,
+    log: &dyn QuestionLogReader,
     days: i64,
     n: usize,
     kb: &knowledge::KnowledgeBase,
@@ -229,7 +222,7 @@ pub async fn popular_questions(
     let titles: HashMap<String, String> =
         kb.items().map(|r| (kb.item_id(r).to_owned(), kb.item_title(r).to_owned())).collect();
     let title_of = |id: &str| titles.get(id).cloned();
-    Ok(popular_of(&logged_since(pool, days).await?, n, &title_of))
+    Ok(popular_of(&logged_since(log, days).await?, n, &title_of))
 }
 
 /// `{"student": [...], …}`: each audience's own list (empty when it has too little traffic of its own).

@@ -113,7 +113,7 @@ fn to_csv(kind: RecordKind, rows: &[&Record]) -> Result<String, AdminError> {
 async fn export(_: Admin, State(state): State<AppState>, Query(q): Query<KindQuery>) -> Result<Response, AdminError> {
     let ctx = context(&state)?;
     let kind = bulk_kind(&q.kind)?;
-    let all = records::load_all(&ctx.pool).await?;
+    let all = records::load_all(ctx.stores.records.as_ref()).await?;
     let rows: Vec<&Record> = all.iter().filter(|r| r.kind == kind && !r.retired).collect();
     let csv = to_csv(kind, &rows)?;
     let disposition = format!("attachment; filename=\"ehall-{}.csv\"", kind.as_str());
@@ -323,7 +323,7 @@ async fn import(
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let kind = bulk_kind(&q.kind)?;
-    let existing = records::load_all(&ctx.pool).await?;
+    let existing = records::load_all(ctx.stores.records.as_ref()).await?;
     let rows = read_rows(kind, &body, &existing)?;
     let mut preview = existing.clone();
     let changed = apply_rows(kind, &rows, &mut preview, &p.id);

@@ -97,7 +97,7 @@ fn zip_dir(dir: &Path) -> Result<Vec<u8>, AdminError> {
 /// `GET /api/v1/admin/export/data`: the live knowledge base as a ZIP in the format of `data/`.
 async fn export(_: Admin, State(state): State<AppState>) -> Result<Response, AdminError> {
     let ctx = context(&state)?;
-    let all = records::load_all(&ctx.pool).await?;
+    let all = records::load_all(ctx.stores.records.as_ref()).await?;
     let set = records::to_set(&all)?;
     let bytes = tokio::task::spawn_blocking(move || {
         let folder = scratch()?;
@@ -262,7 +262,7 @@ async fn import(
     })
     .await
     .map_err(|e| AdminError::Internal(format!("import task failed: {e}")))??;
-    let existing = records::load_all(&ctx.pool).await?;
+    let existing = records::load_all(ctx.stores.records.as_ref()).await?;
     let mut preview = existing.clone();
     let changes = merge(uploaded.clone(), &mut preview, &p.id);
     let summary: Vec<Value> = changes

@@ -41,8 +41,10 @@ pub enum AdminError {
     /// The request is not what the route reads (malformed JSON, a wrong content type, a bad query or path).
     #[error("malformed request: {0}")]
     Malformed(String),
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    /// The database failed. Not `#[from]`: `handoff::admin` already turns a `StoreError` into `Internal` for its
+    /// routes, so the admin modules map to this variant explicitly (`map_err(AdminError::Store)`).
+    #[error(transparent)]
+    Store(crate::store::StoreError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -64,7 +66,7 @@ impl AdminError {
             AdminError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "管理功能未启用".into()),
             AdminError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "服务繁忙，请稍后再试".into()),
             AdminError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_request", "无法解析的请求".into()),
-            AdminError::Database(_) | AdminError::Internal(_) => {
+            AdminError::Store(_) | AdminError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务器内部错误，请稍后再试".into())
             }
         }
@@ -84,7 +86,7 @@ impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
         match &self {
-            AdminError::Database(_) | AdminError::Internal(_) => {
+            AdminError::Store(_) | AdminError::Internal(_) => {
                 tracing::error!(error = %self, "admin request failed")
             }
             _ => tracing::debug!(error = %self, "admin request refused"),

@@ -19,7 +19,8 @@ pub enum ExportError {
 /// A database never started (no knowledge rows yet) exports nothing and says so.
 pub async fn export(database_url: &str, dir: &Path) -> Result<Option<KnowledgeSet>, ExportError> {
     let sql = crate::store::connect(database_url).await?;
-    let all = records::load_all(sql.pool()).await?;
+    let stored = crate::store::admin_records::SqlKnowledgeRecords::new(sql.pool().clone());
+    let all = records::load_all(&stored).await?;
     if all.is_empty() {
         return Ok(None);
     }

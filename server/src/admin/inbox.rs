@@ -11,7 +11,6 @@ use axum::{Json, Router};
 use bot::campus::FeedbackStatus;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sqlx::Row;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/admin/feedback", get(list)).route("/api/v1/admin/feedback/{id}", post(update))
@@ -26,35 +25,24 @@ struct ListQuery {
 async fn list(_: Admin, State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let limit = q.limit.unwrap_or(200).clamp(1, 1000);
-    let rows = match q.status {
-        Some(status) => {
-            sqlx::query("SELECT * FROM portal_feedback WHERE status = $1 ORDER BY created_at DESC LIMIT $2")
-                .bind(status.as_str())
-                .bind(limit)
-                .fetch_all(&ctx.pool)
-                .await?
-        }
-        None => {
-            sqlx::query("SELECT * FROM portal_feedback ORDER BY created_at DESC LIMIT $1")
-                .bind(limit)
-                .fetch_all(&ctx.pool)
-                .await?
-        }
-    };
-    let mut items = Vec::with_capacity(rows.len());
-    for row in rows {
-        items.push(json!({
-            "id": row.try_get::<String, _>("id")?,
-            "user_id": row.try_get::<String, _>("user_id")?,
-            "kind": row.try_get::<String, _>("kind")?,
-            "content": row.try_get::<String, _>("content")?,
-            "contact": row.try_get::<Option<String>, _>("contact")?,
-            "status": row.try_get::<String, _>("status")?,
-            "answer": row.try_get::<Option<String>, _>("answer")?,
-            "created_at": row.try_get::<String, _>("created_at")?,
-            "updated_at": row.try_get::<String, _>("updated_at")?,
-        }));
-    }
+    let status = q.status.map(FeedbackStatus::as_str);
+    let rows = ctx.stores.inbox.list(status, limit).await.map_err(AdminError::Store)?;
+    let items: Vec<Value> = rows
+        .into_iter()
+        .map(|row| {
+            json!({
+                "id": row.id,
+                "user_id": row.user_id,
+                "kind": row.kind,
+                "content": row.content,
+                "contact": row.contact,
+                "status": row.status,
+                "answer": row.answer,
+                "created_at": row.created_at,
+                "updated_at": row.updated_at,
+            })
+        })
+        .collect();
     Ok(Json(json!({ "items": items })))
 }
 
@@ -84,29 +72,16 @@ async fn update(
             true
         }
         None => {
-            let done = sqlx::query("UPDATE portal_feedback SET status = $1, updated_at = $2 WHERE id = $3")
-                .bind(req.status.as_str())
-                .bind(now())
-                .bind(&id)
-                .execute(&ctx.pool)
-                .await?;
-            if done.rows_affected() == 0 {
+            let found =
+                ctx.stores.inbox.set_status(&id, req.status.as_str(), &now()).await.map_err(AdminError::Store)?;
+            if !found {
                 return Err(AdminError::NotFound(format!("feedback {id}")));
             }
             false
         }
     };
-    sqlx::query(
-        "INSERT INTO admin_audit (id, actor, action, kind, item_id, before_json, after_json, created_at) \
-         VALUES ($1, $2, $3, 'feedback', $4, NULL, $5, $6)",
-    )
-    .bind(format!("au_{}", uuid::Uuid::new_v4().simple()))
-    .bind(&p.id)
-    .bind(if notified { "answer" } else { "set_status" })
-    .bind(&id)
-    .bind(json!({"status": req.status.as_str(), "answer": answer}).to_string())
-    .bind(now())
-    .execute(&ctx.pool)
-    .await?;
+    let action = if notified { "answer" } else { "set_status" };
+    let after = json!({"status": req.status.as_str(), "answer": answer}).to_string();
+    ctx.stores.inbox.audit(&p.id, action, &id, &after, &now()).await.map_err(AdminError::Store)?;
     Ok(Json(json!({ "id": id, "status": req.status.as_str(), "notified": notified })))
 }

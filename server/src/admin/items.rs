@@ -12,7 +12,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sqlx::Row;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -55,7 +54,7 @@ async fn list(_: Admin, State(state): State<AppState>, Query(q): Query<ListQuery
     let ctx = context(&state)?;
     let kind = q.kind.as_deref().map(kind_of).transpose()?;
     let needle = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
-    let all = records::load_all(&ctx.pool).await?;
+    let all = records::load_all(ctx.stores.records.as_ref()).await?;
     let items: Vec<Value> = all
         .iter()
         .filter(|r| kind.is_none_or(|k| r.kind == k))
@@ -79,7 +78,7 @@ async fn read(
 ) -> Result<Json<Record>, AdminError> {
     let ctx = context(&state)?;
     let kind = kind_of(&kind)?;
-    records::load_one(&ctx.pool, kind, &id)
+    records::load_one(ctx.stores.records.as_ref(), kind, &id)
         .await?
         .map(Json)
         .ok_or(AdminError::NotFound(format!("{}:{id}", kind.as_str())))
@@ -297,7 +296,7 @@ async fn stale(
     }
     let cutoff = records::days_ago(days);
     let department = p.department.clone().or(q.department);
-    let all = records::load_all(&ctx.pool).await?;
+    let all = records::load_all(ctx.stores.records.as_ref()).await?;
     let items: Vec<Value> = all
         .iter()
         .filter(|r| r.kind.has_questions() && !r.retired && r.last_reviewed < cutoff)
@@ -320,34 +319,22 @@ async fn audit(
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = match &q.item {
-        Some(item) => {
-            sqlx::query("SELECT * FROM admin_audit WHERE item_id = $1 ORDER BY created_at DESC LIMIT $2")
-                .bind(item.clone())
-                .bind(limit)
-                .fetch_all(&ctx.pool)
-                .await?
-        }
-        None => {
-            sqlx::query("SELECT * FROM admin_audit ORDER BY created_at DESC LIMIT $1")
-                .bind(limit)
-                .fetch_all(&ctx.pool)
-                .await?
-        }
-    };
-    let mut entries = Vec::new();
-    for row in rows {
-        let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str::<Value>(&s).ok()).unwrap_or(Value::Null);
-        entries.push(json!({
-            "id": row.try_get::<String, _>("id")?,
-            "actor": row.try_get::<String, _>("actor")?,
-            "action": row.try_get::<String, _>("action")?,
-            "kind": row.try_get::<String, _>("kind")?,
-            "item_id": row.try_get::<String, _>("item_id")?,
-            "before": parse(row.try_get("before_json")?),
-            "after": parse(row.try_get("after_json")?),
-            "created_at": row.try_get::<String, _>("created_at")?,
-        }));
-    }
+    let rows = ctx.stores.records.audit_trail(q.item.as_deref(), limit).await.map_err(AdminError::Store)?;
+    let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str::<Value>(&s).ok()).unwrap_or(Value::Null);
+    let entries: Vec<Value> = rows
+        .into_iter()
+        .map(|row| {
+            json!({
+                "id": row.id,
+                "actor": row.actor,
+                "action": row.action,
+                "kind": row.kind,
+                "item_id": row.item_id,
+                "before": parse(row.before_json),
+                "after": parse(row.after_json),
+                "created_at": row.created_at,
+            })
+        })
+        .collect();
     Ok(Json(json!({ "entries": entries })))
 }

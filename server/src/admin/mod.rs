@@ -19,16 +19,16 @@ pub mod records;
 pub mod review;
 
 use crate::app::{AppState, EngineHandle, Retrieval, StartupError};
-use crate::store::StoreError;
+use crate::store::admin::AdminStores;
+use crate::store::admin_records::RecordWrite;
 use axum::Router;
 use bot::Engine;
-use error::AdminError;
+use error::{AdminError, Problem};
 use identity::{AdminPolicy, StaticTokens, TokenVerifier};
 use knowledge::setup::build_retriever;
 use knowledge::store::KnowledgeSet;
 use knowledge::{KnowledgeBase, LoadErrors, Tuning};
 use records::{AuditEntry, Record};
-use sqlx::AnyPool;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -50,7 +50,7 @@ pub const DEFAULT_STALE_DAYS: i64 = 180;
 
 /// What the admin API shares.
 pub struct AdminContext {
-    pub pool: AnyPool,
+    pub stores: AdminStores,
     pub retrieval: Retrieval,
     pub engine: EngineHandle,
     pub verifier: Arc<dyn TokenVerifier>,
@@ -67,13 +67,13 @@ pub struct AdminContext {
 impl AdminContext {
     /// A context configured by the operator's admin settings (`settings::AdminSettings`).
     pub fn from_settings(
-        pool: AnyPool,
+        stores: AdminStores,
         retrieval: Retrieval,
         engine: EngineHandle,
         settings: &crate::settings::AdminSettings,
     ) -> AdminContext {
         AdminContext::new(
-            pool,
+            stores,
             retrieval,
             engine,
             Arc::new(StaticTokens::parse(settings.tokens.expose())),
@@ -83,7 +83,7 @@ impl AdminContext {
     }
 
     pub fn new(
-        pool: AnyPool,
+        stores: AdminStores,
         retrieval: Retrieval,
         engine: EngineHandle,
         verifier: Arc<dyn TokenVerifier>,
@@ -91,7 +91,7 @@ impl AdminContext {
         stale_after_days: i64,
     ) -> AdminContext {
         AdminContext {
-            pool,
+            stores,
             retrieval,
             engine,
             verifier,
@@ -115,29 +115,32 @@ impl AdminContext {
         F: FnOnce(&mut Vec<Record>) -> Result<Vec<Changed>, AdminError>,
     {
         let _guard = self.edit_lock.lock().await;
-        let mut all = records::load_all(&self.pool).await?;
+        let mut all = records::load_all(self.stores.records.as_ref()).await?;
         let before = all.clone();
         let changed = change(&mut all)?;
         let set = records::to_set(&all)?;
         let kb = tokio::task::spawn_blocking(move || records::build_knowledge(&set))
             .await
             .map_err(|e| AdminError::Internal(format!("validation task failed: {e}")))??;
-        let mut tx = self.pool.begin().await?;
         let mut after_records = Vec::new();
+        let mut writes = Vec::with_capacity(changed.len());
         for c in &changed {
             let after = all.iter().find(|r| r.kind == c.kind && r.id == c.id);
             let prior = before.iter().find(|r| r.kind == c.kind && r.id == c.id);
-            if let Some(r) = after {
-                records::upsert(&mut tx, r).await?;
-                after_records.push(r.clone());
-            }
-            records::audit(
-                &mut tx,
-                AuditEntry { actor, action: c.action, kind: c.kind, item_id: &c.id, before: prior, after },
-            )
-            .await?;
+            after_records.extend(after.cloned());
+            writes.push(RecordWrite {
+                record: after.map(records::row_of),
+                audit: records::audit_line(AuditEntry {
+                    actor,
+                    action: c.action,
+                    kind: c.kind,
+                    item_id: &c.id,
+                    before: prior,
+                    after,
+                }),
+            });
         }
-        tx.commit().await?;
+        self.stores.records.apply(&writes).await.map_err(AdminError::Store)?;
         self.install(kb).await?;
         Ok(after_records)
     }
@@ -172,7 +175,7 @@ impl AdminContext {
     pub async fn refresh_popular(&self) -> bot::engine::Popular {
         let engine = self.engine.current();
         match analytics::popular_questions(
-            &self.pool,
+            self.stores.question_log.as_ref(),
             analytics::POPULAR_DAYS,
             analytics::POPULAR_COUNT,
             engine.knowledge(),
@@ -207,47 +210,54 @@ fn engine_over(kb: KnowledgeBase, retrieval: &Retrieval) -> Result<Engine, knowl
         .map(|r| Engine::new(Arc::new(r)))
 }
 
-fn store_error(e: AdminError) -> StartupError {
-    match e {
-        AdminError::Database(e) => StartupError::Store(StoreError::Database(e)),
-        AdminError::Invalid(problems) => StartupError::Knowledge {
-            dir: "the database (knowledge_items)".into(),
-            errors: LoadErrors(
-                problems
-                    .into_iter()
-                    .map(|p| knowledge::DataError {
-                        file: "knowledge_items".into(),
-                        item: p.item,
-                        field: p.field,
-                        message: p.message,
-                    })
-                    .collect(),
-            ),
-        },
-        other => StartupError::Store(StoreError::Database(sqlx::Error::Protocol(other.to_string()))),
+/// An admin error at start-up (or at a replica's reload) as the start-up error it is: the database failed, or
+/// the knowledge it holds does not load.
+fn startup_error(e: AdminError) -> StartupError {
+    let problem = |message: String| Problem { item: None, field: None, message };
+    let problems = match e {
+        AdminError::Store(e) => return StartupError::Store(e),
+        AdminError::Invalid(problems) => problems,
+        other => vec![problem(other.to_string())],
+    };
+    StartupError::Knowledge {
+        dir: "the database (knowledge_items)".into(),
+        errors: LoadErrors(
+            problems
+                .into_iter()
+                .map(|p| knowledge::DataError {
+                    file: "knowledge_items".into(),
+                    item: p.item,
+                    field: p.field,
+                    message: p.message,
+                })
+                .collect(),
+        ),
     }
 }
 
 /// The engine at start-up, and when another replica changed the knowledge (`store::replicas`): seeds the knowledge
 /// tables from `data_dir` when they are empty, then builds the engine from the database, with the 热门问题 of
 /// recent traffic already set (a reloaded replica's welcome does not fall back to the authored suggestions).
-pub async fn boot_engine(pool: &AnyPool, data_dir: &Path, retrieval: &Retrieval) -> Result<Engine, StartupError> {
-    if records::count(pool).await.map_err(store_error)? == 0 {
+/// `stores` is anything the admin stores are made from (the server's pool).
+pub async fn boot_engine(
+    stores: impl Into<AdminStores>,
+    data_dir: &Path,
+    retrieval: &Retrieval,
+) -> Result<Engine, StartupError> {
+    let stores: AdminStores = stores.into();
+    if stores.records.count().await? == 0 {
         let engine_dir = data_dir.to_owned();
         let kb = tokio::task::spawn_blocking(move || KnowledgeBase::load(&engine_dir))
             .await?
             .map_err(|errors| StartupError::Knowledge { dir: data_dir.display().to_string(), errors })?;
-        let seed = records::records_of(&kb).map_err(store_error)?;
-        let mut tx = pool.begin().await.map_err(|e| StartupError::Store(StoreError::Database(e)))?;
-        for r in &seed {
-            records::upsert(&mut tx, r).await.map_err(store_error)?;
-        }
-        tx.commit().await.map_err(|e| StartupError::Store(StoreError::Database(e)))?;
+        let seed = records::records_of(&kb).map_err(startup_error)?;
+        let rows: Vec<_> = seed.iter().map(records::row_of).collect();
+        stores.records.seed(&rows).await?;
         tracing::info!(records = seed.len(), dir = %data_dir.display(), "knowledge tables seeded from the data folder");
     }
-    let all = records::load_all(pool).await.map_err(store_error)?;
-    let set: KnowledgeSet = records::to_set(&all).map_err(store_error)?;
-    let kb = tokio::task::spawn_blocking(move || records::build_knowledge(&set)).await?.map_err(store_error)?;
+    let all = records::load_all(stores.records.as_ref()).await.map_err(startup_error)?;
+    let set: KnowledgeSet = records::to_set(&all).map_err(startup_error)?;
+    let kb = tokio::task::spawn_blocking(move || records::build_knowledge(&set)).await?.map_err(startup_error)?;
     tracing::info!(
         services = kb.services.len(),
         apps = kb.apps.len(),
@@ -256,8 +266,13 @@ pub async fn boot_engine(pool: &AnyPool, data_dir: &Path, retrieval: &Retrieval)
     );
     let retrieval = retrieval.clone();
     let engine = tokio::task::spawn_blocking(move || engine_over(kb, &retrieval)).await??;
-    match analytics::popular_questions(pool, analytics::POPULAR_DAYS, analytics::POPULAR_COUNT, engine.knowledge())
-        .await
+    match analytics::popular_questions(
+        stores.question_log.as_ref(),
+        analytics::POPULAR_DAYS,
+        analytics::POPULAR_COUNT,
+        engine.knowledge(),
+    )
+    .await
     {
         Ok(popular) => engine.set_popular(popular),
         // The periodic refresh sets them later; the authored suggestions stand in meanwhile.
@@ -281,13 +296,14 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Gives the app its admin context, configured by the admin settings.
+/// `stores` is anything the admin stores are made from (the server's pool).
 pub fn with_admin(
     mut state: AppState,
-    pool: AnyPool,
+    stores: impl Into<AdminStores>,
     retrieval: &Retrieval,
     settings: &crate::settings::AdminSettings,
 ) -> AppState {
-    let mut ctx = AdminContext::from_settings(pool, retrieval.clone(), state.engine.clone(), settings);
+    let mut ctx = AdminContext::from_settings(stores.into(), retrieval.clone(), state.engine.clone(), settings);
     ctx.events = Some(state.events.clone());
     let ctx = Arc::new(ctx);
     // The refresher holds only a weak reference, so it ends with the app.

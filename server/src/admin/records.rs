@@ -1,13 +1,12 @@
 //! The knowledge base in the database (`knowledge_items`): seeding from `data/`, reading it back as a
-//! [`KnowledgeSet`], writing one record with its audit line.
+//! [`KnowledgeSet`], turning records into the stored rows and audit lines of `store::admin_records`.
 
 use super::error::{AdminError, Problem};
+use crate::store::admin_records::{KnowledgeRecordStore, KnowledgeRow, NewAuditLine};
 use knowledge::store::KnowledgeSet;
 use knowledge::{App, BotTexts, Department, Faq, KnowledgeBase, Lexicon, News, Service};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::any::AnyRow;
-use sqlx::{Any, AnyPool, Row, Transaction};
 use std::collections::BTreeMap;
 
 /// The kinds of knowledge record. Lexicon, texts and systems are single records with id [`SINGLE_ID`].
@@ -162,74 +161,56 @@ pub fn records_of(kb: &KnowledgeBase) -> Result<Vec<Record>, AdminError> {
     Ok(out)
 }
 
-fn record_from_row(row: &AnyRow) -> Result<Record, AdminError> {
-    let kind_text: String = row.try_get("kind")?;
-    let kind = RecordKind::parse(&kind_text)
-        .ok_or_else(|| AdminError::Internal(format!("unknown record kind '{kind_text}'")))?;
-    let body: String = row.try_get("body_json")?;
-    let questions: String = row.try_get("questions_json")?;
-    let retired: i64 = row.try_get("retired")?;
+/// A stored row as a record; an unknown kind or a body that is not JSON means the table was written by something
+/// else than this server.
+fn record_of_row(row: &KnowledgeRow) -> Result<Record, AdminError> {
+    let kind = RecordKind::parse(&row.kind)
+        .ok_or_else(|| AdminError::Internal(format!("unknown record kind '{}'", row.kind)))?;
     Ok(Record {
         kind,
-        id: row.try_get("id")?,
-        body: serde_json::from_str(&body).map_err(|e| AdminError::Internal(format!("stored body is not JSON: {e}")))?,
-        questions: serde_json::from_str(&questions).unwrap_or_default(),
-        owner_department: row.try_get("owner_department")?,
-        last_reviewed: row.try_get("last_reviewed")?,
-        retired: retired != 0,
-        position: row.try_get("position")?,
-        updated_at: row.try_get("updated_at")?,
-        updated_by: row.try_get("updated_by")?,
+        id: row.id.clone(),
+        body: serde_json::from_str(&row.body_json)
+            .map_err(|e| AdminError::Internal(format!("stored body is not JSON: {e}")))?,
+        questions: serde_json::from_str(&row.questions_json).unwrap_or_default(),
+        owner_department: row.owner_department.clone(),
+        last_reviewed: row.last_reviewed.clone(),
+        retired: row.retired,
+        position: row.position,
+        updated_at: row.updated_at.clone(),
+        updated_by: row.updated_by.clone(),
     })
 }
 
-const COLUMNS: &str =
-    "kind, id, body_json, questions_json, owner_department, last_reviewed, retired, position, updated_at, updated_by";
+/// A record as its stored row.
+pub fn row_of(r: &Record) -> KnowledgeRow {
+    KnowledgeRow {
+        kind: r.kind.as_str().to_owned(),
+        id: r.id.clone(),
+        body_json: r.body.to_string(),
+        questions_json: serde_json::to_string(&r.questions).unwrap_or_else(|_| "[]".into()),
+        owner_department: r.owner_department.clone(),
+        last_reviewed: r.last_reviewed.clone(),
+        retired: r.retired,
+        position: r.position,
+        updated_at: r.updated_at.clone(),
+        updated_by: r.updated_by.clone(),
+    }
+}
 
 /// Every record, in kind and file order.
-pub async fn load_all(pool: &AnyPool) -> Result<Vec<Record>, AdminError> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM knowledge_items ORDER BY kind, position, id"))
-        .fetch_all(pool)
-        .await?;
-    rows.iter().map(record_from_row).collect()
+pub async fn load_all(store: &dyn KnowledgeRecordStore) -> Result<Vec<Record>, AdminError> {
+    let rows = store.load_all().await.map_err(AdminError::Store)?;
+    rows.iter().map(record_of_row).collect()
 }
 
 /// One record.
-pub async fn load_one(pool: &AnyPool, kind: RecordKind, id: &str) -> Result<Option<Record>, AdminError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM knowledge_items WHERE kind = $1 AND id = $2"))
-        .bind(kind.as_str())
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(record_from_row).transpose()
-}
-
-pub async fn count(pool: &AnyPool) -> Result<i64, AdminError> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM knowledge_items").fetch_one(pool).await?;
-    Ok(row.try_get("n")?)
-}
-
-/// Inserts or replaces a record inside a transaction.
-pub async fn upsert(tx: &mut Transaction<'_, Any>, r: &Record) -> Result<(), AdminError> {
-    sqlx::query("DELETE FROM knowledge_items WHERE kind = $1 AND id = $2")
-        .bind(r.kind.as_str())
-        .bind(&r.id)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(&format!("INSERT INTO knowledge_items ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
-        .bind(r.kind.as_str())
-        .bind(&r.id)
-        .bind(r.body.to_string())
-        .bind(serde_json::to_string(&r.questions).unwrap_or_else(|_| "[]".into()))
-        .bind(r.owner_department.clone())
-        .bind(&r.last_reviewed)
-        .bind(i64::from(r.retired))
-        .bind(r.position)
-        .bind(&r.updated_at)
-        .bind(&r.updated_by)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+pub async fn load_one(
+    store: &dyn KnowledgeRecordStore,
+    kind: RecordKind,
+    id: &str,
+) -> Result<Option<Record>, AdminError> {
+    let row = store.load_one(kind.as_str(), id).await.map_err(AdminError::Store)?;
+    row.as_ref().map(record_of_row).transpose()
 }
 
 /// What an audit line records.
@@ -242,24 +223,18 @@ pub struct AuditEntry<'a> {
     pub after: Option<&'a Record>,
 }
 
-/// Appends an audit line inside the same transaction as the change.
-pub async fn audit(tx: &mut Transaction<'_, Any>, e: AuditEntry<'_>) -> Result<(), AdminError> {
+/// The audit line of a change, stamped now; the record before and after are kept whole, as JSON.
+pub fn audit_line(e: AuditEntry<'_>) -> NewAuditLine {
     let json = |r: Option<&Record>| r.and_then(|r| serde_json::to_string(r).ok());
-    sqlx::query(
-        "INSERT INTO admin_audit (id, actor, action, kind, item_id, before_json, after_json, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(format!("au_{}", uuid::Uuid::new_v4().simple()))
-    .bind(e.actor)
-    .bind(e.action)
-    .bind(e.kind.as_str())
-    .bind(e.item_id)
-    .bind(json(e.before))
-    .bind(json(e.after))
-    .bind(now())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    NewAuditLine {
+        actor: e.actor.to_owned(),
+        action: e.action.to_owned(),
+        kind: e.kind.as_str().to_owned(),
+        item_id: e.item_id.to_owned(),
+        before_json: json(e.before),
+        after_json: json(e.after),
+        created_at: now(),
+    }
 }
 
 fn problem(kind: RecordKind, id: &str, e: &serde_json::Error) -> Problem {

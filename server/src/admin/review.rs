@@ -7,6 +7,8 @@ use super::records::{days_ago, now, Record, RecordKind};
 use super::Changed;
 use super::DaysQuery;
 use crate::app::AppState;
+use crate::store::admin::AdminStores;
+use crate::store::question_log::FlaggedQuestion;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -14,7 +16,6 @@ use knowledge::normalize::normalize;
 use knowledge::retrieve::{Decision, SearchResult};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sqlx::{AnyPool, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub fn router() -> Router<AppState> {
@@ -138,38 +139,26 @@ pub fn group_questions(questions: &[ReviewQuestion]) -> Vec<ReviewGroup> {
     out
 }
 
-async fn resolved_keys(pool: &AnyPool) -> Result<HashSet<String>, AdminError> {
-    let rows = sqlx::query("SELECT text_key FROM review_resolved").fetch_all(pool).await?;
-    rows.iter().map(|r| r.try_get::<String, _>("text_key").map_err(AdminError::from)).collect()
+/// Why a flagged question is up for review: a 👎 outweighs how it was answered.
+fn reason_of(q: &FlaggedQuestion) -> ReviewReason {
+    match (q.helpful, q.mode.as_str()) {
+        (Some(false), _) => ReviewReason::ThumbsDown,
+        (_, "fallback") => ReviewReason::Fallback,
+        _ => ReviewReason::Clarify,
+    }
 }
 
 /// The questions of the last `days` that fell back, were clarified or got a 👎, minus those already resolved.
-pub async fn review_questions(pool: &AnyPool, days: i64) -> Result<Vec<ReviewQuestion>, AdminError> {
+pub async fn review_questions(stores: &AdminStores, days: i64) -> Result<Vec<ReviewQuestion>, AdminError> {
     let since = days_ago(days);
-    let rows = sqlx::query(
-        "SELECT q.text AS text, q.mode AS mode, q.created_at AS created_at, r.helpful AS helpful \
-         FROM question_log q LEFT JOIN ratings r ON r.reply_id = q.reply_id \
-         WHERE q.created_at >= $1 AND (q.mode <> 'answer' OR r.helpful = 0) ORDER BY q.created_at",
-    )
-    .bind(since)
-    .fetch_all(pool)
-    .await?;
-    let resolved = resolved_keys(pool).await?;
-    let mut out = Vec::new();
-    for row in rows {
-        let text: String = row.try_get("text")?;
-        if text.starts_with("action:") || resolved.contains(&text_key(&text)) {
-            continue;
-        }
-        let mode: String = row.try_get("mode")?;
-        let helpful: Option<i64> = row.try_get("helpful")?;
-        let reason = match (helpful, mode.as_str()) {
-            (Some(0), _) => ReviewReason::ThumbsDown,
-            (_, "fallback") => ReviewReason::Fallback,
-            _ => ReviewReason::Clarify,
-        };
-        out.push(ReviewQuestion { text, reason, created_at: row.try_get("created_at")? });
-    }
+    let flagged = stores.question_log.flagged_since(&since).await.map_err(AdminError::Store)?;
+    let resolved: HashSet<String> =
+        stores.review.resolved_keys().await.map_err(AdminError::Store)?.into_iter().collect();
+    let out = flagged
+        .into_iter()
+        .filter(|q| !q.text.starts_with("action:") && !resolved.contains(&text_key(&q.text)))
+        .map(|q| ReviewQuestion { reason: reason_of(&q), text: q.text, created_at: q.created_at })
+        .collect();
     Ok(out)
 }
 
@@ -180,7 +169,7 @@ async fn unanswered(
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let days = q.days();
-    let groups = group_questions(&review_questions(&ctx.pool, days).await?);
+    let groups = group_questions(&review_questions(&ctx.stores, days).await?);
     // The retriever's best guess helps the reviewer pick the item.
     let engine = state.engine.current();
     let texts: Vec<String> = groups.iter().map(|g| g.text.clone()).collect();
@@ -209,24 +198,15 @@ async fn unanswered(
     Ok(Json(json!({ "days": days, "groups": out })))
 }
 
-async fn mark_resolved(pool: &AnyPool, texts: &[String], item_id: Option<&str>, actor: &str) -> Result<(), AdminError> {
-    let mut tx = pool.begin().await?;
-    for text in texts {
-        let key = text_key(text);
-        if key.is_empty() {
-            continue;
-        }
-        sqlx::query("DELETE FROM review_resolved WHERE text_key = $1").bind(&key).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO review_resolved (text_key, item_id, resolved_by, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&key)
-            .bind(item_id.map(str::to_owned))
-            .bind(actor)
-            .bind(now())
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(())
+/// Resolves questions by their grouping keys, so that alike wordings leave the review list together.
+async fn mark_resolved(
+    stores: &AdminStores,
+    texts: &[String],
+    item_id: Option<&str>,
+    actor: &str,
+) -> Result<(), AdminError> {
+    let keys: Vec<String> = texts.iter().map(|t| text_key(t)).filter(|k| !k.is_empty()).collect();
+    stores.review.mark_resolved(&keys, item_id, actor, &now()).await.map_err(AdminError::Store)
 }
 
 /// Adds a reviewed question to an item as a similar question.
@@ -266,7 +246,7 @@ async fn attach(
         .await?;
     let mut resolved = req.also_resolve;
     resolved.push(req.text);
-    mark_resolved(&ctx.pool, &resolved, Some(&req.item_id), &p.id).await?;
+    mark_resolved(&ctx.stores, &resolved, Some(&req.item_id), &p.id).await?;
     Ok(Json(json!({ "saved": saved, "live": true })))
 }
 
@@ -329,7 +309,7 @@ async fn new_faq(
         .await?;
     let mut resolved = req.also_resolve;
     resolved.push(req.text);
-    mark_resolved(&ctx.pool, &resolved, Some(&id), &p.id).await?;
+    mark_resolved(&ctx.stores, &resolved, Some(&id), &p.id).await?;
     Ok(Json(json!({ "saved": saved, "live": true, "id": id })))
 }
 
@@ -344,7 +324,7 @@ async fn dismiss(
     Json(req): Json<DismissRequest>,
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
-    mark_resolved(&ctx.pool, &req.texts, None, &p.id).await?;
+    mark_resolved(&ctx.stores, &req.texts, None, &p.id).await?;
     Ok(Json(json!({ "dismissed": req.texts.len() })))
 }
 
@@ -363,29 +343,19 @@ async fn questions(
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    // REAL is 4 bytes on PostgreSQL, 8 on SQLite: the CAST makes it a double (an f64) on both.
-    let rows = sqlx::query(
-        "SELECT q.id AS id, q.channel AS channel, q.text AS text, q.intent AS intent, q.mode AS mode, q.top_item AS top_item, \
-         CAST(q.confidence AS DOUBLE PRECISION) AS confidence, q.latency_ms AS latency_ms, q.created_at AS created_at, r.helpful AS helpful \
-         FROM question_log q LEFT JOIN ratings r ON r.reply_id = q.reply_id ORDER BY q.created_at DESC LIMIT $1",
-    )
-    .bind(limit * 4)
-    .fetch_all(&ctx.pool)
-    .await?;
+    // Filtered here, not in SQL: four times the limit is read so that a filter still fills the page.
+    let rows = ctx.stores.question_log.newest(limit * 4).await.map_err(AdminError::Store)?;
     let needle = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let mut out = Vec::new();
     for row in rows {
-        let mode: String = row.try_get("mode")?;
-        let text: String = row.try_get("text")?;
-        if q.mode.as_ref().is_some_and(|m| *m != mode) || needle.is_some_and(|n| !text.contains(n)) {
+        if q.mode.as_ref().is_some_and(|m| *m != row.mode) || needle.is_some_and(|n| !row.text.contains(n)) {
             continue;
         }
-        let helpful: Option<i64> = row.try_get("helpful")?;
         out.push(json!({
-            "id": row.try_get::<String, _>("id")?, "channel": row.try_get::<String, _>("channel")?, "text": text,
-            "intent": row.try_get::<String, _>("intent")?, "mode": mode, "top_item": row.try_get::<Option<String>, _>("top_item")?,
-            "confidence": row.try_get::<f64, _>("confidence")?, "latency_ms": row.try_get::<i64, _>("latency_ms")?,
-            "created_at": row.try_get::<String, _>("created_at")?, "helpful": helpful.map(|h| h != 0),
+            "id": row.id, "channel": row.channel, "text": row.text,
+            "intent": row.intent, "mode": row.mode, "top_item": row.top_item,
+            "confidence": row.confidence, "latency_ms": row.latency_ms,
+            "created_at": row.created_at, "helpful": row.helpful,
         }));
         if out.len() as i64 >= limit {
             break;
@@ -402,38 +372,23 @@ async fn conversation(
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
-    let session: Option<String> = sqlx::query("SELECT session_id FROM question_log WHERE id = $1")
-        .bind(&id)
-        .fetch_optional(&ctx.pool)
-        .await?
-        .map(|row| row.try_get("session_id"))
-        .transpose()?;
+    let session = ctx.stores.question_log.session_of(&id).await.map_err(AdminError::Store)?;
     let Some(session) = session else {
         return Err(AdminError::NotFound(format!("提问记录 {id}")));
     };
-    let rows = sqlx::query(
-        "SELECT q.id AS id, q.channel AS channel, q.text AS text, q.intent AS intent, q.mode AS mode, \
-         q.top_item AS top_item, q.created_at AS created_at, q.audience AS audience, r.helpful AS helpful \
-         FROM question_log q LEFT JOIN ratings r ON r.reply_id = q.reply_id WHERE q.session_id = $1 \
-         ORDER BY q.created_at, q.id LIMIT 500",
-    )
-    .bind(&session)
-    .fetch_all(&ctx.pool)
-    .await?;
+    let rows = ctx.stores.question_log.session_turns(&session).await.map_err(AdminError::Store)?;
     let engine = state.engine.current();
     let kb = engine.knowledge();
     let titles: std::collections::HashMap<&str, &str> = kb.items().map(|r| (kb.item_id(r), kb.item_title(r))).collect();
     let mut turns = Vec::with_capacity(rows.len());
     for row in rows {
-        let top_item: Option<String> = row.try_get("top_item")?;
-        let helpful: Option<i64> = row.try_get("helpful")?;
         turns.push(json!({
-            "id": row.try_get::<String, _>("id")?, "channel": row.try_get::<String, _>("channel")?,
-            "text": row.try_get::<String, _>("text")?, "intent": row.try_get::<String, _>("intent")?,
-            "mode": row.try_get::<String, _>("mode")?, "created_at": row.try_get::<String, _>("created_at")?,
-            "audience": row.try_get::<Option<String>, _>("audience")?,
-            "item_title": top_item.as_deref().and_then(|i| titles.get(i).copied()),
-            "top_item": top_item, "helpful": helpful.map(|h| h != 0), "selected": false,
+            "id": row.id, "channel": row.channel,
+            "text": row.text, "intent": row.intent,
+            "mode": row.mode, "created_at": row.created_at,
+            "audience": row.audience,
+            "item_title": row.top_item.as_deref().and_then(|i| titles.get(i).copied()),
+            "top_item": row.top_item, "helpful": row.helpful, "selected": false,
         }));
     }
     for t in &mut turns {
@@ -519,21 +474,19 @@ async fn explain_logged(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
     let ctx = context(&state)?;
-    // REAL is 4 bytes on PostgreSQL, 8 on SQLite: the CAST makes it a double (an f64) on both.
-    let row = sqlx::query(
-        "SELECT text, intent, mode, top_item, CAST(confidence AS DOUBLE PRECISION) AS confidence, created_at \
-         FROM question_log WHERE id = $1",
-    )
-    .bind(&id)
-    .fetch_optional(&ctx.pool)
-    .await?
-    .ok_or_else(|| AdminError::NotFound(format!("question {id}")))?;
-    let text: String = row.try_get("text")?;
+    let row = ctx
+        .stores
+        .question_log
+        .outcome(&id)
+        .await
+        .map_err(AdminError::Store)?
+        .ok_or_else(|| AdminError::NotFound(format!("question {id}")))?;
     let logged = json!({
-        "id": id, "intent": row.try_get::<String, _>("intent")?, "mode": row.try_get::<String, _>("mode")?,
-        "top_item": row.try_get::<Option<String>, _>("top_item")?, "confidence": row.try_get::<f64, _>("confidence")?,
-        "created_at": row.try_get::<String, _>("created_at")?,
+        "id": id, "intent": row.intent, "mode": row.mode,
+        "top_item": row.top_item, "confidence": row.confidence,
+        "created_at": row.created_at,
     });
+    let text = row.text;
     explain(&state, text, Some(logged)).await
 }
 

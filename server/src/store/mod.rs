@@ -3,13 +3,18 @@
 //! A session belongs to its owner (a user id, or nobody for a guest). Every write of a turn is guarded by that
 //! owner, so a connection that is not the owner can neither read (checked by the caller) nor overwrite it.
 
+pub mod admin;
+pub mod admin_records;
 pub mod auth;
 pub mod channel_keys;
 mod group_commit;
 pub mod handoff;
+pub mod inbox;
 pub mod notify;
+pub mod question_log;
 pub mod replicas;
 pub mod retention;
+pub mod review;
 mod sql;
 
 pub use sql::{connect, Backend, SqlStore};
