@@ -12,6 +12,7 @@ pub mod retrieve;
 pub mod setup;
 pub mod store;
 pub mod train;
+pub mod tune;
 
 pub use load::{DataError, KnowledgeBase, LoadErrors};
 pub use model::*;

@@ -5,7 +5,8 @@
 use crate::decide::{CvFigures, DecisionModel, Logistic, FEATURES};
 use crate::lexical::Source;
 use crate::model::{Audience, ItemRef};
-use crate::retrieve::{RetrieveError, Retriever};
+use crate::retrieve::{latin_share, RetrieveError, Retriever};
+use crate::tune::{rule_candidates, RuleCandidate};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -66,6 +67,10 @@ pub struct Example {
     /// The target's place among the candidates.
     pub rank: Option<usize>,
     pub fold: usize,
+    /// Whether the question is written mostly in Latin letters (the rule has its own bars for those).
+    pub latin: bool,
+    /// The candidates, kept for choosing the fixed rule's constants (`crate::tune`; empty when read from a dump).
+    pub rule: Vec<RuleCandidate>,
 }
 
 impl Example {
@@ -174,10 +179,12 @@ pub fn build_examples(
         let features = retriever.features_of(&result, &text, audience, excluded);
         // The item asked for, or one the knowledge base links to it (a FAQ's service or app, a service's system),
         // counts as right, as eval's `also` does.
-        let rank = target.and_then(|t| {
-            let ok = |i: ItemRef| i == t || related.get(&t).is_some_and(|r| r.contains(&i));
-            result.candidates.iter().position(|c| ok(c.item))
-        });
+        let ok = |i: ItemRef| target.is_some_and(|t| i == t || related.get(&t).is_some_and(|r| r.contains(&i)));
+        let rank = result.candidates.iter().position(|c| ok(c.item));
+        let mismatch = |i: ItemRef| audience.is_some_and(|a| retriever.excludes(i, a));
+        let siblings = |i: ItemRef| retriever.siblings_of(i).to_vec();
+        let rule = rule_candidates(&result, &ok, &mismatch, &siblings);
+        let latin = latin_share(&text) > 0.6;
         let fold = match target {
             Some(t) => fold_of.get(&t).copied().unwrap_or(0),
             None => {
@@ -186,7 +193,7 @@ pub fn build_examples(
                 f
             }
         };
-        out.push(Example { text, origin, target, features, rank, fold });
+        out.push(Example { text, origin, target, features, rank, fold, latin, rule });
     }
     Ok(out)
 }
@@ -468,6 +475,8 @@ pub fn examples_from_dump(text: &str) -> Result<Vec<Example>, String> {
                 features: line.x,
                 rank: line.rank,
                 fold: line.fold,
+                latin: false,
+                rule: Vec::new(),
             })
         })
         .collect()

@@ -4,7 +4,7 @@
 use ehall_tests::spawn_app;
 use std::io::Read;
 
-const WIDGET_JS: &str = include_str!("../../server/static/widget.js");
+use server::routes::assets::WIDGET_JS;
 
 fn header(response: &reqwest::Response, name: &str) -> String {
     response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()

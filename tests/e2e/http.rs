@@ -89,7 +89,7 @@ async fn the_widget_and_its_page_are_served() {
     let (status, content_type, body) = get(app.addr, "/widget.js").await;
     assert_eq!(status, 200);
     assert!(content_type.starts_with("application/javascript"), "{content_type}");
-    assert_eq!(body, include_str!("../../server/static/widget.js"));
+    assert_eq!(body, server::routes::assets::WIDGET_JS);
     let (status, content_type, body) = get(app.addr, "/").await;
     assert_eq!(status, 200);
     assert!(content_type.starts_with("text/html"), "{content_type}");

@@ -1,5 +1,6 @@
 //! `ehall-bot train`: learns the answer / clarify / refuse decision from the knowledge base and prints its
-//! k-fold cross-validation figures (knowledge::train); writes `data/model/decision.toml`.
+//! k-fold cross-validation figures (knowledge::train); writes `data/model/decision.toml`; chooses the fixed
+//! rule's constants the same way (knowledge::tune) and writes `data/model/tuning.toml`.
 
 use crate::app::Retrieval;
 use crate::cli::{Status, TrainArgs};
@@ -108,8 +109,25 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write, err: &mut dyn Write) -> Status
         }
     };
     let counts = report(out, &trained, Some(&retriever), args.show_misses);
+    let started = std::time::Instant::now();
+    let tuned = knowledge::tune::tune(&trained.examples, args.wrong_cost);
+    report_tuning(out, &tuned, started.elapsed().as_secs_f64());
     if args.dry_run {
         return Status::Success;
+    }
+    let tuning_path = args.data.data_dir.join("model/tuning.toml");
+    match knowledge::tune::tuning_file(&tuned, &embedder, &counts) {
+        Ok(text) => {
+            if let Err(e) = std::fs::write(&tuning_path, text) {
+                let _ = writeln!(err, "cannot write {}: {e}", tuning_path.display());
+                return Status::Failure;
+            }
+            let _ = writeln!(out, "wrote {}", tuning_path.display());
+        }
+        Err(e) => {
+            let _ = writeln!(err, "cannot write the tuning: {e}");
+            return Status::Failure;
+        }
     }
     let m = &trained.model;
     let path = args.out.clone().unwrap_or_else(|| args.data.data_dir.join("model/decision.toml"));
@@ -132,6 +150,33 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write, err: &mut dyn Write) -> Status
             let _ = writeln!(err, "cannot write {}: {e}", path.display());
             Status::Failure
         }
+    }
+}
+
+/// Prints the chosen constants of the fixed rule, their spread over the folds and the cross-validated figures.
+fn report_tuning(out: &mut dyn Write, tuned: &knowledge::tune::Tuned, seconds: f64) {
+    let _ = writeln!(out, "fixed rule (knowledge::Tuning), chosen in {seconds:.1}s: {:?}", tuned.tuning);
+    for (fold, t) in tuned.per_fold.iter().enumerate() {
+        let _ = writeln!(out, "  chosen without fold {fold}: {t:?}");
+    }
+    let _ = writeln!(
+        out,
+        "fixed rule, {}-fold cross-validation (each fold decided by the others' constants):",
+        tuned.per_fold.len()
+    );
+    print_rows(out, &tuned.cv);
+    let _ = writeln!(out, "the rule the server runs on (Tuning::default(), dev-chosen), on the same questions:");
+    print_rows(out, &tuned.shipped);
+}
+
+fn print_rows(out: &mut dyn Write, outcomes: &[(Origin, bool, Outcome)]) {
+    for row in knowledge::tune::rows(outcomes) {
+        let f = &row.figures;
+        let _ = writeln!(
+            out,
+            "  {:<26} n={:<5} top1 {:.3}  top3 {:.3}  none {:.3}  wrong {:.3}",
+            row.set, row.questions, f.top1, f.top3, f.none, f.wrong
+        );
     }
 }
 
