@@ -1,26 +1,26 @@
 //! Campus data in the server's own database: the demo systems (一卡通, 工资, 校园网, 邮箱, 办件, 消息, seeded from
 //! `data/demo/campus.toml`) and the bot's own records (★ favorites, 最近使用, 意见反馈 and 工单, ratings), which every
-//! deployment keeps here whatever serves the campus systems.
+//! deployment keeps here whatever serves the campus systems. The rows are kept by `store::campus` and
+//! `store::portal_records`; this module gives them their meaning.
 //!
 //! The trait methods are synchronous (the engine calls them from its blocking thread) and run the async queries with
 //! `Handle::block_on`; they must never be called from an async task. The server's own async code uses the `*_async`
 //! methods.
 
+use crate::store::campus::{AffairRow, AnyPool, CampusStore, MessageRow, SqlCampusStore};
+use crate::store::clock::{now, stamp};
+use crate::store::portal_records::{FeedbackRow, NewFeedbackRow, RatingRow, ShortcutRow};
+use crate::store::StoreError;
 use bot::campus::{
     Affair, AffairKind, AffairStep, Affairs, CampusError, FeedbackDesk, FeedbackKind, FeedbackRecord, FeedbackStatus,
     Inbox, Mailbox, Message, NetworkAccount, NewFeedback, OneCard, PayItem, Payslip, PersonalData, ServiceRating,
     Shortcut, ShortcutKind, Shortcuts, Spending,
 };
 use bot::protocol::UserInfo;
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use tokio::runtime::Handle;
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
 
 /// A timestamp that orders 最近使用: the wall clock in milliseconds, but always later than the previous one this
 /// process handed out, so "most recent first" holds when two uses fall in the same millisecond (equal stamps would
@@ -29,25 +29,30 @@ fn ordered_now() -> String {
     static LAST_MS: AtomicI64 = AtomicI64::new(0);
     let wall = chrono::Utc::now().timestamp_millis();
     let mut previous = LAST_MS.load(Ordering::Relaxed);
-    let stamp = loop {
+    let next_stamp = loop {
         let next = wall.max(previous + 1);
         match LAST_MS.compare_exchange_weak(previous, next, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => break next,
             Err(seen) => previous = seen,
         }
     };
-    chrono::DateTime::from_timestamp_millis(stamp)
-        .map_or_else(now, |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    chrono::DateTime::from_timestamp_millis(next_stamp).map_or_else(now, stamp)
 }
 
 fn storage(e: impl std::fmt::Display) -> CampusError {
     CampusError::Storage(e.to_string())
 }
 
-/// Campus data and portal records in SQL (SQLite or PostgreSQL through `AnyPool`).
+impl From<StoreError> for CampusError {
+    fn from(e: StoreError) -> Self {
+        storage(e)
+    }
+}
+/// Campus data and portal records in the server's database (SQLite or PostgreSQL), kept by a
+/// [`CampusStore`]; this side gives the rows their meaning.
 #[derive(Clone)]
 pub struct SqlCampus {
-    pool: AnyPool,
+    store: Arc<dyn CampusStore>,
     handle: Handle,
     mail_binding_url: String,
 }
@@ -55,136 +60,101 @@ pub struct SqlCampus {
 impl SqlCampus {
     /// Must be called inside the runtime: the handle is what the blocking calls run their queries on.
     pub fn new(pool: AnyPool, mail_binding_url: String) -> SqlCampus {
-        SqlCampus { pool, handle: Handle::current(), mail_binding_url }
+        SqlCampus { store: Arc::new(SqlCampusStore::new(pool)), handle: Handle::current(), mail_binding_url }
     }
 
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
+    /// Where the rows are kept (the seeding and the portal's kept notices use it directly).
+    pub fn store(&self) -> &dyn CampusStore {
+        self.store.as_ref()
     }
 
     fn block<T>(&self, fut: impl Future<Output = Result<T, CampusError>>) -> Result<T, CampusError> {
         self.handle.block_on(fut)
     }
 
-    fn affair_from_row(row: &AnyRow) -> Result<Affair, CampusError> {
-        let kind: String = row.try_get("kind").map_err(storage)?;
-        let steps_json: String = row.try_get("steps_json").map_err(storage)?;
-        let steps: Vec<AffairStep> = serde_json::from_str(&steps_json).map_err(storage)?;
+    fn affair_from_row(row: AffairRow) -> Result<Affair, CampusError> {
+        let steps: Vec<AffairStep> = serde_json::from_str(&row.steps_json).map_err(storage)?;
+        let kind = row.kind;
         Ok(Affair {
-            id: row.try_get("id").map_err(storage)?,
+            id: row.id,
             kind: AffairKind::parse(&kind).ok_or_else(|| storage(format!("unknown affair kind {kind}")))?,
-            title: row.try_get("title").map_err(storage)?,
-            service: row.try_get("service").map_err(storage)?,
-            status: row.try_get("status").map_err(storage)?,
-            updated_at: row.try_get("updated_at").map_err(storage)?,
+            title: row.title,
+            service: row.service,
+            status: row.status,
+            updated_at: row.updated_at,
             steps,
         })
     }
 
-    fn feedback_from_row(row: &AnyRow) -> Result<FeedbackRecord, CampusError> {
-        let kind: String = row.try_get("kind").map_err(storage)?;
-        let status: String = row.try_get("status").map_err(storage)?;
+    fn feedback_from_row(row: FeedbackRow) -> Result<FeedbackRecord, CampusError> {
+        let (kind, status) = (row.kind, row.status);
         Ok(FeedbackRecord {
-            id: row.try_get("id").map_err(storage)?,
-            user_id: row.try_get("user_id").map_err(storage)?,
+            id: row.id,
+            user_id: row.user_id,
             kind: FeedbackKind::parse(&kind).ok_or_else(|| storage(format!("unknown feedback kind {kind}")))?,
-            content: row.try_get("content").map_err(storage)?,
-            contact: row.try_get("contact").map_err(storage)?,
+            content: row.content,
+            contact: row.contact,
             status: FeedbackStatus::parse(&status)
                 .ok_or_else(|| storage(format!("unknown feedback status {status}")))?,
-            answer: row.try_get("answer").map_err(storage)?,
-            created_at: row.try_get("created_at").map_err(storage)?,
-            updated_at: row.try_get("updated_at").map_err(storage)?,
+            answer: row.answer,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
         })
     }
 
-    fn shortcut_from_row(row: &AnyRow) -> Result<Shortcut, CampusError> {
-        let kind: String = row.try_get("kind").map_err(storage)?;
+    fn shortcut_from_row(row: ShortcutRow) -> Result<Shortcut, CampusError> {
+        let kind = row.kind;
         Ok(Shortcut {
             kind: ShortcutKind::parse(&kind).ok_or_else(|| storage(format!("unknown shortcut kind {kind}")))?,
-            item: row.try_get("item_id").map_err(storage)?,
-            name: row.try_get("name").map_err(storage)?,
-            url: row.try_get("url").map_err(storage)?,
+            item: row.item_id,
+            name: row.name,
+            url: row.url,
         })
+    }
+
+    fn shortcut_row(s: &Shortcut) -> ShortcutRow {
+        ShortcutRow {
+            kind: s.kind.as_str().to_owned(),
+            item_id: s.item.clone(),
+            name: s.name.clone(),
+            url: s.url.clone(),
+        }
     }
 
     pub async fn one_card_async(&self, user_id: &str) -> Result<OneCard, CampusError> {
-        let row = sqlx::query("SELECT balance_cents, transition_cents FROM campus_cards WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage)?;
-        let (balance_cents, transition_cents) = match row {
-            Some(r) => (r.try_get("balance_cents").map_err(storage)?, r.try_get("transition_cents").map_err(storage)?),
-            None => (0, 0),
-        };
-        let rows =
-            sqlx::query("SELECT at, place, amount_cents FROM campus_spending WHERE user_id = $1 ORDER BY at DESC")
-                .bind(user_id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(storage)?;
-        let recent = rows
-            .iter()
-            .map(|r| {
-                Ok(Spending {
-                    at: r.try_get("at").map_err(storage)?,
-                    place: r.try_get("place").map_err(storage)?,
-                    amount_cents: r.try_get("amount_cents").map_err(storage)?,
-                })
-            })
-            .collect::<Result<_, CampusError>>()?;
+        let (balance_cents, transition_cents) =
+            self.store.card(user_id).await?.map_or((0, 0), |c| (c.balance_cents, c.transition_cents));
+        let recent = self
+            .store
+            .spending(user_id)
+            .await?
+            .into_iter()
+            .map(|s| Spending { at: s.at, place: s.place, amount_cents: s.amount_cents })
+            .collect();
         Ok(OneCard { balance_cents, transition_cents, recent })
     }
 
     pub async fn payslip_async(&self, user_id: &str) -> Result<Option<Payslip>, CampusError> {
-        let row = sqlx::query(
-            "SELECT month, gross_cents, deductions_cents, net_cents, items_json FROM campus_payslips WHERE user_id = $1 ORDER BY position DESC",
-        )
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(storage)?;
-        let Some(r) = row else { return Ok(None) };
-        let items_json: String = r.try_get("items_json").map_err(storage)?;
-        let items: Vec<PayItem> = serde_json::from_str(&items_json).map_err(storage)?;
+        let Some(row) = self.store.latest_payslip(user_id).await? else { return Ok(None) };
+        let items: Vec<PayItem> = serde_json::from_str(&row.items_json).map_err(storage)?;
         Ok(Some(Payslip {
-            month: r.try_get("month").map_err(storage)?,
-            gross_cents: r.try_get("gross_cents").map_err(storage)?,
-            deductions_cents: r.try_get("deductions_cents").map_err(storage)?,
-            net_cents: r.try_get("net_cents").map_err(storage)?,
+            month: row.month,
+            gross_cents: row.gross_cents,
+            deductions_cents: row.deductions_cents,
+            net_cents: row.net_cents,
             items,
         }))
     }
 
     pub async fn network_async(&self, user_id: &str) -> Result<NetworkAccount, CampusError> {
-        // An f64 on both databases, whatever width the column has (REAL is 4 bytes on PostgreSQL).
-        let row = sqlx::query(
-            "SELECT balance_cents, CAST(traffic_mb AS DOUBLE PRECISION) AS traffic_mb FROM campus_network WHERE user_id = $1",
-        )
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(storage)?;
-        match row {
-            Some(r) => Ok(NetworkAccount {
-                balance_cents: r.try_get("balance_cents").map_err(storage)?,
-                traffic_mb: r.try_get("traffic_mb").map_err(storage)?,
-            }),
-            None => Ok(NetworkAccount { balance_cents: 0, traffic_mb: 0.0 }),
-        }
+        Ok(match self.store.network(user_id).await? {
+            Some(row) => NetworkAccount { balance_cents: row.balance_cents, traffic_mb: row.traffic_mb },
+            None => NetworkAccount { balance_cents: 0, traffic_mb: 0.0 },
+        })
     }
 
     pub async fn mailbox_async(&self, user_id: &str) -> Result<Mailbox, CampusError> {
-        let row = sqlx::query("SELECT address, unread FROM campus_mail WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage)?;
-        let (address, unread): (Option<String>, i64) = match row {
-            Some(r) => (r.try_get("address").map_err(storage)?, r.try_get("unread").map_err(storage)?),
-            None => (None, 0),
-        };
+        let (address, unread) = self.store.mail(user_id).await?.map_or((None, 0), |m| (m.address, m.unread));
         Ok(Mailbox {
             bound: address.is_some(),
             address,
@@ -194,188 +164,79 @@ impl SqlCampus {
     }
 
     pub async fn affairs_async(&self, user_id: &str, kind: AffairKind) -> Result<Vec<Affair>, CampusError> {
-        let rows = sqlx::query(
-            "SELECT id, kind, title, service, status, steps_json, updated_at FROM campus_affairs WHERE user_id = $1 AND kind = $2 ORDER BY updated_at DESC",
-        )
-        .bind(user_id)
-        .bind(kind.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(storage)?;
-        rows.iter().map(Self::affair_from_row).collect()
+        self.store.affairs(user_id, kind.as_str()).await?.into_iter().map(Self::affair_from_row).collect()
     }
 
     /// Adds (or replaces) a 办件 or task of a user.
     pub async fn put_affair(&self, user_id: &str, affair: &Affair) -> Result<(), CampusError> {
-        let steps = serde_json::to_string(&affair.steps).map_err(storage)?;
-        sqlx::query("DELETE FROM campus_affairs WHERE id = $1")
-            .bind(&affair.id)
-            .execute(&self.pool)
-            .await
-            .map_err(storage)?;
-        sqlx::query(
-            "INSERT INTO campus_affairs (id, user_id, kind, title, service, status, steps_json, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&affair.id)
-        .bind(user_id)
-        .bind(affair.kind.as_str())
-        .bind(&affair.title)
-        .bind(&affair.service)
-        .bind(&affair.status)
-        .bind(steps)
-        .bind(&affair.updated_at)
-        .execute(&self.pool)
-        .await
-        .map_err(storage)?;
-        Ok(())
+        let row = AffairRow {
+            id: affair.id.clone(),
+            kind: affair.kind.as_str().to_owned(),
+            title: affair.title.clone(),
+            service: affair.service.clone(),
+            status: affair.status.clone(),
+            steps_json: serde_json::to_string(&affair.steps).map_err(storage)?,
+            updated_at: affair.updated_at.clone(),
+        };
+        Ok(self.store.put_affair(user_id, &row).await?)
     }
 
     pub async fn messages_async(&self, user_id: &str) -> Result<Vec<Message>, CampusError> {
-        let rows =
-            sqlx::query("SELECT id, title, body, sender, sent_at, is_read FROM campus_messages WHERE user_id = $1 ORDER BY sent_at DESC")
-                .bind(user_id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(storage)?;
-        rows.iter()
-            .map(|r| {
-                let read: i64 = r.try_get("is_read").map_err(storage)?;
-                Ok(Message {
-                    id: r.try_get("id").map_err(storage)?,
-                    title: r.try_get("title").map_err(storage)?,
-                    body: r.try_get("body").map_err(storage)?,
-                    sender: r.try_get("sender").map_err(storage)?,
-                    sent_at: r.try_get("sent_at").map_err(storage)?,
-                    read: read != 0,
-                })
+        let rows = self.store.messages(user_id).await?;
+        Ok(rows
+            .into_iter()
+            .map(|m| Message {
+                id: m.id,
+                title: m.title,
+                body: m.body,
+                sender: m.sender,
+                sent_at: m.sent_at,
+                read: m.read,
             })
-            .collect()
+            .collect())
     }
 
     /// Adds a message for a user.
     pub async fn put_message(&self, user_id: &str, m: &Message) -> Result<(), CampusError> {
-        sqlx::query("INSERT INTO campus_messages (id, user_id, title, body, sender, sent_at, is_read) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(&m.id)
-            .bind(user_id)
-            .bind(&m.title)
-            .bind(&m.body)
-            .bind(&m.sender)
-            .bind(&m.sent_at)
-            .bind(i64::from(m.read))
-            .execute(&self.pool)
-            .await
-            .map_err(storage)?;
-        Ok(())
+        let row = MessageRow {
+            id: m.id.clone(),
+            title: m.title.clone(),
+            body: m.body.clone(),
+            sender: m.sender.clone(),
+            sent_at: m.sent_at.clone(),
+            read: m.read,
+        };
+        Ok(self.store.put_message(user_id, &row).await?)
     }
 
     async fn mark_read_async(&self, user_id: &str, id: &str) -> Result<bool, CampusError> {
-        let exists = sqlx::query("SELECT id FROM campus_messages WHERE user_id = $1 AND id = $2")
-            .bind(user_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage)?
-            .is_some();
-        if exists {
-            sqlx::query("UPDATE campus_messages SET is_read = 1 WHERE user_id = $1 AND id = $2")
-                .bind(user_id)
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(storage)?;
-        }
-        Ok(exists)
+        Ok(self.store.mark_read(user_id, id).await?)
     }
 
     async fn mark_all_read_async(&self, user_id: &str) -> Result<usize, CampusError> {
-        let done = sqlx::query("UPDATE campus_messages SET is_read = 1 WHERE user_id = $1 AND is_read = 0")
-            .bind(user_id)
-            .execute(&self.pool)
-            .await
-            .map_err(storage)?;
-        Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+        let marked = self.store.mark_all_read(user_id).await?;
+        Ok(usize::try_from(marked).unwrap_or(usize::MAX))
     }
 
     async fn favorites_async(&self, user_id: &str) -> Result<Vec<Shortcut>, CampusError> {
-        let rows =
-            sqlx::query("SELECT kind, item_id, name, url FROM portal_favorites WHERE user_id = $1 ORDER BY created_at")
-                .bind(user_id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(storage)?;
-        rows.iter().map(Self::shortcut_from_row).collect()
+        self.store.favorites(user_id).await?.into_iter().map(Self::shortcut_from_row).collect()
     }
 
     async fn add_favorite_async(&self, user_id: &str, s: &Shortcut) -> Result<bool, CampusError> {
-        let exists =
-            sqlx::query("SELECT item_id FROM portal_favorites WHERE user_id = $1 AND kind = $2 AND item_id = $3")
-                .bind(user_id)
-                .bind(s.kind.as_str())
-                .bind(&s.item)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(storage)?
-                .is_some();
-        if exists {
-            return Ok(false);
-        }
-        sqlx::query("INSERT INTO portal_favorites (user_id, kind, item_id, name, url, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(user_id)
-            .bind(s.kind.as_str())
-            .bind(&s.item)
-            .bind(&s.name)
-            .bind(&s.url)
-            .bind(now())
-            .execute(&self.pool)
-            .await
-            .map_err(storage)?;
-        Ok(true)
+        Ok(self.store.add_favorite(user_id, &Self::shortcut_row(s), &now()).await?)
     }
 
     async fn remove_favorite_async(&self, user_id: &str, kind: ShortcutKind, item: &str) -> Result<bool, CampusError> {
-        let done = sqlx::query("DELETE FROM portal_favorites WHERE user_id = $1 AND kind = $2 AND item_id = $3")
-            .bind(user_id)
-            .bind(kind.as_str())
-            .bind(item)
-            .execute(&self.pool)
-            .await
-            .map_err(storage)?;
-        Ok(done.rows_affected() > 0)
+        Ok(self.store.remove_favorite(user_id, kind.as_str(), item).await?)
     }
 
     async fn recent_async(&self, user_id: &str, limit: usize) -> Result<Vec<Shortcut>, CampusError> {
-        let rows = sqlx::query(
-            "SELECT kind, item_id, name, url FROM portal_recent WHERE user_id = $1 ORDER BY used_at DESC LIMIT $2",
-        )
-        .bind(user_id)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(storage)?;
-        rows.iter().map(Self::shortcut_from_row).collect()
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.store.recent(user_id, limit).await?.into_iter().map(Self::shortcut_from_row).collect()
     }
 
     async fn record_use_async(&self, user_id: &str, s: &Shortcut) -> Result<(), CampusError> {
-        sqlx::query("DELETE FROM portal_recent WHERE user_id = $1 AND kind = $2 AND item_id = $3")
-            .bind(user_id)
-            .bind(s.kind.as_str())
-            .bind(&s.item)
-            .execute(&self.pool)
-            .await
-            .map_err(storage)?;
-        sqlx::query(
-            "INSERT INTO portal_recent (user_id, kind, item_id, name, url, used_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(user_id)
-        .bind(s.kind.as_str())
-        .bind(&s.item)
-        .bind(&s.name)
-        .bind(&s.url)
-        .bind(ordered_now())
-        .execute(&self.pool)
-        .await
-        .map_err(storage)?;
-        Ok(())
+        Ok(self.store.record_use(user_id, &Self::shortcut_row(s), &ordered_now()).await?)
     }
 
     pub async fn submit_feedback_async(&self, user_id: &str, f: &NewFeedback) -> Result<FeedbackRecord, CampusError> {
@@ -383,23 +244,21 @@ impl SqlCampus {
             FeedbackKind::Feedback => "FK",
             FeedbackKind::Ticket => "GD",
         };
-        let stamp = chrono::Utc::now().format("%Y%m%d");
+        let day = chrono::Utc::now().format("%Y%m%d");
         let random = uuid::Uuid::new_v4().simple().to_string();
-        let id = format!("{prefix}{stamp}{}", &random[..6]).to_uppercase();
+        let id = format!("{prefix}{day}{}", &random[..6]).to_uppercase();
         let at = now();
-        sqlx::query(
-            "INSERT INTO portal_feedback (id, user_id, kind, content, contact, status, answer, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7)",
-        )
-        .bind(&id)
-        .bind(user_id)
-        .bind(f.kind.as_str())
-        .bind(&f.content)
-        .bind(&f.contact)
-        .bind(FeedbackStatus::Submitted.as_str())
-        .bind(&at)
-        .execute(&self.pool)
-        .await
-        .map_err(storage)?;
+        self.store
+            .insert_feedback(&NewFeedbackRow {
+                id: id.clone(),
+                user_id: user_id.to_owned(),
+                kind: f.kind.as_str().to_owned(),
+                content: f.content.clone(),
+                contact: f.contact.clone(),
+                status: FeedbackStatus::Submitted.as_str().to_owned(),
+                created_at: at.clone(),
+            })
+            .await?;
         Ok(FeedbackRecord {
             id,
             user_id: user_id.to_owned(),
@@ -414,22 +273,12 @@ impl SqlCampus {
     }
 
     pub async fn my_feedback_async(&self, user_id: &str) -> Result<Vec<FeedbackRecord>, CampusError> {
-        let rows = sqlx::query("SELECT * FROM portal_feedback WHERE user_id = $1 ORDER BY created_at DESC")
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(storage)?;
-        rows.iter().map(Self::feedback_from_row).collect()
+        self.store.feedback_of_user(user_id).await?.into_iter().map(Self::feedback_from_row).collect()
     }
 
     /// One feedback by its number, whoever wrote it (for the admin side).
     pub async fn feedback_by_id(&self, id: &str) -> Result<Option<FeedbackRecord>, CampusError> {
-        let row = sqlx::query("SELECT * FROM portal_feedback WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage)?;
-        row.as_ref().map(Self::feedback_from_row).transpose()
+        self.store.feedback(id).await?.map(Self::feedback_from_row).transpose()
     }
 
     /// Records an answer and a status on a feedback; the updated record, or `None` when there is no such number.
@@ -439,32 +288,22 @@ impl SqlCampus {
         answer: &str,
         status: FeedbackStatus,
     ) -> Result<Option<FeedbackRecord>, CampusError> {
-        let done = sqlx::query("UPDATE portal_feedback SET answer = $1, status = $2, updated_at = $3 WHERE id = $4")
-            .bind(answer)
-            .bind(status.as_str())
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(storage)?;
-        if done.rows_affected() == 0 {
+        if !self.store.answer_feedback(id, answer, status.as_str(), &now()).await? {
             return Ok(None);
         }
         self.feedback_by_id(id).await
     }
 
     async fn rate_service_async(&self, user_id: &str, r: &ServiceRating) -> Result<(), CampusError> {
-        sqlx::query("INSERT INTO portal_ratings (id, user_id, service_id, stars, comment, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(format!("sr_{}", uuid::Uuid::new_v4().simple()))
-            .bind(user_id)
-            .bind(&r.service)
-            .bind(i64::from(r.stars.clamp(1, 5)))
-            .bind(&r.comment)
-            .bind(now())
-            .execute(&self.pool)
-            .await
-            .map_err(storage)?;
-        Ok(())
+        let rating = RatingRow {
+            id: format!("sr_{}", uuid::Uuid::new_v4().simple()),
+            user_id: user_id.to_owned(),
+            service_id: r.service.clone(),
+            stars: i64::from(r.stars.clamp(1, 5)),
+            comment: r.comment.clone(),
+            created_at: now(),
+        };
+        Ok(self.store.insert_rating(&rating).await?)
     }
 }
 

@@ -15,12 +15,15 @@ pub mod demo;
 pub mod http;
 pub mod seed;
 
+use crate::store::campus::AnyPool;
+use crate::store::clock::now;
+use crate::store::portal_records::KeptNoticeRow;
+use crate::store::StoreError;
 use bot::campus::{Affair, Campus, CampusError, FeedbackRecord, FeedbackStatus, Message};
 use bot::portal::cards as portal_cards;
 use bot::protocol::{Card, ServerFrame, UserInfo};
 use config::{CampusSettings, CampusSource};
 use demo::SqlCampus;
-use sqlx::{AnyPool, Row};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,8 +44,8 @@ pub enum PortalError {
     Campus(#[from] CampusError),
 }
 
-impl From<sqlx::Error> for PortalError {
-    fn from(e: sqlx::Error) -> Self {
+impl From<StoreError> for PortalError {
+    fn from(e: StoreError) -> Self {
         PortalError::Database(e.to_string())
     }
 }
@@ -128,10 +131,6 @@ pub struct Portal {
     outlets: Arc<RwLock<Vec<Arc<dyn NoticeOutlet>>>>,
 }
 
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 impl Portal {
     /// Opens the portal on the server's database. With the demo source, seeds the demo data from
     /// `<data_dir>/demo/campus.toml` when it exists; with the http source, connects to the campus systems. Must be
@@ -183,14 +182,8 @@ impl Portal {
         let delivered = self.hub.send(user_id, &frame);
         let kept_id = if delivered == 0 {
             let cards_json = serde_json::to_string(&cards).map_err(|e| PortalError::Database(e.to_string()))?;
-            sqlx::query("INSERT INTO portal_notices (id, user_id, text, cards_json, delivered, created_at) VALUES ($1, $2, $3, $4, 0, $5)")
-                .bind(&id)
-                .bind(user_id)
-                .bind(text.clone())
-                .bind(cards_json)
-                .bind(now())
-                .execute(self.store.pool())
-                .await?;
+            let kept = KeptNoticeRow { id: id.clone(), text: text.clone(), cards_json };
+            self.store.store().keep_notice(user_id, &kept, &now()).await?;
             Some(id.clone())
         } else {
             None
@@ -244,26 +237,13 @@ impl Portal {
 
     /// The notices kept for a user, oldest first, marked delivered as they are handed out.
     pub async fn take_pending(&self, user_id: &str) -> Result<Vec<ServerFrame>, PortalError> {
-        let pool = self.store.pool();
-        let rows = sqlx::query(
-            "SELECT id, text, cards_json FROM portal_notices WHERE user_id = $1 AND delivered = 0 ORDER BY created_at",
-        )
-        .bind(user_id)
-        .fetch_all(pool)
-        .await?;
+        let store = self.store.store();
         let mut out = Vec::new();
-        for r in &rows {
-            let id: String = r.try_get("id")?;
-            let text: String = r.try_get("text")?;
-            let cards_json: String = r.try_get("cards_json")?;
-            let cards: Vec<Card> = serde_json::from_str(&cards_json).unwrap_or_default();
-            // Conditional, so that a notice is handed out once when two logins (or a replica's push) race for it.
-            let taken = sqlx::query("UPDATE portal_notices SET delivered = 1 WHERE id = $1 AND delivered = 0")
-                .bind(&id)
-                .execute(pool)
-                .await?;
-            if taken.rows_affected() == 1 {
-                out.push(ServerFrame::notice(text, cards));
+        for kept in store.undelivered_notices(user_id).await? {
+            // Taking is conditional (see `KeptNoticeStore::take_notice`): a notice two logins race for goes to one.
+            if store.take_notice(&kept.id).await? {
+                let cards: Vec<Card> = serde_json::from_str(&kept.cards_json).unwrap_or_default();
+                out.push(ServerFrame::notice(kept.text, cards));
             }
         }
         Ok(out)

@@ -2,6 +2,7 @@
 
 use super::demo::SqlCampus;
 use super::PortalError;
+use crate::store::campus::{CardRow, MailRow, NetworkRow, PayslipRow, SpendingRow};
 use bot::campus::{Affair, AffairKind, AffairStep, Message, PayItem, Spending};
 use serde::Deserialize;
 use std::path::Path;
@@ -99,73 +100,33 @@ impl DemoCampus {
     }
 }
 
-fn db(e: sqlx::Error) -> PortalError {
-    PortalError::Database(e.to_string())
-}
-
 /// Seeds every demo user who has no 一卡通 row yet; users seeded before keep their (possibly changed) data.
 pub async fn seed(campus: &SqlCampus, demo: &DemoCampus) -> Result<usize, PortalError> {
-    let pool = campus.pool();
+    let store = campus.store();
     let mut seeded = 0;
     for u in &demo.user {
-        let present = sqlx::query("SELECT user_id FROM campus_cards WHERE user_id = $1")
-            .bind(&u.id)
-            .fetch_optional(pool)
-            .await
-            .map_err(db)?;
-        if present.is_some() {
+        if store.has_card(&u.id).await? {
             continue;
         }
-        sqlx::query("INSERT INTO campus_cards (user_id, balance_cents, transition_cents) VALUES ($1, $2, $3)")
-            .bind(&u.id)
-            .bind(u.onecard.balance_cents)
-            .bind(u.onecard.transition_cents)
-            .execute(pool)
-            .await
-            .map_err(db)?;
+        let card = CardRow { balance_cents: u.onecard.balance_cents, transition_cents: u.onecard.transition_cents };
+        store.insert_card(&u.id, &card).await?;
         for (i, s) in u.onecard.recent.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO campus_spending (id, user_id, at, place, amount_cents) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(format!("{}-sp{i}", u.id))
-            .bind(&u.id)
-            .bind(&s.at)
-            .bind(&s.place)
-            .bind(s.amount_cents)
-            .execute(pool)
-            .await
-            .map_err(db)?;
+            let spending = SpendingRow { at: s.at.clone(), place: s.place.clone(), amount_cents: s.amount_cents };
+            store.insert_spending(&format!("{}-sp{i}", u.id), &u.id, &spending).await?;
         }
-        sqlx::query("INSERT INTO campus_network (user_id, balance_cents, traffic_mb) VALUES ($1, $2, $3)")
-            .bind(&u.id)
-            .bind(u.network.balance_cents)
-            .bind(u.network.traffic_mb)
-            .execute(pool)
-            .await
-            .map_err(db)?;
-        sqlx::query("INSERT INTO campus_mail (user_id, address, unread) VALUES ($1, $2, $3)")
-            .bind(&u.id)
-            .bind(&u.mail.address)
-            .bind(u.mail.unread)
-            .execute(pool)
-            .await
-            .map_err(db)?;
+        let network = NetworkRow { balance_cents: u.network.balance_cents, traffic_mb: u.network.traffic_mb };
+        store.insert_network(&u.id, &network).await?;
+        store.insert_mail(&u.id, &MailRow { address: u.mail.address.clone(), unread: u.mail.unread }).await?;
         for (i, p) in u.payslip.iter().enumerate() {
-            let items = serde_json::to_string(&p.items).map_err(|e| PortalError::Database(e.to_string()))?;
-            sqlx::query(
-                "INSERT INTO campus_payslips (id, user_id, month, gross_cents, deductions_cents, net_cents, items_json, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(format!("{}-pay{i}", u.id))
-            .bind(&u.id)
-            .bind(&p.month)
-            .bind(p.gross_cents)
-            .bind(p.deductions_cents)
-            .bind(p.net_cents)
-            .bind(items)
-            .bind(i64::try_from(i).unwrap_or(0))
-            .execute(pool)
-            .await
-            .map_err(db)?;
+            let payslip = PayslipRow {
+                month: p.month.clone(),
+                gross_cents: p.gross_cents,
+                deductions_cents: p.deductions_cents,
+                net_cents: p.net_cents,
+                items_json: serde_json::to_string(&p.items).map_err(|e| PortalError::Database(e.to_string()))?,
+            };
+            let position = i64::try_from(i).unwrap_or(0);
+            store.insert_payslip(&format!("{}-pay{i}", u.id), &u.id, &payslip, position).await?;
         }
         for a in &u.affair {
             let affair = Affair {

@@ -6,11 +6,15 @@
 pub mod admin;
 pub mod admin_records;
 pub mod auth;
+pub mod campus;
+pub mod campus_seed;
 pub mod channel_keys;
+pub mod clock;
 mod group_commit;
 pub mod handoff;
 pub mod inbox;
 pub mod notify;
+pub mod portal_records;
 pub mod question_log;
 pub mod replicas;
 pub mod retention;
