@@ -50,17 +50,18 @@ fn main() {
         }
     };
     run("lexical only", &lexical, &questions);
-    let semantic = match Semantic::load(&root, Default::default(), Duration::from_secs(10)) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            println!("hybrid: skipped, the model is not installed (run scripts/fetch-models)");
-            return;
-        }
-        Err(e) => {
-            eprintln!("model: {e}");
-            std::process::exit(1);
-        }
-    };
+    let semantic =
+        match Semantic::load(&root, knowledge::embed::Backend::Auto, Default::default(), Duration::from_secs(10)) {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                println!("hybrid: skipped, the model is not installed (run scripts/fetch-models)");
+                return;
+            }
+            Err(e) => {
+                eprintln!("model: {e}");
+                std::process::exit(1);
+            }
+        };
     let t0 = Instant::now();
     let hybrid = match build_retriever(Arc::clone(&kb), Some(&semantic), &root.join("var/vectors"), Tuning::default()) {
         Ok(r) => Engine::new(Arc::new(r)),

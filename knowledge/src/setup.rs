@@ -9,6 +9,7 @@ use crate::embed::{load_backend, Backend, EmbedError, Embedder};
 use crate::load::KnowledgeBase;
 use crate::retrieve::{QueryVectors, RetrieveError, Retriever, Tuning};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -31,13 +32,19 @@ pub struct Semantic {
     queries: Arc<QueryEmbedder>,
     timeout: Duration,
     warmup: Arc<Mutex<Warmup>>,
+    learned_decision: AtomicBool,
 }
 
 impl Semantic {
     /// Loads the model found under `root` (the folder holding `vendor/`): the onnxruntime backend when installed,
-    /// else candle, unless `EHALL_EMBED_BACKEND` names one; `Ok(None)` when it is not installed.
-    pub fn load(root: &Path, config: QueryEmbedderConfig, timeout: Duration) -> Result<Option<Semantic>, EmbedError> {
-        let Some(embedder) = load_backend(root, Backend::from_env()?)? else { return Ok(None) };
+    /// else candle, unless `backend` names one; `Ok(None)` when it is not installed.
+    pub fn load(
+        root: &Path,
+        backend: Backend,
+        config: QueryEmbedderConfig,
+        timeout: Duration,
+    ) -> Result<Option<Semantic>, EmbedError> {
+        let Some(embedder) = load_backend(root, backend)? else { return Ok(None) };
         Ok(Some(Semantic::from_embedder(embedder, config, timeout)?))
     }
 
@@ -48,7 +55,13 @@ impl Semantic {
         timeout: Duration,
     ) -> Result<Semantic, EmbedError> {
         let queries = Arc::new(QueryEmbedder::new(Arc::clone(&embedder), config)?);
-        Ok(Semantic { embedder, queries, timeout, warmup: Arc::default() })
+        Ok(Semantic { embedder, queries, timeout, warmup: Arc::default(), learned_decision: AtomicBool::new(false) })
+    }
+
+    /// Whether retrievers built on this model decide with the learned model of `data/model/decision.toml`
+    /// instead of the fixed rule (off by default; see docs/retrieval.md).
+    pub fn use_learned_decision(&self, on: bool) {
+        self.learned_decision.store(on, Ordering::Relaxed);
     }
 
     /// In background mode, `build_retriever` does not wait for missing passage vectors: it returns a lexical-only
@@ -132,10 +145,9 @@ pub fn build_retriever(
         }
         other => other,
     }?;
-    // Not enabled by default: the learned model is far more timid than the fixed rules of `retrieve::decide` (on
-    // the dev set top-1 0.40 against the CI floor 0.92; see data/model/decision.toml). EHALL_DECISION=learned
-    // turns it on for evaluation.
-    if std::env::var("EHALL_DECISION").as_deref() == Ok("learned") {
+    // Not enabled by default: on our own data its cross-validated figures are below the fixed rule's, and it is
+    // far more timid (docs/retrieval.md).
+    if sem.learned_decision.load(Ordering::Relaxed) {
         retriever.set_decision(DecisionModel::bundled_for(sem.embedder.model_id()));
     }
     Ok(retriever)

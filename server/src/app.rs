@@ -178,12 +178,14 @@ impl Retrieval {
             return Ok(Retrieval { semantic: None, vector_cache_dir });
         }
         let root = settings.model_dir.clone();
+        let backend = settings.retrieval.backend;
         let loaded = tokio::task::spawn_blocking(move || {
-            Semantic::load(&root, QueryEmbedderConfig::default(), SEMANTIC_QUERY_TIMEOUT)
+            Semantic::load(&root, backend, QueryEmbedderConfig::default(), SEMANTIC_QUERY_TIMEOUT)
         })
         .await?;
         match loaded {
             Ok(Some(semantic)) => {
+                semantic.use_learned_decision(settings.retrieval.learned_decision);
                 tracing::info!(model = semantic.model_id(), "semantic retrieval on");
                 Ok(Retrieval { semantic: Some(Arc::new(semantic)), vector_cache_dir })
             }

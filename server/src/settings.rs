@@ -2,7 +2,7 @@
 //!
 //! The environment and the command line are both read by clap (`#[arg(env = ..)]`, the command line winning), so
 //! this module mostly puts the optional config file underneath them; the admin list, which has no flag, is read
-//! here too ([`AdminSettings::from_environment`]). Nothing else in the server reads the environment.
+//! here too ([`AdminSettings::from_environment`], [`RetrievalSettings::from_environment`]). Nothing else in the server reads the environment.
 
 use serde::Deserialize;
 use std::fmt;
@@ -66,6 +66,37 @@ pub struct Settings {
     pub handoff: crate::handoff::hours::HandoffSettings,
     /// Who may use the admin API (environment only: `EHALL_ADMINS`, `EHALL_ADMIN_TOKENS`, `EHALL_STALE_DAYS`).
     pub admin: AdminSettings,
+    /// The embedding backend and the decision (environment only: `EHALL_EMBED_BACKEND`, `EHALL_DECISION`).
+    pub retrieval: RetrievalSettings,
+}
+
+/// How retrieval runs, as the operator (or a benchmark) sets it in the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetrievalSettings {
+    /// `EHALL_EMBED_BACKEND`: `auto` (onnxruntime when installed, else candle), `ort` or `candle`.
+    pub backend: knowledge::embed::Backend,
+    /// `EHALL_DECISION=learned`: decide with the learned model instead of the fixed rule.
+    pub learned_decision: bool,
+}
+
+impl RetrievalSettings {
+    /// The retrieval settings of the process environment; an unknown backend is an error, not a silent default.
+    pub fn from_environment() -> Result<RetrievalSettings, SettingsError> {
+        let var = |name: &str| std::env::var(name).unwrap_or_default();
+        let backend = knowledge::embed::Backend::parse(&var(knowledge::embed::Backend::ENV))
+            .map_err(|e| SettingsError::Invalid { key: "EHALL_EMBED_BACKEND", message: e.to_string() })?;
+        let learned_decision = match var("EHALL_DECISION").trim() {
+            "" | "rule" => false,
+            "learned" => true,
+            other => {
+                return Err(SettingsError::Invalid {
+                    key: "EHALL_DECISION",
+                    message: format!("{other:?} is not one of rule, learned"),
+                })
+            }
+        };
+        Ok(RetrievalSettings { backend, learned_decision })
+    }
 }
 
 /// Who administers the knowledge base, as the operator lists them in the environment.
@@ -216,6 +247,7 @@ impl Default for Settings {
             retention: Retention::default(),
             handoff: crate::handoff::hours::HandoffSettings::default(),
             admin: AdminSettings::default(),
+            retrieval: RetrievalSettings::default(),
         }
     }
 }
@@ -329,6 +361,7 @@ impl Settings {
         s.retention = file.retention;
         s.handoff = file.handoff;
         s.admin = AdminSettings::from_environment();
+        s.retrieval = RetrievalSettings::from_environment()?;
         let l = file.limits;
         let ms = Duration::from_millis;
         let d = &mut s.limits;

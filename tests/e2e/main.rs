@@ -22,5 +22,6 @@ mod postgres;
 mod privacy;
 mod replicas;
 mod sessions;
+mod tidy;
 mod websocket;
 mod wecom;

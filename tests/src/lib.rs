@@ -218,6 +218,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
         handoff: always_open_desk(),
         // The admin tests list their admins in the environment, as an operator would.
         admin: server::settings::AdminSettings::from_environment(),
+        retrieval: Default::default(),
         // A fixed secret: tests never write var/token-secret.
         auth: server::auth::AuthSettings {
             token_secret: Some(Secret::new("e2e-test-login-token-secret".to_owned())),
@@ -249,8 +250,12 @@ pub fn shared_retrieval() -> server::app::Retrieval {
     RETRIEVAL
         .get_or_init(|| {
             let root = repo_root();
+            let backend = server::settings::RetrievalSettings::from_environment()
+                .expect("EHALL_EMBED_BACKEND and EHALL_DECISION are valid")
+                .backend;
             let semantic = knowledge::setup::Semantic::load(
                 &root,
+                backend,
                 knowledge::embed::queue::QueryEmbedderConfig::default(),
                 std::time::Duration::from_secs(10),
             )

@@ -134,21 +134,22 @@ pub fn load_default(paths: &ModelPaths) -> Result<Arc<dyn Embedder>, EmbedError>
 }
 
 /// Which embedding backend to load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
     /// onnxruntime when its library and the int8 graph are installed, else candle.
+    #[default]
     Auto,
     Ort,
     Candle,
 }
 
 impl Backend {
-    /// The environment variable that overrides the choice (`auto`, `ort` or `candle`).
+    /// The environment variable that overrides the choice (`auto`, `ort` or `candle`; the server's settings read it).
     pub const ENV: &'static str = "EHALL_EMBED_BACKEND";
 
-    /// The backend named by `EHALL_EMBED_BACKEND`; `Auto` when unset or empty.
-    pub fn from_env() -> Result<Backend, EmbedError> {
-        match std::env::var(Self::ENV).unwrap_or_default().trim() {
+    /// The backend a setting names; `Auto` when empty.
+    pub fn parse(raw: &str) -> Result<Backend, EmbedError> {
+        match raw.trim() {
             "" | "auto" => Ok(Backend::Auto),
             "ort" => Ok(Backend::Ort),
             "candle" => Ok(Backend::Candle),
