@@ -101,14 +101,12 @@ impl Record {
     }
 }
 
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub use crate::store::clock::now;
 
 /// The instant `days` days ago, in the stored timestamp format (as [`now`]); callers bound `days`, since chrono
 /// panics on a date it cannot represent.
 pub fn days_ago(days: i64) -> String {
-    (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::store::clock::stamp(chrono::Utc::now() - chrono::Duration::days(days))
 }
 
 fn to_value<T: Serialize>(v: &T) -> Result<Value, AdminError> {

@@ -68,14 +68,7 @@ pub struct HandoffDesk {
     engine: EngineHandle,
 }
 
-/// A moment as the tables store it (RFC 3339 UTC with milliseconds, which sorts as text).
-fn stamp(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-fn now() -> String {
-    stamp(chrono::Utc::now())
-}
+use crate::store::clock::{now, stamp};
 
 fn reply_id() -> String {
     format!("r_{}", uuid::Uuid::new_v4().simple())

@@ -36,9 +36,7 @@ pub trait AuthStore: Send + Sync + 'static {
     async fn upsert_user(&self, user: &UserInfo, admin: bool) -> Result<(), StoreError>;
 }
 
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+use super::clock::now;
 
 /// The stored form of an empty dialogue.
 fn empty_state_json() -> String {

@@ -16,7 +16,7 @@ pub struct Swept {
 }
 
 fn days_ago(now: chrono::DateTime<chrono::Utc>, days: u32) -> String {
-    (now - chrono::Duration::days(i64::from(days))).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    super::clock::stamp(now - chrono::Duration::days(i64::from(days)))
 }
 
 /// Deletes, as of `now`: ratings and logged questions older than `question_log_days`; guest sessions unused for

@@ -101,9 +101,7 @@ fn prepare_sqlite(url: &str) -> Result<String, StoreError> {
     Ok(format!("{base}{sep}mode=rwc"))
 }
 
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+use super::clock::now;
 
 impl SqlStore {
     pub fn pool(&self) -> &AnyPool {
