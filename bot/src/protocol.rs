@@ -445,6 +445,7 @@ impl From<FrameError> for ServerFrame {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

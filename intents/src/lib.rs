@@ -212,7 +212,7 @@ impl Recognizer {
                     refused.push((at, end));
                     continue;
                 }
-                let latin = name.chars().all(|c| c.is_ascii());
+                let latin = name.is_ascii();
                 if latin
                     && (after.is_some_and(|c| c.is_ascii_alphanumeric())
                         || before.is_some_and(|c| c.is_ascii_alphanumeric()))

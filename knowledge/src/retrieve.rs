@@ -116,6 +116,9 @@ pub enum RetrieveError {
     Embed(#[from] EmbedError),
 }
 
+/// Embeds passages for [`Retriever::build`] (through the vector cache, in the server).
+pub type PassageEmbedding<'a> = dyn Fn(&[&str]) -> Result<Vec<Vec<f32>>, EmbedError> + 'a;
+
 /// One item's place in the dense ranking.
 #[derive(Debug, Clone, Copy)]
 pub struct DenseHit {
@@ -243,7 +246,7 @@ impl Retriever {
     /// which should consult the on-disk vector cache).
     pub fn build(
         kb: Arc<KnowledgeBase>,
-        dense: Option<(Arc<dyn QueryVectors>, &dyn Fn(&[&str]) -> Result<Vec<Vec<f32>>, EmbedError>)>,
+        dense: Option<(Arc<dyn QueryVectors>, &PassageEmbedding)>,
         tuning: Tuning,
     ) -> Result<Retriever, RetrieveError> {
         let analyzer = Analyzer::new(&kb);

@@ -259,8 +259,9 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
         for row in col + 1..n {
             let f = a[row][col] / p;
             if f != 0.0 {
-                for k in col..n {
-                    a[row][k] -= f * a[col][k];
+                let (upper, lower) = a.split_at_mut(row);
+                for (x, pivot_x) in lower[0][col..n].iter_mut().zip(&upper[col][col..n]) {
+                    *x -= f * pivot_x;
                 }
                 b[row] -= f * b[col];
             }
@@ -296,6 +297,8 @@ pub fn fit_logistic(z: &[Vec<f64>], y: &[bool]) -> (f64, Vec<f64>) {
             }
         }
         for i in 0..=d {
+            // The lower triangle mirrors the upper one.
+            #[allow(clippy::needless_range_loop)]
             for j in 0..i {
                 hess[i][j] = hess[j][i];
             }

@@ -236,6 +236,7 @@ pub const DEFAULT_SESSION_TURN_BURST: u32 = 15;
 pub const DEFAULT_SESSION_TURNS_PER_SECOND: f64 = 2.0;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

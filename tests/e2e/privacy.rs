@@ -80,7 +80,7 @@ async fn a_phone_number_typed_by_many_never_becomes_a_popular_question() {
         assert_eq!(status, 200, "{body}");
         assert!(!body.contains("138"), "{path}: {body}");
         let popular: Value = serde_json::from_str(&body).expect("JSON");
-        assert!(!popular["questions"].as_array().map_or(true, Vec::is_empty), "traffic made something popular: {body}");
+        assert!(!popular["questions"].as_array().is_none_or(Vec::is_empty), "traffic made something popular: {body}");
     }
     let welcome = connect(app.addr, None).await.welcome;
     assert!(!welcome.to_string().contains("138"), "{welcome}");
@@ -178,7 +178,7 @@ async fn the_retention_sweep_removes_old_questions_and_idle_guest_sessions() {
         .iter()
         .map(|r| r.get("id"))
         .collect();
-    assert_eq!(left, [recent.clone()]);
+    assert_eq!(left, std::slice::from_ref(&recent));
     assert_eq!(app.db.question_log(&recent).await.len(), 1);
     assert!(app.db.question_log(&old).await.is_empty());
 }

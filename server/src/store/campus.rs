@@ -298,6 +298,7 @@ impl CampusSystemsStore for SqlCampusStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -300,6 +300,7 @@ impl KeptNoticeStore for SqlCampusStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
