@@ -392,6 +392,33 @@ impl KnowledgeBase {
         s.chain(a).chain(f)
     }
 
+    /// The items the knowledge base links to each item, both ways: a FAQ's related service and app, a service's
+    /// 在线办理 system when it is an app. Siblings answer one need (training counts them right; the decision rule
+    /// does not treat one as the first candidate's rival).
+    pub fn siblings(&self) -> HashMap<ItemRef, Vec<ItemRef>> {
+        let mut out: HashMap<ItemRef, Vec<ItemRef>> = HashMap::new();
+        let mut link = |a: ItemRef, b: ItemRef| {
+            out.entry(a).or_default().push(b);
+            out.entry(b).or_default().push(a);
+        };
+        for item in self.items() {
+            if let Some(f) = self.faq(item) {
+                if let Some(s) = f.related_service.as_deref().and_then(|n| self.find(ItemKind::Service, n)) {
+                    link(item, s);
+                }
+                if let Some(a) = f.related_app.as_deref().and_then(|n| self.find(ItemKind::App, n)) {
+                    link(item, a);
+                }
+            }
+            if let Some(s) = self.service(item) {
+                if let Some(a) = s.online.as_ref().and_then(|o| self.find(ItemKind::App, &o.system)) {
+                    link(item, a);
+                }
+            }
+        }
+        out
+    }
+
     /// Who the item is for (FAQs are for everyone).
     pub fn item_audience(&self, r: ItemRef) -> &[Audience] {
         match r.kind {

@@ -262,7 +262,7 @@ impl Retriever {
             }
         };
         let lexical = LexicalIndex::build(&analyzer, phrasings)?;
-        let siblings = crate::train::related_items(&kb);
+        let siblings = kb.siblings();
         Ok(Retriever { kb, analyzer, lexical, dense, tuning, decision: None, siblings })
     }
 
@@ -390,16 +390,10 @@ impl Retriever {
         }
         // Scores are brought to 0..1 within this query (BM25 has no fixed scale, and e5's cosines live in a
         // narrow band), then mixed; magnitudes survive, unlike with rank fusion, so near-ties stay near.
-        let lex_max = lexical.iter().map(|h| h.score).fold(0.0f32, f32::max);
-        let (cos_min, cos_max) = dense.as_ref().map_or((0.0, 0.0), |d| {
-            let min = d.iter().map(|h| h.cosine).fold(f32::MAX, f32::min);
-            let max = d.iter().map(|h| h.cosine).fold(f32::MIN, f32::max);
-            (min, max)
-        });
+        let scale = Normalization::of(by_item.values());
         let lw = if dense.is_some() { t.lexical_weight } else { 1.0 };
         for c in by_item.values_mut() {
-            let l = c.lexical.as_ref().map_or(0.0, |h| if lex_max > 0.0 { h.score / lex_max } else { 0.0 });
-            let d = c.dense.map_or(0.0, |h| (h.cosine - cos_min) / (cos_max - cos_min + 1e-6));
+            let (l, d) = scale.parts(c);
             let mismatch = audience.is_some_and(|aud| self.excludes(c.item, aud));
             c.fused = fused_score(l, d, lw, mismatch, t.audience_penalty);
         }
@@ -425,6 +419,33 @@ impl Retriever {
         result.decision = decision;
         result.confidence = confidence;
         Ok(result)
+    }
+}
+
+/// How one query's scores are brought to 0..1 before fusion: lexical scores divided by the best one, cosines
+/// rescaled between the worst and the best of the dense ranking (every hit of both rankings is a candidate).
+#[derive(Debug, Clone, Copy)]
+pub struct Normalization {
+    lex_max: f32,
+    cos_min: f32,
+    cos_max: f32,
+}
+
+impl Normalization {
+    pub fn of<'a>(candidates: impl Iterator<Item = &'a Candidate> + Clone) -> Normalization {
+        let lexical = candidates.clone().filter_map(|c| c.lexical.as_ref()).map(|l| l.score);
+        let cosines = candidates.filter_map(|c| c.dense).map(|d| d.cosine);
+        let (cos_min, cos_max) = cosines
+            .fold(None, |range: Option<(f32, f32)>, c| Some(range.map_or((c, c), |(lo, hi)| (lo.min(c), hi.max(c)))))
+            .unwrap_or((0.0, 0.0));
+        Normalization { lex_max: lexical.fold(0.0f32, f32::max), cos_min, cos_max }
+    }
+
+    /// A candidate's normalized lexical score and cosine (0 for a ranking it is absent from).
+    pub fn parts(&self, c: &Candidate) -> (f32, f32) {
+        let l = c.lexical.as_ref().map_or(0.0, |h| if self.lex_max > 0.0 { h.score / self.lex_max } else { 0.0 });
+        let d = c.dense.map_or(0.0, |h| (h.cosine - self.cos_min) / (self.cos_max - self.cos_min + 1e-6));
+        (l, d)
     }
 }
 

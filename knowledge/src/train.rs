@@ -172,7 +172,7 @@ pub fn build_examples(
     rng.shuffle(&mut oos_order);
     let mut oos_seen = 0usize;
     let mut out = Vec::with_capacity(asks.len());
-    let related = related_items(kb);
+    let related = kb.siblings();
     for (text, origin, target, excluded) in asks {
         let audience = audience_of(&text);
         let result = retriever.search_excluding(&text, audience, excluded)?;
@@ -196,33 +196,6 @@ pub fn build_examples(
         out.push(Example { text, origin, target, features, rank, fold, latin, rule });
     }
     Ok(out)
-}
-
-/// The items the knowledge base links to each item, both ways: a FAQ's related service and app, a service's
-/// 在线办理 system when it is an app.
-pub fn related_items(kb: &crate::load::KnowledgeBase) -> HashMap<ItemRef, Vec<ItemRef>> {
-    use crate::model::ItemKind;
-    let mut out: HashMap<ItemRef, Vec<ItemRef>> = HashMap::new();
-    let mut link = |a: ItemRef, b: ItemRef| {
-        out.entry(a).or_default().push(b);
-        out.entry(b).or_default().push(a);
-    };
-    for item in kb.items() {
-        if let Some(f) = kb.faq(item) {
-            if let Some(s) = f.related_service.as_deref().and_then(|n| kb.find(ItemKind::Service, n)) {
-                link(item, s);
-            }
-            if let Some(a) = f.related_app.as_deref().and_then(|n| kb.find(ItemKind::App, n)) {
-                link(item, a);
-            }
-        }
-        if let Some(s) = kb.service(item) {
-            if let Some(a) = s.online.as_ref().and_then(|o| kb.find(ItemKind::App, &o.system)) {
-                link(item, a);
-            }
-        }
-    }
-    out
 }
 
 /// Means and standard deviations of the features (a constant feature gets scale 1).

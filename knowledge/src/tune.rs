@@ -5,7 +5,7 @@
 
 use crate::decide::CvFigures;
 use crate::model::ItemRef;
-use crate::retrieve::{fused_score, rule_decision, Decision, RuleView, SearchResult, Tuning};
+use crate::retrieve::{fused_score, rule_decision, Decision, Normalization, RuleView, SearchResult, Tuning};
 use crate::train::{figures, utility, Example, Origin, Outcome, FOLDS};
 use serde::{Deserialize, Serialize};
 
@@ -33,17 +33,16 @@ pub fn rule_candidates(
     mismatch: &dyn Fn(ItemRef) -> bool,
     siblings: &dyn Fn(ItemRef) -> Vec<ItemRef>,
 ) -> Vec<RuleCandidate> {
-    let cs = &result.candidates;
-    let lex_max = cs.iter().filter_map(|c| c.lexical.as_ref()).map(|l| l.score).fold(0.0f32, f32::max);
-    let cosines = || cs.iter().filter_map(|c| c.dense).map(|d| d.cosine);
-    let (cos_min, cos_max) = (cosines().fold(f32::MAX, f32::min), cosines().fold(f32::MIN, f32::max));
-    cs.iter()
+    let scale = Normalization::of(result.candidates.iter());
+    result
+        .candidates
+        .iter()
         .map(|c| RuleCandidate {
             item: c.item,
             siblings: siblings(c.item),
             ok: ok(c.item),
-            lexical: c.lexical.as_ref().map_or(0.0, |l| if lex_max > 0.0 { l.score / lex_max } else { 0.0 }),
-            dense: c.dense.map_or(0.0, |d| (d.cosine - cos_min) / (cos_max - cos_min + 1e-6)),
+            lexical: scale.parts(c).0,
+            dense: scale.parts(c).1,
             cosine: c.dense.map(|d| d.cosine),
             coverage: c.lexical.as_ref().map_or(0.0, |l| l.coverage),
             audience_mismatch: mismatch(c.item),

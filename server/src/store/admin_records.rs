@@ -142,8 +142,12 @@ async fn upsert(tx: &mut Transaction<'_, Any>, r: &KnowledgeRow) -> Result<(), s
     Ok(())
 }
 
-/// Appends an audit line inside the same transaction as the change.
-async fn append_audit(tx: &mut Transaction<'_, Any>, line: &NewAuditLine) -> Result<(), sqlx::Error> {
+/// Appends an audit line: inside the same transaction as a record change, or on its own (the inbox's status
+/// changes and answers).
+pub(super) async fn append_audit<'e, E>(executor: E, line: &NewAuditLine) -> Result<(), sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
     sqlx::query(
         "INSERT INTO admin_audit (id, actor, action, kind, item_id, before_json, after_json, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -156,7 +160,7 @@ async fn append_audit(tx: &mut Transaction<'_, Any>, line: &NewAuditLine) -> Res
     .bind(line.before_json.clone())
     .bind(line.after_json.clone())
     .bind(&line.created_at)
-    .execute(&mut **tx)
+    .execute(executor)
     .await?;
     Ok(())
 }
@@ -199,7 +203,7 @@ impl KnowledgeRecordStore for SqlKnowledgeRecords {
             if let Some(r) = &write.record {
                 upsert(&mut tx, r).await?;
             }
-            append_audit(&mut tx, &write.audit).await?;
+            append_audit(&mut *tx, &write.audit).await?;
         }
         tx.commit().await?;
         Ok(())

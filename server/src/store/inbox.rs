@@ -1,22 +1,11 @@
 //! The feedback and 工单 inbox as admins work it: listing `portal_feedback` (the rows the campus portal stores),
 //! setting a status, and the `admin_audit` line of every status change or answer; behind [`FeedbackInbox`].
 
+use super::admin_records::{append_audit, NewAuditLine};
+use super::portal_records::feedback_of;
+pub use super::portal_records::FeedbackRow;
 use super::StoreError;
-use sqlx::{AnyPool, Row};
-
-/// One `portal_feedback` row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FeedbackRow {
-    pub id: String,
-    pub user_id: String,
-    pub kind: String,
-    pub content: String,
-    pub contact: Option<String>,
-    pub status: String,
-    pub answer: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
+use sqlx::AnyPool;
 
 /// The inbox's storage, as admins use it.
 #[async_trait::async_trait]
@@ -66,23 +55,7 @@ impl FeedbackInbox for SqlFeedbackInbox {
                     .await?
             }
         };
-        let items = rows
-            .iter()
-            .map(|row| {
-                Ok(FeedbackRow {
-                    id: row.try_get("id")?,
-                    user_id: row.try_get("user_id")?,
-                    kind: row.try_get("kind")?,
-                    content: row.try_get("content")?,
-                    contact: row.try_get("contact")?,
-                    status: row.try_get("status")?,
-                    answer: row.try_get("answer")?,
-                    created_at: row.try_get("created_at")?,
-                    updated_at: row.try_get("updated_at")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()?;
-        Ok(items)
+        Ok(rows.iter().map(feedback_of).collect::<Result<_, _>>()?)
     }
 
     async fn set_status(&self, id: &str, status: &str, at: &str) -> Result<bool, StoreError> {
@@ -103,18 +76,15 @@ impl FeedbackInbox for SqlFeedbackInbox {
         after_json: &str,
         at: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO admin_audit (id, actor, action, kind, item_id, before_json, after_json, created_at) \
-             VALUES ($1, $2, $3, 'feedback', $4, NULL, $5, $6)",
-        )
-        .bind(format!("au_{}", uuid::Uuid::new_v4().simple()))
-        .bind(actor)
-        .bind(action)
-        .bind(feedback_id)
-        .bind(after_json)
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let line = NewAuditLine {
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            kind: "feedback".to_owned(),
+            item_id: feedback_id.to_owned(),
+            before_json: None,
+            after_json: Some(after_json.to_owned()),
+            created_at: at.to_owned(),
+        };
+        Ok(append_audit(&self.pool, &line).await?)
     }
 }

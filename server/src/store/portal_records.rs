@@ -109,7 +109,8 @@ fn shortcut_of(row: &AnyRow) -> Result<ShortcutRow, sqlx::Error> {
     })
 }
 
-fn feedback_of(row: &AnyRow) -> Result<FeedbackRow, sqlx::Error> {
+/// A `portal_feedback` row (every column), for the portal and the admins' inbox alike.
+pub(super) fn feedback_of(row: &AnyRow) -> Result<FeedbackRow, sqlx::Error> {
     Ok(FeedbackRow {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
